@@ -1,0 +1,258 @@
+//! [`MemoryStore`]: the reference implementation of [`EventStore`], kept in memory.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::append::{plan_append, AppendContext, AppendPlan, StoredId};
+use crate::clock::{Clock, IdSource};
+use crate::error::StoreError;
+use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
+use crate::store::{
+    stream_category, Checkpoint, Direction, EventStore, ReadAllOptions, ReadStreamOptions,
+    Snapshot, StreamInfo,
+};
+
+#[derive(Default)]
+struct Inner {
+    /// The global log: `events[p - 1]` has position `p`.
+    events: Vec<RecordedEvent>,
+    /// Per stream, the positions of its events in version order.
+    streams: BTreeMap<String, Vec<u64>>,
+    /// Event id to position.
+    ids: HashMap<String, u64>,
+    /// Snapshots by (stream, version).
+    snapshots: BTreeMap<(String, u64), Snapshot>,
+    checkpoints: HashMap<String, Checkpoint>,
+}
+
+impl Inner {
+    fn event(&self, position: u64) -> &RecordedEvent {
+        &self.events[(position - 1) as usize]
+    }
+}
+
+/// An [`EventStore`] in memory: fast, complete, and gone when dropped. Used natively,
+/// in tests, and in the browser or Node when no persistence is wanted.
+pub struct MemoryStore {
+    inner: RefCell<Inner>,
+    clock: Box<dyn Clock>,
+    ids: Box<dyn IdSource>,
+}
+
+impl MemoryStore {
+    /// An empty store that takes time from `clock` and fresh event ids from `ids`.
+    pub fn new(clock: impl Clock + 'static, ids: impl IdSource + 'static) -> Self {
+        Self {
+            inner: RefCell::new(Inner::default()),
+            clock: Box::new(clock),
+            ids: Box::new(ids),
+        }
+    }
+
+    /// How many events the store holds.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().events.len()
+    }
+
+    /// Whether the store holds no events.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl EventStore for MemoryStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let mut inner = self.inner.borrow_mut();
+        let stored_ids: Vec<Option<StoredId>> = events
+            .iter()
+            .map(|e| {
+                let position = *inner.ids.get(e.event_id.as_deref()?)?;
+                let stored = inner.event(position);
+                Some(StoredId {
+                    stream_id: stored.stream_id.clone(),
+                    version: stored.version,
+                    position,
+                })
+            })
+            .collect();
+        let ctx = AppendContext {
+            current_version: inner.streams.get(stream_id).map(|s| s.len() as u64),
+            head_position: inner.events.len() as u64,
+            stored_ids: &stored_ids,
+        };
+        let recorded = match plan_append(
+            stream_id,
+            expected,
+            events,
+            ctx,
+            self.clock.as_ref(),
+            self.ids.as_ref(),
+        )? {
+            AppendPlan::AlreadyAppended(result) => return Ok(result),
+            AppendPlan::Write(recorded) => recorded,
+        };
+        let result = AppendResult {
+            first_version: recorded[0].version,
+            last_version: recorded[recorded.len() - 1].version,
+            first_position: recorded[0].position,
+            last_position: recorded[recorded.len() - 1].position,
+        };
+        let inner = &mut *inner;
+        let positions = inner.streams.entry(stream_id.to_string()).or_default();
+        for event in recorded {
+            positions.push(event.position);
+            inner.ids.insert(event.event_id.clone(), event.position);
+            inner.events.push(event);
+        }
+        Ok(result)
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        options: ReadStreamOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let inner = self.inner.borrow();
+        let Some(positions) = inner.streams.get(stream_id) else {
+            return Ok(Vec::new());
+        };
+        let limit = options.limit.unwrap_or(usize::MAX);
+        let len = positions.len() as u64;
+        let events: Vec<RecordedEvent> = match options.direction {
+            Direction::Forward => {
+                let from = options.from_version.unwrap_or(1).max(1);
+                positions
+                    .iter()
+                    .skip((from - 1).min(len) as usize)
+                    .take(limit)
+                    .map(|p| inner.event(*p).clone())
+                    .collect()
+            }
+            Direction::Backward => {
+                let from = options.from_version.unwrap_or(len).min(len);
+                positions[..from as usize]
+                    .iter()
+                    .rev()
+                    .take(limit)
+                    .map(|p| inner.event(*p).clone())
+                    .collect()
+            }
+        };
+        Ok(events)
+    }
+
+    async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError> {
+        let inner = self.inner.borrow();
+        let skip = options.from_position.saturating_sub(1) as usize;
+        Ok(inner
+            .events
+            .iter()
+            .skip(skip)
+            .filter(|e| options.matches(e))
+            .take(options.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
+
+    async fn read_time_range(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let inner = self.inner.borrow();
+        Ok(inner
+            .events
+            .iter()
+            .filter(|e| e.recorded_at >= from_ms && e.recorded_at < to_ms)
+            .take(limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .inner
+            .borrow()
+            .streams
+            .get(stream_id)
+            .map(|s| s.len() as u64))
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.borrow().events.len() as u64)
+    }
+
+    async fn list_streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
+        let inner = self.inner.borrow();
+        Ok(inner
+            .streams
+            .iter()
+            .map(|(id, positions)| {
+                let last = inner.event(*positions.last().expect("streams are never empty"));
+                StreamInfo {
+                    stream_id: id.clone(),
+                    stream_type: stream_category(id).to_string(),
+                    version: positions.len() as u64,
+                    last_position: last.position,
+                    updated_at: last.recorded_at,
+                }
+            })
+            .collect())
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.inner
+            .borrow_mut()
+            .snapshots
+            .insert((snapshot.stream_id.clone(), snapshot.version), snapshot);
+        Ok(())
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream_id: &str,
+        schema_version: u32,
+        at_or_below: Option<u64>,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let inner = self.inner.borrow();
+        let upper = (stream_id.to_string(), at_or_below.unwrap_or(u64::MAX));
+        Ok(inner
+            .snapshots
+            .range((stream_id.to_string(), 0)..=upper)
+            .rev()
+            .map(|(_, s)| s)
+            .find(|s| s.schema_version == schema_version)
+            .cloned())
+    }
+
+    async fn list_snapshots(&self, stream_id: &str) -> Result<Vec<Snapshot>, StoreError> {
+        let inner = self.inner.borrow();
+        Ok(inner
+            .snapshots
+            .range((stream_id.to_string(), 0)..=(stream_id.to_string(), u64::MAX))
+            .map(|(_, s)| s.clone())
+            .collect())
+    }
+
+    async fn snapshot_count(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.borrow().snapshots.len() as u64)
+    }
+
+    async fn save_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        self.inner
+            .borrow_mut()
+            .checkpoints
+            .insert(checkpoint.name.clone(), checkpoint);
+        Ok(())
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
+        Ok(self.inner.borrow().checkpoints.get(name).cloned())
+    }
+}

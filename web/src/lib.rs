@@ -1,0 +1,2 @@
+//! chronik for the browser.
+#![deny(missing_docs)]
