@@ -49,7 +49,7 @@ impl ReadAllOptions {
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         self.event_types
             .as_ref()
-            .is_none_or(|types| types.iter().any(|t| *t == event.event_type))
+            .is_none_or(|types| types.contains(&event.event_type))
             && self
                 .stream_prefix
                 .as_ref()
