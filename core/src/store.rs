@@ -3,8 +3,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::rc::Rc;
+
 use crate::error::StoreError;
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
+use crate::stats::{compute_stats, StoreStats};
 
 /// Which way to read a stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,4 +185,85 @@ pub trait EventStore {
 
     /// The last saved checkpoint of projection `name`.
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError>;
+
+    /// Counts of events (by type and by UTC day), streams and snapshots. The default
+    /// pages through the global log with [`read_all`](EventStore::read_all); a backend
+    /// with suitable indexes may override it.
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        compute_stats(self).await
+    }
 }
+
+/// Forwards every method, so engine types can own a `&S` or an `Rc<S>` as their store.
+macro_rules! forward_event_store {
+    ($($ty:ty),*) => {$(
+        impl<S: EventStore + ?Sized> EventStore for $ty {
+            async fn append(
+                &self,
+                stream_id: &str,
+                expected: ExpectedVersion,
+                events: Vec<NewEvent>,
+            ) -> Result<AppendResult, StoreError> {
+                (**self).append(stream_id, expected, events).await
+            }
+            async fn read_stream(
+                &self,
+                stream_id: &str,
+                options: ReadStreamOptions,
+            ) -> Result<Vec<RecordedEvent>, StoreError> {
+                (**self).read_stream(stream_id, options).await
+            }
+            async fn read_all(
+                &self,
+                options: ReadAllOptions,
+            ) -> Result<Vec<RecordedEvent>, StoreError> {
+                (**self).read_all(options).await
+            }
+            async fn read_time_range(
+                &self,
+                from_ms: i64,
+                to_ms: i64,
+                limit: Option<usize>,
+            ) -> Result<Vec<RecordedEvent>, StoreError> {
+                (**self).read_time_range(from_ms, to_ms, limit).await
+            }
+            async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
+                (**self).stream_version(stream_id).await
+            }
+            async fn head_position(&self) -> Result<u64, StoreError> {
+                (**self).head_position().await
+            }
+            async fn list_streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
+                (**self).list_streams().await
+            }
+            async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+                (**self).save_snapshot(snapshot).await
+            }
+            async fn load_snapshot(
+                &self,
+                stream_id: &str,
+                schema_version: u32,
+                at_or_below: Option<u64>,
+            ) -> Result<Option<Snapshot>, StoreError> {
+                (**self).load_snapshot(stream_id, schema_version, at_or_below).await
+            }
+            async fn list_snapshots(&self, stream_id: &str) -> Result<Vec<Snapshot>, StoreError> {
+                (**self).list_snapshots(stream_id).await
+            }
+            async fn snapshot_count(&self) -> Result<u64, StoreError> {
+                (**self).snapshot_count().await
+            }
+            async fn save_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+                (**self).save_checkpoint(checkpoint).await
+            }
+            async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
+                (**self).load_checkpoint(name).await
+            }
+            async fn stats(&self) -> Result<StoreStats, StoreError> {
+                (**self).stats().await
+            }
+        }
+    )*};
+}
+
+forward_event_store!(&S, Rc<S>);

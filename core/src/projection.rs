@@ -1,0 +1,394 @@
+//! Projections: read models folded from the global log, with a persisted checkpoint.
+//!
+//! A [`ProjectionRunner`] catches a [`Projection`] up from its saved [`Checkpoint`] in
+//! pages, reports its lag and status, and rebuilds it from zero on demand. A projection
+//! whose `apply` fails stops on its own (status [`ProjectionStatus::Failed`]) with its
+//! checkpoint just before the failing event, so no event is lost or applied twice; other
+//! projections are not affected.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::event::RecordedEvent;
+use crate::store::{Checkpoint, EventStore, ReadAllOptions};
+use crate::upcast::Upcasters;
+
+/// A read model folded from events of the global log.
+pub trait Projection {
+    /// The read model; saved as JSON in the projection's checkpoint.
+    type State: Default + Serialize + DeserializeOwned;
+    /// Why `apply` can fail.
+    type Error: fmt::Display;
+
+    /// The projection's unique name; its checkpoint is saved under it.
+    fn name(&self) -> &str;
+
+    /// The event types the projection handles; `None` (the default) for all.
+    fn event_types(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// The state before any event.
+    fn initial_state(&self) -> Self::State {
+        Self::State::default()
+    }
+
+    /// Applies one event (already upcast) to the state.
+    fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), Self::Error>;
+}
+
+/// A reducer over JSON state: the previous state and an event in, the next state out.
+pub type JsonReducer = dyn Fn(Value, &RecordedEvent) -> Result<Value, String>;
+
+/// A projection defined at run time over `serde_json::Value` state, for example one
+/// written in JavaScript and wrapped by the bindings.
+pub struct JsonProjection {
+    name: String,
+    event_types: Option<Vec<String>>,
+    initial: Value,
+    reduce: Box<JsonReducer>,
+}
+
+impl fmt::Debug for JsonProjection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonProjection")
+            .field("name", &self.name)
+            .field("event_types", &self.event_types)
+            .field("initial", &self.initial)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonProjection {
+    /// A projection `name` starting from `initial` and folding every event with `reduce`.
+    pub fn new(
+        name: impl Into<String>,
+        initial: Value,
+        reduce: impl Fn(Value, &RecordedEvent) -> Result<Value, String> + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            event_types: None,
+            initial,
+            reduce: Box::new(reduce),
+        }
+    }
+
+    /// Only events of these types reach the reducer.
+    pub fn handling(mut self, event_types: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.event_types = Some(event_types.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+impl Projection for JsonProjection {
+    type State = Value;
+    type Error = String;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn event_types(&self) -> Option<Vec<String>> {
+        self.event_types.clone()
+    }
+
+    fn initial_state(&self) -> Value {
+        self.initial.clone()
+    }
+
+    fn apply(&self, state: &mut Value, event: &RecordedEvent) -> Result<(), String> {
+        *state = (self.reduce)(std::mem::take(state), event)?;
+        Ok(())
+    }
+}
+
+/// Where a projection stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum ProjectionStatus {
+    /// Events past the checkpoint remain (or the runner has not looked yet).
+    CatchingUp,
+    /// The checkpoint is at the head of the log as of the last run.
+    CaughtUp,
+    /// A rebuild from position zero is under way.
+    Rebuilding,
+    /// The event at `position` could not be applied (or upcast, or the saved state
+    /// could not be decoded). The checkpoint stays before it. Fix the projection, then
+    /// [`resume`](ProjectionRunner::resume) or [`rebuild`](ProjectionRunner::rebuild).
+    #[serde(rename_all = "camelCase")]
+    Failed {
+        /// Global position of the failing event.
+        position: u64,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// Progress of a rebuild, reported after every page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildProgress {
+    /// The global position processed so far.
+    pub position: u64,
+    /// The head position when the rebuild started.
+    pub head: u64,
+}
+
+/// Runs one projection against a store: catch-up in pages, live updates, lag, status,
+/// failure isolation and rebuilds. Checkpoint (position) and state are saved together
+/// after every page.
+pub struct ProjectionRunner<S, P: Projection> {
+    store: S,
+    projection: P,
+    upcasters: Upcasters,
+    clock: Box<dyn Clock>,
+    page_size: usize,
+    loaded: bool,
+    state: P::State,
+    position: u64,
+    /// The state as last saved, to roll back to when an event fails half-applied.
+    saved_state: Value,
+    status: ProjectionStatus,
+}
+
+impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
+    /// A runner for `projection` over `store`; checkpoints are stamped with `clock`.
+    /// It loads the saved checkpoint on its first run.
+    pub fn new(store: S, projection: P, clock: impl Clock + 'static) -> Self {
+        let state = projection.initial_state();
+        Self {
+            store,
+            projection,
+            upcasters: Upcasters::new(),
+            clock: Box::new(clock),
+            page_size: 500,
+            loaded: false,
+            state,
+            position: 0,
+            saved_state: Value::Null,
+            status: ProjectionStatus::CatchingUp,
+        }
+    }
+
+    /// Reads events through `upcasters`.
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = upcasters;
+        self
+    }
+
+    /// Processes at most `page_size` events per page (default 500, at least 1).
+    pub fn with_page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// The projection's current state.
+    pub fn state(&self) -> &P::State {
+        &self.state
+    }
+
+    /// The global position of the last event accounted for (the checkpoint).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The runner's status.
+    pub fn status(&self) -> &ProjectionStatus {
+        &self.status
+    }
+
+    /// How many events of the log lie past the checkpoint (head − checkpoint).
+    pub async fn lag(&mut self) -> Result<u64, StoreError> {
+        self.load().await?;
+        Ok(self
+            .store
+            .head_position()
+            .await?
+            .saturating_sub(self.position))
+    }
+
+    /// Clears a failure so that the next run retries the failing event.
+    pub fn resume(&mut self) {
+        if matches!(self.status, ProjectionStatus::Failed { .. }) {
+            self.status = ProjectionStatus::CatchingUp;
+        }
+    }
+
+    async fn load(&mut self) -> Result<(), StoreError> {
+        if self.loaded {
+            return Ok(());
+        }
+        self.loaded = true;
+        if let Some(cp) = self.store.load_checkpoint(self.projection.name()).await? {
+            self.position = cp.position;
+            match serde_json::from_value(cp.state.clone()) {
+                Ok(state) => {
+                    self.state = state;
+                    self.saved_state = cp.state;
+                }
+                Err(e) => {
+                    self.status = ProjectionStatus::Failed {
+                        position: cp.position,
+                        error: format!(
+                            "cannot decode the saved state: {e}; rebuild the projection"
+                        ),
+                    };
+                }
+            }
+        } else {
+            self.saved_state = to_json(&self.state)?;
+        }
+        Ok(())
+    }
+
+    /// Processes one page of events past the checkpoint and saves the checkpoint.
+    /// Returns how many events were applied; 0 when caught up or failed. A failing event
+    /// sets [`ProjectionStatus::Failed`] and is not an `Err`: only store errors are.
+    pub async fn run_once(&mut self) -> Result<usize, StoreError> {
+        self.load().await?;
+        if matches!(self.status, ProjectionStatus::Failed { .. }) {
+            return Ok(0);
+        }
+        let head = self.store.head_position().await?;
+        if self.position >= head {
+            if self.status != ProjectionStatus::Rebuilding {
+                self.status = ProjectionStatus::CaughtUp;
+            }
+            return Ok(0);
+        }
+        let page = self
+            .store
+            .read_all(ReadAllOptions {
+                from_position: self.position + 1,
+                limit: Some(self.page_size),
+                event_types: self.projection.event_types(),
+                stream_prefix: None,
+            })
+            .await?;
+        let full = page.len() == self.page_size;
+        let mut applied = 0;
+        let mut failure = None;
+        for event in page.iter() {
+            if let Err(error) = self.apply(event) {
+                failure = Some((event.position, error));
+                break;
+            }
+            applied += 1;
+        }
+        match failure {
+            Some((position, error)) => {
+                // The failing event may have half-changed the state: restore the saved
+                // state and re-apply the events of this page that succeeded.
+                self.state = serde_json::from_value(self.saved_state.clone())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                for event in &page[..applied] {
+                    self.apply(event).map_err(|e| {
+                        StoreError::Corrupt(format!("projection is not deterministic: {e}"))
+                    })?;
+                }
+                self.position = position - 1;
+                self.save().await?;
+                self.status = ProjectionStatus::Failed { position, error };
+            }
+            None => {
+                let last = page.last().map_or(self.position, |e| e.position);
+                // A short page holds every matching event up to the head read above.
+                self.position = if full { last } else { last.max(head) };
+                self.save().await?;
+                if self.status != ProjectionStatus::Rebuilding {
+                    self.status = if self.position >= head {
+                        ProjectionStatus::CaughtUp
+                    } else {
+                        ProjectionStatus::CatchingUp
+                    };
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    fn apply(&mut self, event: &RecordedEvent) -> Result<(), String> {
+        let up = self
+            .upcasters
+            .upcast(event.clone())
+            .map_err(|e| e.to_string())?;
+        self.projection
+            .apply(&mut self.state, &up.event)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn save(&mut self) -> Result<(), StoreError> {
+        let state = to_json(&self.state)?;
+        self.store
+            .save_checkpoint(Checkpoint {
+                name: self.projection.name().to_string(),
+                position: self.position,
+                state: state.clone(),
+                updated_at: self.clock.now_ms(),
+            })
+            .await?;
+        self.saved_state = state;
+        Ok(())
+    }
+
+    /// Runs pages until the checkpoint reaches the head (or the projection fails).
+    /// Call it at start-up and after appends. Returns how many events were applied.
+    pub async fn catch_up(&mut self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let before = self.position;
+            total += self.run_once().await?;
+            if self.position == before || matches!(self.status, ProjectionStatus::Failed { .. }) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Forgets the state and checkpoint and replays the whole log, calling `progress`
+    /// after every page. Clears a failure first. Returns how many events were applied.
+    pub async fn rebuild(
+        &mut self,
+        mut progress: impl FnMut(RebuildProgress),
+    ) -> Result<usize, StoreError> {
+        self.loaded = true;
+        self.status = ProjectionStatus::Rebuilding;
+        self.state = self.projection.initial_state();
+        self.position = 0;
+        self.save().await?;
+        let head = self.store.head_position().await?;
+        let mut total = 0;
+        loop {
+            let before = self.position;
+            total += self.run_once().await?;
+            if matches!(self.status, ProjectionStatus::Failed { .. }) {
+                return Ok(total);
+            }
+            progress(RebuildProgress {
+                position: self.position,
+                head,
+            });
+            if self.position == before || self.position >= head {
+                break;
+            }
+        }
+        self.status = ProjectionStatus::CatchingUp;
+        total += self.catch_up().await?;
+        Ok(total)
+    }
+}
+
+fn to_json<T: Serialize>(state: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(state)
+        .map_err(|e| StoreError::InvalidInput(format!("cannot serialize projection state: {e}")))
+}
