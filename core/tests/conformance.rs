@@ -1,13 +1,10 @@
 //! The conformance suite against [`MemoryStore`].
 
-use chronik_core::{conformance, ManualClock, MemoryStore, SequentialIds};
+use chronik_core::{conformance, MemoryStore, SequentialIds};
 
 #[test]
 fn memory_store_passes_the_conformance_suite() {
-    futures::executor::block_on(conformance::run_all(|| async {
-        MemoryStore::new(
-            ManualClock::new(1_700_000_000_000),
-            SequentialIds::new("evt"),
-        )
+    futures::executor::block_on(conformance::run_all(|clock| async move {
+        MemoryStore::new(clock, SequentialIds::new("evt"))
     }));
 }
