@@ -1,2 +1,16 @@
-//! chronik for the browser.
+//! # chronik
+//!
+//! Offline-first event sourcing for the browser. This crate puts the platform-neutral
+//! engine of `chronik-core` on IndexedDB ([`IdbStore`]) and gives JavaScript and
+//! TypeScript apps a thin, typed API ([`Chronik`]). All conversion between Rust and
+//! JavaScript lives here.
 #![deny(missing_docs)]
+
+pub mod error;
+pub mod idb;
+pub mod js;
+pub mod platform;
+
+pub use idb::IdbStore;
+pub use js::Chronik;
+pub use platform::{JsClock, RandomUuids};

@@ -1,1 +1,43 @@
-fn main() {}
+//! Developer commands for chronik: `cargo xtask setup | serve | test | bench`.
+//!
+//! Standard library only, so that it builds in seconds on a fresh machine.
+
+mod serve;
+mod setup;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  setup              install whatever is missing (wasm32 target, trunk, wasm-bindgen-cli,
+                     wasm-pack, Chromium + ChromeDriver, npm packages in tests/)
+  serve [--port N]   build the app in release and serve it on http://127.0.0.1:N (default 8080)
+  build              build the app in release into dist/
+  test               setup, then every check; ends with `N passed, N failed`
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("serve") => serve::run(&args[1..]),
+        Some("build") => setup::run().and_then(|()| serve::build_app()),
+        Some("test") => test::run(&args[1..]),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{other}'\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

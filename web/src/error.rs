@@ -1,0 +1,70 @@
+//! The one place where Rust errors become JavaScript errors.
+//!
+//! Every error thrown to JavaScript is an `Error` whose `name` is `ChronikError`, with a
+//! machine-readable `code` and the fields that explain it (for a version conflict:
+//! `stream`, `expected` and `actual`).
+
+use chronik_core::{ExpectedVersion, StoreError};
+use wasm_bindgen::JsValue;
+
+fn set(target: &js_sys::Error, key: &str, value: JsValue) {
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), &value);
+}
+
+fn expected_to_js(expected: ExpectedVersion) -> JsValue {
+    match expected {
+        ExpectedVersion::Any => "any".into(),
+        ExpectedVersion::NoStream => "noStream".into(),
+        ExpectedVersion::StreamExists => "streamExists".into(),
+        ExpectedVersion::Exact(v) => (v as f64).into(),
+    }
+}
+
+/// A `ChronikError` with `code` and `message`.
+pub fn js_error(code: &str, message: &str) -> js_sys::Error {
+    let err = js_sys::Error::new(message);
+    err.set_name("ChronikError");
+    set(&err, "code", code.into());
+    err
+}
+
+/// Converts a store error into a thrown `ChronikError`.
+pub fn store_error(err: StoreError) -> JsValue {
+    let message = err.to_string();
+    let js = match &err {
+        StoreError::WrongExpectedVersion {
+            stream,
+            expected,
+            actual,
+        } => {
+            let e = js_error("WrongExpectedVersion", &message);
+            set(&e, "stream", stream.as_str().into());
+            set(&e, "expected", expected_to_js(*expected));
+            set(
+                &e,
+                "actual",
+                actual.map_or(JsValue::NULL, |v| (v as f64).into()),
+            );
+            e
+        }
+        StoreError::PartialDuplicate { duplicate_ids, .. } => {
+            let e = js_error("PartialDuplicate", &message);
+            let ids: js_sys::Array = duplicate_ids.iter().map(|s| JsValue::from_str(s)).collect();
+            set(&e, "duplicateIds", ids.into());
+            e
+        }
+        StoreError::DuplicateEventId { .. } => js_error("DuplicateEventId", &message),
+        StoreError::InvalidInput(_) => js_error("InvalidInput", &message),
+        StoreError::QuotaExceeded(_) => js_error("QuotaExceeded", &message),
+        StoreError::Storage(_) => js_error("StorageFailure", &message),
+        StoreError::Corrupt(_) => js_error("CorruptData", &message),
+    };
+    js.into()
+}
+
+/// Converts bad input from JavaScript (an argument of the wrong shape) into a thrown
+/// `ChronikError` with code `InvalidInput`. Nothing is written.
+pub fn invalid_input(err: impl std::fmt::Display) -> JsValue {
+    js_error("InvalidInput", &format!("invalid input: {err}")).into()
+}

@@ -1,0 +1,331 @@
+//! `cargo xtask test`: setup, then every check, ending with one line `N passed, N failed`.
+//!
+//! Suites: formatting, clippy (native and wasm32), native tests, wasm-bindgen tests in
+//! headless Chromium (the IndexedDB store), the npm package built by wasm-pack and tested
+//! from Node, and Playwright end-to-end tests against the release build of the app.
+//! A suite that cannot even build counts as one failure; the others still run.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::setup::CHROMEDRIVER;
+use crate::util::{cmd, describe, root};
+
+/// Passed and failed counts of one suite.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+/// Runs every check.
+pub fn run(args: &[String]) -> Result<(), String> {
+    if let Some(extra) = args.first() {
+        return Err(format!("unknown option '{extra}' for test"));
+    }
+    let started = Instant::now();
+    crate::setup::run()?;
+
+    let mut results: Vec<(&str, Tally, f64)> = Vec::new();
+    let mut step = |name: &'static str, f: &mut dyn FnMut() -> Tally| {
+        eprintln!("\n==> {name}");
+        let t = Instant::now();
+        let tally = f();
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "<== {name}: {} passed, {} failed ({secs:.0}s)",
+            tally.passed, tally.failed
+        );
+        results.push((name, tally, secs));
+    };
+
+    step("format", &mut || {
+        check(&mut cmd("cargo", &["fmt", "--all", "--", "--check"]))
+    });
+    step("clippy (native)", &mut || {
+        check(&mut cmd(
+            "cargo",
+            &[
+                "clippy",
+                "-p",
+                "chronik-core",
+                "-p",
+                "xtask",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ))
+    });
+    step("clippy (wasm32)", &mut || {
+        check(&mut cmd(
+            "cargo",
+            &[
+                "clippy",
+                "-p",
+                "chronik-core",
+                "-p",
+                "chronik",
+                "-p",
+                "chronik-www",
+                "--all-targets",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ))
+    });
+    step("native tests", &mut || {
+        suite(&mut cmd(
+            "cargo",
+            &[
+                "test",
+                "-p",
+                "chronik-core",
+                "-p",
+                "xtask",
+                "--all-features",
+            ],
+        ))
+    });
+    step("IndexedDB store in headless Chromium", &mut || {
+        suite(
+            cmd(
+                "cargo",
+                &[
+                    "test",
+                    "-p",
+                    "chronik",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                ],
+            )
+            .env("CHROMEDRIVER", CHROMEDRIVER)
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "180"),
+        )
+    });
+    step("npm package from Node", &mut || {
+        let build = check(&mut cmd(
+            "wasm-pack",
+            &[
+                "build",
+                "web",
+                "--mode",
+                "no-install",
+                "--release",
+                "--target",
+                "nodejs",
+                "--out-dir",
+                "pkg-node",
+                "--out-name",
+                "chronik",
+            ],
+        ));
+        if build.failed > 0 {
+            return build;
+        }
+        suite(
+            cmd("node", &["--test", "--test-reporter=tap", "npm/"])
+                .current_dir(root().join("tests")),
+        )
+    });
+    step("app end to end in headless Chromium", &mut || {
+        let build = check(&mut cmd("trunk", &["build", "--release"]));
+        if build.failed > 0 {
+            return build;
+        }
+        let port = match crate::serve::serve_in_background(root().join("dist")) {
+            Ok(port) => port,
+            Err(e) => {
+                eprintln!("cannot serve dist/: {e}");
+                return Tally {
+                    passed: 0,
+                    failed: 1,
+                };
+            }
+        };
+        suite(
+            cmd(
+                "node",
+                &[
+                    "--test",
+                    "--test-reporter=tap",
+                    "--test-concurrency=1",
+                    "e2e/",
+                ],
+            )
+            .current_dir(root().join("tests"))
+            .env("CHRONIK_URL", format!("http://127.0.0.1:{port}/")),
+        )
+    });
+
+    eprintln!("\nsummary:");
+    for (name, t, secs) in &results {
+        eprintln!(
+            "  {name:<40} {:>4} passed {:>4} failed {secs:>6.0}s",
+            t.passed, t.failed
+        );
+    }
+    eprintln!("  total time {:.0}s", started.elapsed().as_secs_f64());
+    let total = results
+        .iter()
+        .fold(Tally::default(), |acc, (_, t, _)| Tally {
+            passed: acc.passed + t.passed,
+            failed: acc.failed + t.failed,
+        });
+    println!("{} passed, {} failed", total.passed, total.failed);
+    if total.failed > 0 {
+        Err(format!("{} failed", total.failed))
+    } else {
+        Ok(())
+    }
+}
+
+/// A check that passes or fails as a whole (fmt, clippy, a build).
+fn check(c: &mut Command) -> Tally {
+    eprintln!("$ {}", describe(c));
+    match c.status() {
+        Ok(s) if s.success() => Tally {
+            passed: 1,
+            failed: 0,
+        },
+        Ok(s) => {
+            eprintln!("`{}` failed ({s})", describe(c));
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+        Err(e) => {
+            eprintln!("cannot run `{}`: {e}", describe(c));
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    }
+}
+
+/// A test suite: its output is echoed and its counts are read from it. A suite that
+/// exits non-zero with no failure counted (it did not build, say) counts one failure.
+fn suite(c: &mut Command) -> Tally {
+    eprintln!("$ {}", describe(c));
+    let mut child = match c.stdout(Stdio::piped()).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("cannot run `{}`: {e}", describe(c));
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    let mut tally = Tally::default();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            let t = parse_line(&line);
+            tally.passed += t.passed;
+            tally.failed += t.failed;
+        }
+    }
+    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+    if !ok && tally.failed == 0 {
+        eprintln!("`{}` failed without a failing test counted", describe(c));
+        tally.failed = 1;
+    }
+    tally
+}
+
+/// Counts from one output line of `cargo test` / wasm-bindgen-test-runner
+/// (`test result: ok. 3 passed; 0 failed; …`) or of node's TAP reporter (`# pass 3`).
+fn parse_line(line: &str) -> Tally {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("test result:") {
+        let count = |label: &str| {
+            rest.split(';')
+                .find_map(|part| {
+                    let part = part
+                        .trim()
+                        .trim_start_matches("ok.")
+                        .trim_start_matches("FAILED.");
+                    part.trim().strip_suffix(label)?.trim().parse().ok()
+                })
+                .unwrap_or(0)
+        };
+        return Tally {
+            passed: count("passed"),
+            failed: count("failed"),
+        };
+    }
+    let tap = |prefix: &str| line.strip_prefix(prefix)?.trim().parse().ok();
+    if let Some(n) = tap("# pass ") {
+        return Tally {
+            passed: n,
+            failed: 0,
+        };
+    }
+    if let Some(n) = tap("# fail ") {
+        return Tally {
+            passed: 0,
+            failed: n,
+        };
+    }
+    Tally::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cargo_test_summaries() {
+        let ok = "test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(
+            parse_line(ok),
+            Tally {
+                passed: 12,
+                failed: 0
+            }
+        );
+        let failed =
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(
+            parse_line(failed),
+            Tally {
+                passed: 3,
+                failed: 2
+            }
+        );
+    }
+
+    #[test]
+    fn reads_node_tap_summaries() {
+        assert_eq!(
+            parse_line("# pass 4"),
+            Tally {
+                passed: 4,
+                failed: 0
+            }
+        );
+        assert_eq!(
+            parse_line("# fail 1"),
+            Tally {
+                passed: 0,
+                failed: 1
+            }
+        );
+        assert_eq!(parse_line("# tests 5"), Tally::default());
+    }
+
+    #[test]
+    fn ignores_other_lines() {
+        assert_eq!(parse_line("running 3 tests"), Tally::default());
+        assert_eq!(parse_line("test foo ... ok"), Tally::default());
+    }
+}
