@@ -107,7 +107,11 @@ impl IdbStore {
 }
 
 fn storage(err: rexie::Error) -> StoreError {
-    let text = err.to_string();
+    // rexie's own message is only "idb error": the detail is in its source.
+    let text = match std::error::Error::source(&err) {
+        Some(source) => source.to_string(),
+        None => err.to_string(),
+    };
     if text.contains("QuotaExceeded") {
         StoreError::QuotaExceeded(text)
     } else {
@@ -232,6 +236,10 @@ impl EventStore for IdbStore {
         stream_id: &str,
         options: ReadStreamOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // IndexedDB reads `count = 0` as "no limit".
+        if options.limit == Some(0) {
+            return Ok(Vec::new());
+        }
         let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
         let index = tx
             .store(EVENTS)
@@ -251,6 +259,9 @@ impl EventStore for IdbStore {
             }
             Direction::Backward => {
                 let to = options.from_version.map_or(MAX_SAFE, |v| v as f64);
+                if to < 1.0 {
+                    return Ok(Vec::new());
+                }
                 let r = range(
                     key(&[stream.clone(), 1.0.into()]),
                     key(&[stream, to.into()]),
@@ -268,6 +279,9 @@ impl EventStore for IdbStore {
     }
 
     async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError> {
+        if options.limit == Some(0) {
+            return Ok(Vec::new());
+        }
         let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
         let store = tx.store(EVENTS).map_err(storage)?;
         let from = options.from_position.max(1) as f64;
@@ -310,7 +324,7 @@ impl EventStore for IdbStore {
         to_ms: i64,
         limit: Option<usize>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if to_ms <= from_ms {
+        if to_ms <= from_ms || limit == Some(0) {
             return Ok(Vec::new());
         }
         let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;

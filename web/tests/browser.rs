@@ -25,8 +25,8 @@ fn fresh_name(label: &str) -> String {
 
 #[wasm_bindgen_test]
 async fn indexeddb_store_passes_the_conformance_suite() {
-    conformance::run_all(|| async {
-        IdbStore::open(&fresh_name("conformance"), JsClock, RandomUuids)
+    conformance::run_all(|clock| async move {
+        IdbStore::open(&fresh_name("conformance"), clock, RandomUuids)
             .await
             .expect("open a fresh database")
     })
