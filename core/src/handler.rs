@@ -148,7 +148,7 @@ pub enum HandlerError<E: std::error::Error + 'static> {
     /// A stored (upcast) event does not decode into the aggregate's event type. Add an
     /// upcaster or fix the event's serde form.
     #[error(
-        "cannot decode event '{event_type}' at stream '{stream}' version {version}: {message}"
+        "cannot decode event '{event_type}' (schema version {schema_version}) at stream '{stream}' version {version}: {message}"
     )]
     Decode {
         /// The stream.
@@ -157,6 +157,8 @@ pub enum HandlerError<E: std::error::Error + 'static> {
         version: u64,
         /// The event's type.
         event_type: String,
+        /// The event's schema version after upcasting.
+        schema_version: u32,
         /// The serde error.
         message: String,
     },
@@ -309,14 +311,26 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         stream: &str,
         up_to: Option<u64>,
     ) -> Result<AggregateState<A>, HandlerError<A::Error>> {
-        if up_to == Some(0) {
-            return Ok(AggregateState::empty());
-        }
-        let mut loaded: AggregateState<A> = match self
-            .store
-            .load_snapshot(stream, A::SNAPSHOT_SCHEMA_VERSION, up_to)
-            .await?
-        {
+        let snapshot = match up_to {
+            Some(0) => return Ok(AggregateState::empty()),
+            _ => {
+                self.store
+                    .load_snapshot(stream, A::SNAPSHOT_SCHEMA_VERSION, up_to)
+                    .await?
+            }
+        };
+        self.replay(stream, snapshot, up_to).await
+    }
+
+    /// Replays the events after `snapshot` (all when `None`) up to `up_to` (the end
+    /// when `None`).
+    async fn replay(
+        &self,
+        stream: &str,
+        snapshot: Option<Snapshot>,
+        up_to: Option<u64>,
+    ) -> Result<AggregateState<A>, HandlerError<A::Error>> {
+        let mut loaded: AggregateState<A> = match snapshot {
             Some(snapshot) => AggregateState {
                 state: serde_json::from_value::<A>(snapshot.state).map_err(|e| {
                     HandlerError::SnapshotDecode {
@@ -379,6 +393,7 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
                 stream: stream.clone(),
                 version,
                 event_type: event_type.clone(),
+                schema_version: up.event.schema_version,
                 message: e.to_string(),
             })?;
         if event.schema_version() != up.event.schema_version {
@@ -521,12 +536,13 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
             .await
     }
 
-    /// Saves a snapshot of the aggregate's current state now, whatever the policy (for
-    /// example after raising [`Aggregate::SNAPSHOT_SCHEMA_VERSION`]). Returns the
-    /// snapshot's version, `None` when the aggregate has no events.
+    /// Replays the aggregate's whole stream (ignoring existing snapshots) and saves a
+    /// snapshot of its current state, whatever the policy: for example after raising
+    /// [`Aggregate::SNAPSHOT_SCHEMA_VERSION`] or to replace an undecodable snapshot.
+    /// Returns the snapshot's version, `None` when the aggregate has no events.
     pub async fn snapshot_now(&self, id: &str) -> Result<Option<u64>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
-        let loaded = self.rebuild(&stream, None).await?;
+        let loaded = self.replay(&stream, None, None).await?;
         if loaded.version == 0 {
             return Ok(None);
         }
