@@ -1,0 +1,386 @@
+//! The projection runner: catch-up in pages, live updates, lag, status, failure
+//! isolation, rebuilds, restarts and JSON projections.
+
+mod support;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use chronik_core::{
+    Checkpoint, EventStore, ExpectedVersion, JsonProjection, ManualClock, MemoryStore, NewEvent,
+    Projection, ProjectionRunner, ProjectionStatus, RebuildProgress, RecordedEvent,
+};
+use futures::executor::block_on;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use support::{deposited_v1, store, upcasters};
+
+/// Balances per account; refuses deposits above `limit` (a stand-in for a bug).
+struct Balances {
+    limit: Rc<Cell<i64>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct BalancesState {
+    balances: BTreeMap<String, i64>,
+    applied: u64,
+}
+
+impl Projection for Balances {
+    type State = BalancesState;
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "balances"
+    }
+
+    fn event_types(&self) -> Option<Vec<String>> {
+        Some(vec!["Deposited".into(), "Withdrawn".into()])
+    }
+
+    fn apply(&self, state: &mut BalancesState, event: &RecordedEvent) -> Result<(), String> {
+        // Changes the state before it may fail: the runner must roll this back.
+        state.applied += 1;
+        let amount = event.data["amount"]
+            .as_i64()
+            .ok_or_else(|| format!("no amount in {}", event.data))?;
+        if amount > self.limit.get() {
+            return Err(format!("amount {amount} over the limit"));
+        }
+        let sign = if event.event_type == "Withdrawn" {
+            -1
+        } else {
+            1
+        };
+        *state.balances.entry(event.stream_id.clone()).or_default() += sign * amount;
+        Ok(())
+    }
+}
+
+fn deposit(store: &MemoryStore, account: &str, amount: i64) {
+    block_on(store.append(
+        account,
+        ExpectedVersion::Any,
+        vec![
+                NewEvent::new("Deposited", json!({"type": "Deposited", "amount": amount}))
+                    .with_schema_version(2),
+            ],
+    ))
+    .unwrap();
+}
+
+fn other(store: &MemoryStore, stream: &str) {
+    block_on(store.append(
+        stream,
+        ExpectedVersion::Any,
+        vec![NewEvent::new("Renamed", json!({}))],
+    ))
+    .unwrap();
+}
+
+fn runner<'s>(
+    store: &'s MemoryStore,
+    clock: &Rc<ManualClock>,
+    limit: &Rc<Cell<i64>>,
+) -> ProjectionRunner<&'s MemoryStore, Balances> {
+    ProjectionRunner::new(
+        store,
+        Balances {
+            limit: Rc::clone(limit),
+        },
+        Rc::clone(clock),
+    )
+    .with_upcasters(upcasters())
+    .with_page_size(3)
+}
+
+fn counter() -> JsonProjection {
+    JsonProjection::new("count", json!({"n": 0}), |mut state, _event| {
+        state["n"] = json!(state["n"].as_i64().unwrap_or(0) + 1);
+        Ok(state)
+    })
+}
+
+#[test]
+fn catches_up_in_pages_then_follows_new_events() {
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(1_000));
+    for i in 0..10 {
+        deposit(&store, &format!("account-{}", i % 2), 1);
+    }
+    other(&store, "profile-1");
+    let mut r = runner(&store, &clock, &limit);
+    assert_eq!(block_on(r.lag()).unwrap(), 11);
+    assert_eq!(block_on(r.run_once()).unwrap(), 3);
+    assert_eq!(r.status(), &ProjectionStatus::CatchingUp);
+    assert_eq!(r.position(), 3);
+    assert_eq!(block_on(r.lag()).unwrap(), 8);
+    let saved = block_on(store.load_checkpoint("balances"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.position, 3);
+    assert_eq!(saved.state["applied"], json!(3));
+
+    clock.advance(5);
+    assert_eq!(block_on(r.catch_up()).unwrap(), 7);
+    assert_eq!(r.status(), &ProjectionStatus::CaughtUp);
+    // The trailing event of another type is accounted for too: no lag.
+    assert_eq!(r.position(), 11);
+    assert_eq!(block_on(r.lag()).unwrap(), 0);
+    assert_eq!(r.state().balances["account-0"], 5);
+    assert_eq!(r.state().balances["account-1"], 5);
+    let saved = block_on(store.load_checkpoint("balances"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.position, 11);
+    assert_eq!(saved.updated_at, 1_700_000_000_005);
+    assert_eq!(serde_json::to_value(r.state()).unwrap(), saved.state);
+
+    // Live: events appended later are picked up by the next run.
+    deposit(&store, "account-0", 10);
+    assert_eq!(block_on(r.lag()).unwrap(), 1);
+    assert_eq!(block_on(r.catch_up()).unwrap(), 1);
+    assert_eq!(r.state().balances["account-0"], 15);
+    assert_eq!(block_on(r.run_once()).unwrap(), 0);
+    assert_eq!(r.status(), &ProjectionStatus::CaughtUp);
+}
+
+#[test]
+fn a_restarted_runner_continues_from_its_checkpoint() {
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(1_000));
+    for _ in 0..4 {
+        deposit(&store, "account-1", 2);
+    }
+    let mut first = runner(&store, &clock, &limit);
+    block_on(first.catch_up()).unwrap();
+    deposit(&store, "account-1", 2);
+    let mut second = runner(&store, &clock, &limit);
+    assert_eq!(block_on(second.lag()).unwrap(), 1);
+    assert_eq!(
+        block_on(second.catch_up()).unwrap(),
+        1,
+        "only the new event"
+    );
+    assert_eq!(second.state().balances["account-1"], 10);
+    assert_eq!(second.state().applied, 5);
+}
+
+#[test]
+fn a_failing_projection_stops_alone_and_loses_no_event() {
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(100));
+    deposit(&store, "account-1", 1); // 1
+    deposit(&store, "account-1", 2); // 2
+    deposit(&store, "account-1", 500); // 3: over the limit
+    deposit(&store, "account-1", 4); // 4
+    let mut balances = runner(&store, &clock, &limit).with_page_size(10);
+    let mut count = ProjectionRunner::new(&store, counter(), Rc::clone(&clock));
+
+    assert_eq!(block_on(balances.catch_up()).unwrap(), 2);
+    block_on(count.catch_up()).unwrap();
+    assert_eq!(
+        balances.status(),
+        &ProjectionStatus::Failed {
+            position: 3,
+            error: "amount 500 over the limit".into()
+        }
+    );
+    assert_eq!(
+        balances.position(),
+        2,
+        "the checkpoint stays before the failing event"
+    );
+    // The half-applied failing event was rolled back: only events 1 and 2 count.
+    assert_eq!(balances.state().applied, 2);
+    assert_eq!(balances.state().balances["account-1"], 3);
+    let saved = block_on(store.load_checkpoint("balances"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (saved.position, saved.state["applied"].clone()),
+        (2, json!(2))
+    );
+    // The other projection is unaffected.
+    assert_eq!(count.status(), &ProjectionStatus::CaughtUp);
+    assert_eq!(count.state()["n"], json!(4));
+
+    // A failed projection stays put while events keep coming.
+    deposit(&store, "account-1", 8);
+    assert_eq!(block_on(balances.catch_up()).unwrap(), 0);
+    assert_eq!(block_on(balances.lag()).unwrap(), 3);
+    assert_eq!(block_on(count.catch_up()).unwrap(), 1);
+
+    // Once fixed, resuming retries the failing event and nothing is lost.
+    limit.set(1_000);
+    balances.resume();
+    assert_eq!(block_on(balances.catch_up()).unwrap(), 3);
+    assert_eq!(balances.status(), &ProjectionStatus::CaughtUp);
+    assert_eq!(balances.state().balances["account-1"], 515);
+    assert_eq!(balances.state().applied, 5);
+}
+
+#[test]
+fn rebuild_replays_from_zero_and_reports_progress() {
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(100));
+    for i in 0..9 {
+        deposit(&store, "account-1", i);
+    }
+    other(&store, "profile-1");
+    let mut r = runner(&store, &clock, &limit).with_page_size(4);
+    block_on(r.catch_up()).unwrap();
+    // A projection's state can be wrong (a bug fixed since): a rebuild starts over.
+    block_on(store.save_checkpoint(Checkpoint {
+        name: "balances".into(),
+        position: 10,
+        state: json!({"balances": {"account-1": -1}, "applied": 99}),
+        updated_at: 0,
+    }))
+    .unwrap();
+    let mut r = runner(&store, &clock, &limit).with_page_size(4);
+    block_on(r.catch_up()).unwrap();
+    assert_eq!(r.state().balances["account-1"], -1);
+
+    let mut seen = Vec::new();
+    let applied = block_on(r.rebuild(|p| seen.push(p))).unwrap();
+    assert_eq!(applied, 9);
+    assert_eq!(
+        seen,
+        vec![
+            RebuildProgress {
+                position: 4,
+                head: 10
+            },
+            RebuildProgress {
+                position: 8,
+                head: 10
+            },
+            RebuildProgress {
+                position: 10,
+                head: 10
+            },
+        ]
+    );
+    assert_eq!(r.status(), &ProjectionStatus::CaughtUp);
+    assert_eq!(r.state().balances["account-1"], (0..9).sum::<i64>());
+    assert_eq!(r.state().applied, 9);
+    let saved = block_on(store.load_checkpoint("balances"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.position, 10);
+}
+
+#[test]
+fn rebuild_clears_a_failure_and_an_undecodable_checkpoint_is_a_failure() {
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(100));
+    deposit(&store, "account-1", 1);
+    deposit(&store, "account-1", 2);
+    block_on(store.save_checkpoint(Checkpoint {
+        name: "balances".into(),
+        position: 1,
+        state: json!("not the state's shape"),
+        updated_at: 0,
+    }))
+    .unwrap();
+    let mut r = runner(&store, &clock, &limit);
+    assert_eq!(block_on(r.run_once()).unwrap(), 0);
+    match r.status() {
+        ProjectionStatus::Failed { position, error } => {
+            assert_eq!(*position, 1);
+            assert!(error.contains("cannot decode the saved state"), "{error}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    let mut progress = 0;
+    block_on(r.rebuild(|_| progress += 1)).unwrap();
+    assert_eq!(progress, 1);
+    assert_eq!(r.status(), &ProjectionStatus::CaughtUp);
+    assert_eq!(r.state().balances["account-1"], 3);
+}
+
+#[test]
+fn projections_see_upcast_events() {
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(100));
+    block_on(store.append(
+        "account-1",
+        ExpectedVersion::Any,
+        vec![NewEvent::new("Deposited", deposited_v1(7))],
+    ))
+    .unwrap();
+    let mut r = runner(&store, &clock, &limit);
+    block_on(r.catch_up()).unwrap();
+    assert_eq!(r.state().balances["account-1"], 7);
+
+    // Without the upcaster the projection fails on that event instead of guessing
+    // (reset to position 0: the first runner's checkpoint is past the event).
+    block_on(store.save_checkpoint(Checkpoint {
+        name: "balances".into(),
+        position: 0,
+        state: json!({"balances": {}, "applied": 0}),
+        updated_at: 0,
+    }))
+    .unwrap();
+    let mut raw = ProjectionRunner::new(
+        &store,
+        Balances {
+            limit: Rc::clone(&limit),
+        },
+        Rc::clone(&clock),
+    );
+    block_on(raw.catch_up()).unwrap();
+    assert!(matches!(
+        raw.status(),
+        ProjectionStatus::Failed { position: 1, .. }
+    ));
+}
+
+#[test]
+fn json_projections_filter_by_type_and_report_status_as_json() {
+    let (store, clock) = store();
+    deposit(&store, "account-1", 1);
+    other(&store, "profile-1");
+    deposit(&store, "account-2", 1);
+    let renamed = JsonProjection::new("renames", json!([]), |mut state, event| {
+        state
+            .as_array_mut()
+            .ok_or("state must be a list")?
+            .push(json!(event.stream_id));
+        Ok(state)
+    })
+    .handling(["Renamed"]);
+    let mut r = ProjectionRunner::new(&store, renamed, Rc::clone(&clock));
+    assert_eq!(block_on(r.catch_up()).unwrap(), 1);
+    assert_eq!(r.state(), &json!(["profile-1"]));
+    assert_eq!(r.position(), 3);
+    assert_eq!(
+        serde_json::to_value(r.status()).unwrap(),
+        json!({"status": "caughtUp"})
+    );
+    let failed = ProjectionStatus::Failed {
+        position: 3,
+        error: "boom".into(),
+    };
+    assert_eq!(
+        serde_json::to_value(&failed).unwrap(),
+        json!({"status": "failed", "position": 3, "error": "boom"})
+    );
+    let failing = JsonProjection::new("failing", json!(0), |_, e| {
+        Err(format!("cannot handle {}", e.event_type))
+    });
+    let mut f = ProjectionRunner::new(&store, failing, Rc::clone(&clock));
+    block_on(f.catch_up()).unwrap();
+    assert_eq!(
+        f.status(),
+        &ProjectionStatus::Failed {
+            position: 1,
+            error: "cannot handle Deposited".into()
+        }
+    );
+    // The JSON state went back to its initial value, not the reducer's leftovers.
+    assert_eq!(f.state(), &json!(0));
+    assert_eq!(f.position(), 0);
+}
