@@ -460,7 +460,7 @@ fn state_at_version_and_time_start_from_the_nearest_snapshot_below() {
         assert_eq!(at.version, v);
         assert_eq!(at.state.balance, expected_balance, "balance at version {v}");
         assert_eq!(at.state.transactions, v);
-        let nearest = (v / 10 * 10).max(0);
+        let nearest = v / 10 * 10;
         let expected_snapshot = (nearest >= 10).then_some(nearest);
         assert_eq!(
             at.snapshot_version, expected_snapshot,
