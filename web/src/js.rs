@@ -6,10 +6,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use chronik_core::{
-    AppendResult, Direction, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent,
-    ReadAllOptions, ReadStreamOptions, RecordedEvent, StoreError,
-};
+use chronik_core::{Direction, EventStore, MemoryStore, Metadata, StoreError};
 use serde::{Deserialize, Serialize};
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
@@ -67,7 +64,7 @@ impl From<Metadata> for EventMetadata {
 #[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 #[tsify(hashmap_as_object)]
-pub struct EventInput {
+pub struct NewEvent {
     /// The event's type, such as `"Deposited"`.
     #[serde(rename = "type")]
     pub event_type: String,
@@ -88,9 +85,9 @@ pub struct EventInput {
     pub metadata: Option<EventMetadata>,
 }
 
-impl From<EventInput> for NewEvent {
-    fn from(e: EventInput) -> Self {
-        NewEvent {
+impl From<NewEvent> for chronik_core::NewEvent {
+    fn from(e: NewEvent) -> Self {
+        chronik_core::NewEvent {
             event_id: e.id,
             event_type: e.event_type,
             schema_version: e.schema_version.unwrap_or(1),
@@ -104,7 +101,7 @@ impl From<EventInput> for NewEvent {
 #[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 #[tsify(hashmap_as_object)]
-pub struct Event {
+pub struct RecordedEvent {
     /// Unique id.
     pub id: String,
     /// The stream it belongs to.
@@ -127,9 +124,9 @@ pub struct Event {
     pub recorded_at: i64,
 }
 
-impl From<RecordedEvent> for Event {
-    fn from(e: RecordedEvent) -> Self {
-        Event {
+impl From<chronik_core::RecordedEvent> for RecordedEvent {
+    fn from(e: chronik_core::RecordedEvent) -> Self {
+        RecordedEvent {
             id: e.event_id,
             stream_id: e.stream_id,
             version: e.version,
@@ -158,21 +155,23 @@ pub enum NamedVersion {
 /// The version a stream must be at: an exact version number or a named expectation.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Tsify)]
 #[serde(untagged)]
-pub enum ExpectedVersionInput {
+pub enum ExpectedVersion {
     /// The stream's last event must have exactly this version (0: the stream is empty).
     Exact(u64),
     /// A named expectation.
     Named(NamedVersion),
 }
 
-impl From<ExpectedVersionInput> for ExpectedVersion {
-    fn from(v: ExpectedVersionInput) -> Self {
+impl From<ExpectedVersion> for chronik_core::ExpectedVersion {
+    fn from(v: ExpectedVersion) -> Self {
         match v {
-            ExpectedVersionInput::Exact(v) => ExpectedVersion::Exact(v),
-            ExpectedVersionInput::Named(NamedVersion::Any) => ExpectedVersion::Any,
-            ExpectedVersionInput::Named(NamedVersion::NoStream) => ExpectedVersion::NoStream,
-            ExpectedVersionInput::Named(NamedVersion::StreamExists) => {
-                ExpectedVersion::StreamExists
+            ExpectedVersion::Exact(v) => chronik_core::ExpectedVersion::Exact(v),
+            ExpectedVersion::Named(NamedVersion::Any) => chronik_core::ExpectedVersion::Any,
+            ExpectedVersion::Named(NamedVersion::NoStream) => {
+                chronik_core::ExpectedVersion::NoStream
+            }
+            ExpectedVersion::Named(NamedVersion::StreamExists) => {
+                chronik_core::ExpectedVersion::StreamExists
             }
         }
     }
@@ -185,13 +184,13 @@ pub struct AppendOptions {
     /// Optimistic concurrency check; `"any"` when absent.
     #[serde(default)]
     #[tsify(optional)]
-    pub expected_version: Option<ExpectedVersionInput>,
+    pub expected_version: Option<ExpectedVersion>,
 }
 
 /// Where an append landed.
 #[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-pub struct AppendOutcome {
+pub struct AppendResult {
     /// Version of the first appended event.
     pub first_version: u64,
     /// Version of the last appended event: the stream's new version.
@@ -202,9 +201,9 @@ pub struct AppendOutcome {
     pub last_position: u64,
 }
 
-impl From<AppendResult> for AppendOutcome {
-    fn from(r: AppendResult) -> Self {
-        AppendOutcome {
+impl From<chronik_core::AppendResult> for AppendResult {
+    fn from(r: chronik_core::AppendResult) -> Self {
+        AppendResult {
             first_version: r.first_version,
             last_version: r.last_version,
             first_position: r.first_position,
@@ -227,7 +226,7 @@ pub enum ReadDirection {
 /// Options for `readStream`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-pub struct ReadStreamInput {
+pub struct ReadStreamOptions {
     /// First version to return (inclusive).
     #[serde(default)]
     #[tsify(optional)]
@@ -245,7 +244,7 @@ pub struct ReadStreamInput {
 /// Options for `readAll`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-pub struct ReadAllInput {
+pub struct ReadAllOptions {
     /// First global position to return (inclusive).
     #[serde(default)]
     #[tsify(optional)]
@@ -318,24 +317,24 @@ impl Chronik {
     pub async fn append(
         &self,
         #[wasm_bindgen(js_name = streamId)] stream_id: String,
-        events: Vec<Ts<EventInput>>,
+        events: Vec<Ts<NewEvent>>,
         options: Option<Ts<AppendOptions>>,
-    ) -> Result<Ts<AppendOutcome>, JsValue> {
+    ) -> Result<Ts<AppendResult>, JsValue> {
         let expected = rust_options(options)?
             .expected_version
-            .map_or(ExpectedVersion::Any, Into::into);
+            .map_or(chronik_core::ExpectedVersion::Any, Into::into);
         let events = events
             .iter()
             .enumerate()
             .map(|(i, e)| {
                 e.to_rust()
-                    .map(NewEvent::from)
+                    .map(chronik_core::NewEvent::from)
                     .map_err(|err| invalid_input(format!("event {i}: {err}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let backend = self.backend.clone();
         let result = dispatch!(backend, s => s.append(&stream_id, expected, events));
-        to_js(&AppendOutcome::from(result.map_err(store_error)?))
+        to_js(&AppendResult::from(result.map_err(store_error)?))
     }
 
     /// Reads one stream, oldest first unless `options.direction` is `"backward"`.
@@ -343,10 +342,10 @@ impl Chronik {
     pub async fn read_stream(
         &self,
         #[wasm_bindgen(js_name = streamId)] stream_id: String,
-        options: Option<Ts<ReadStreamInput>>,
-    ) -> Result<Vec<Ts<Event>>, JsValue> {
+        options: Option<Ts<ReadStreamOptions>>,
+    ) -> Result<Vec<Ts<RecordedEvent>>, JsValue> {
         let options = rust_options(options)?;
-        let options = ReadStreamOptions {
+        let options = chronik_core::ReadStreamOptions {
             from_version: options.from_version,
             limit: options.limit,
             direction: match options.direction.unwrap_or_default() {
@@ -363,10 +362,10 @@ impl Chronik {
     #[wasm_bindgen(js_name = readAll)]
     pub async fn read_all(
         &self,
-        options: Option<Ts<ReadAllInput>>,
-    ) -> Result<Vec<Ts<Event>>, JsValue> {
+        options: Option<Ts<ReadAllOptions>>,
+    ) -> Result<Vec<Ts<RecordedEvent>>, JsValue> {
         let options = rust_options(options)?;
-        let options = ReadAllOptions {
+        let options = chronik_core::ReadAllOptions {
             from_position: options.from_position.unwrap_or(1),
             limit: options.limit,
             event_types: options.types,
@@ -385,11 +384,13 @@ impl Chronik {
     }
 }
 
-fn to_list(result: Result<Vec<RecordedEvent>, StoreError>) -> Result<Vec<Ts<Event>>, JsValue> {
+fn to_list(
+    result: Result<Vec<chronik_core::RecordedEvent>, StoreError>,
+) -> Result<Vec<Ts<RecordedEvent>>, JsValue> {
     result
         .map_err(store_error)?
         .into_iter()
-        .map(|e| to_js(&Event::from(e)))
+        .map(|e| to_js(&RecordedEvent::from(e)))
         .collect()
 }
 

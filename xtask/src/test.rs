@@ -129,22 +129,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         )
     });
     step("npm package from Node", &mut || {
-        let build = check(&mut cmd(
-            "wasm-pack",
-            &[
-                "build",
-                "web",
-                "--mode",
-                "no-install",
-                "--release",
-                "--target",
-                "nodejs",
-                "--out-dir",
-                "pkg-node",
-                "--out-name",
-                "chronik",
-            ],
-        ));
+        let build = wasm_pack("nodejs", "pkg-node");
         if build.failed > 0 {
             return build;
         }
@@ -152,6 +137,41 @@ pub fn run(args: &[String]) -> Result<(), String> {
             cmd("node", &["--test", "--test-reporter=tap", "npm/"])
                 .current_dir(root().join("tests")),
         )
+    });
+    let web_build = wasm_pack("web", "pkg");
+    step("npm package in headless Chromium", &mut || {
+        if web_build.failed > 0 {
+            return web_build;
+        }
+        let port = match crate::serve::serve_in_background(root()) {
+            Ok(port) => port,
+            Err(e) => {
+                eprintln!("cannot serve the repository: {e}");
+                return Tally {
+                    passed: 0,
+                    failed: 1,
+                };
+            }
+        };
+        suite(
+            cmd(
+                "node",
+                &[
+                    "--test",
+                    "--test-reporter=tap",
+                    "--test-concurrency=1",
+                    "browser/",
+                ],
+            )
+            .current_dir(root().join("tests"))
+            .env("CHRONIK_ROOT_URL", format!("http://127.0.0.1:{port}/")),
+        )
+    });
+    step("TypeScript consumer (tsc --noEmit)", &mut || {
+        if web_build.failed > 0 {
+            return web_build;
+        }
+        check(cmd("tsc", &["-p", "types/tsconfig.json"]).current_dir(root().join("tests")))
     });
     step("app end to end in headless Chromium", &mut || {
         let build = check(&mut cmd("trunk", &["build", "--release"]));
@@ -203,6 +223,26 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// Builds the npm package for a wasm-pack target into `web/<out_dir>`.
+fn wasm_pack(target: &str, out_dir: &str) -> Tally {
+    check(&mut cmd(
+        "wasm-pack",
+        &[
+            "build",
+            "web",
+            "--mode",
+            "no-install",
+            "--release",
+            "--target",
+            target,
+            "--out-dir",
+            out_dir,
+            "--out-name",
+            "chronik",
+        ],
+    ))
 }
 
 /// A check that passes or fails as a whole (fmt, clippy, a build).

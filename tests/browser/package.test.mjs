@@ -1,0 +1,90 @@
+// The npm package's browser build against real IndexedDB in headless Chromium.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, harnessPage } from "./harness.mjs";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+test("events appended through the package survive a page reload", async () => {
+  const context = await browser.newContext();
+  const page = await harnessPage(context);
+  const db = `pkg-reload-${Date.now()}`;
+  const appended = await page.evaluate(async (db) => {
+    const store = await window.chronik.Chronik.open(db);
+    const r = await store.append("cart-1", [
+      { type: "CartCreated", data: { customer: "ada" } },
+      { type: "ItemAdded", data: { sku: "tea", qty: 2 } },
+      { type: "CheckedOut", data: {} },
+    ], { expectedVersion: "noStream" });
+    store.close();
+    return r;
+  }, db);
+  assert.deepEqual(appended, { firstVersion: 1, lastVersion: 3, firstPosition: 1, lastPosition: 3 });
+
+  await page.reload();
+  await page.waitForFunction(() => window.chronik !== undefined);
+  const events = await page.evaluate(async (db) => {
+    const store = await window.chronik.Chronik.open(db);
+    const events = await store.readStream("cart-1");
+    store.close();
+    return events;
+  }, db);
+  assert.deepEqual(events.map((e) => [e.version, e.type]), [
+    [1, "CartCreated"],
+    [2, "ItemAdded"],
+    [3, "CheckedOut"],
+  ]);
+  assert.deepEqual(events[1].data, { sku: "tea", qty: 2 });
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test("two pages appending to one stream with expectedVersion never both win a version", async (t) => {
+  const context = await browser.newContext();
+  const pages = [await harnessPage(context), await harnessPage(context)];
+  const db = `pkg-race-${Date.now()}`;
+  const rounds = 25;
+  // Each page: read the stream's version, append with that as the expectation, and on a
+  // conflict re-read and try again, until it has written `rounds` events.
+  const writer = async ({ db, who, rounds }) => {
+    const store = await window.chronik.Chronik.open(db);
+    let conflicts = 0;
+    for (let round = 0; round < rounds; ) {
+      const current = (await store.readStream("counter-1", { direction: "backward", limit: 1 }))[0];
+      try {
+        await store.append("counter-1", [{ type: "Ticked", data: { who, round } }], {
+          expectedVersion: current ? current.version : 0,
+        });
+        round += 1;
+      } catch (e) {
+        if (e.code !== "WrongExpectedVersion") throw e;
+        conflicts += 1;
+      }
+    }
+    store.close();
+    return conflicts;
+  };
+  const conflicts = await Promise.all(
+    pages.map((page, who) => page.evaluate(writer, { db, who, rounds })),
+  );
+
+  const events = await pages[0].evaluate(async (db) => {
+    const store = await window.chronik.Chronik.open(db);
+    const events = await store.readStream("counter-1");
+    store.close();
+    return events;
+  }, db);
+  assert.equal(events.length, 2 * rounds, "every successful append is stored exactly once");
+  assert.deepEqual(events.map((e) => e.version), [...Array(2 * rounds).keys()].map((i) => i + 1));
+  const seen = new Set(events.map((e) => `${e.data.who}/${e.data.round}`));
+  assert.equal(seen.size, 2 * rounds, "no (page, round) written twice or lost");
+  t.diagnostic(`conflicts retried: ${conflicts.join(" + ")}`);
+  for (const page of pages) assert.deepEqual(page.errors, []);
+  await context.close();
+});

@@ -1,0 +1,34 @@
+// A typed consumer of the npm package: `tsc --noEmit` checks the generated declarations
+// are precise enough for an app written in strict TypeScript.
+import init, {
+  Chronik,
+  type AppendResult,
+  type NewEvent,
+  type RecordedEvent,
+  type ExpectedVersion,
+} from "../../web/pkg/chronik.js";
+
+interface Deposited {
+  cents: number;
+}
+
+export async function depositTwice(name: string): Promise<number> {
+  await init();
+  const db = await Chronik.open(name);
+  const events: NewEvent[] = [
+    { type: "Deposited", data: { cents: 500 } },
+    { type: "Deposited", data: { cents: 250 }, id: "dep-2", metadata: { correlationId: "req-1" } },
+  ];
+  const expected: ExpectedVersion = "noStream";
+  const r: AppendResult = await db.append("account-1", events, { expectedVersion: expected });
+  const read: RecordedEvent[] = await db.readStream("account-1", { direction: "backward", limit: r.lastVersion });
+  const total = read
+    .filter((e) => e.type === "Deposited")
+    .reduce((sum, e) => sum + (e.data as unknown as Deposited).cents, 0);
+  const log = await db.readAll({ fromPosition: 1, types: ["Deposited"], streamPrefix: "account-" });
+  db.close();
+  return total + log.length;
+}
+
+// @ts-expect-error: expectedVersion takes a number or "any" | "noStream" | "streamExists"
+export const wrong: ExpectedVersion = "latest";
