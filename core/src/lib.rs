@@ -111,6 +111,7 @@ pub mod append;
 pub mod clock;
 #[cfg(feature = "testkit")]
 pub mod conformance;
+pub mod domains;
 pub mod error;
 pub mod event;
 pub mod handler;

@@ -1,0 +1,275 @@
+//! The bank-account domain (seeds 000, 001, 004): accounts, transfers as a process
+//! manager, read models, and the `MoneyDeposited` v1 → v2 schema evolution.
+//!
+//! Streams: `account-{accountId}` ([`BankAccount`]) and `transfer-{transferId}`
+//! ([`Transfer`]).
+
+mod account;
+mod projections;
+mod transfer;
+
+pub use account::{AccountStatus, BankAccount, BankCommand, BankError, BankEvent};
+pub use projections::{
+    AccountBalance, AccountBalances, AccountBalancesState, DailySummary, DailySummaryState,
+    DaySummary, Transaction, TransactionHistory, TransactionHistoryState, TransactionKind,
+};
+pub use transfer::{Transfer, TransferCommand, TransferError, TransferEvent, TransferStatus};
+
+use serde_json::{json, Value};
+
+use crate::aggregate::Aggregate;
+use crate::clock::Clock;
+use crate::domains::money::{Money, MoneyError};
+use crate::handler::{CommandContext, CommandHandler, HandlerError};
+use crate::projection::{Projection, ProjectionRunner};
+use crate::store::EventStore;
+use crate::upcast::Upcasters;
+
+/// The upcasters of the bank domain: `MoneyDeposited` schema version 1 stored `amount`
+/// as a decimal string (`{"amount": "10.50"}`); version 2 stores integer cents
+/// (`{"amount": 1050}`).
+pub fn bank_upcasters() -> Upcasters {
+    Upcasters::new().register("MoneyDeposited", 1, money_deposited_v1_to_v2)
+}
+
+/// The `MoneyDeposited` step from version 1 to 2.
+fn money_deposited_v1_to_v2(mut data: Value) -> Result<Value, String> {
+    let amount = data
+        .get("amount")
+        .and_then(Value::as_str)
+        .ok_or("v1 MoneyDeposited needs a decimal string 'amount'")?;
+    let cents = Money::parse(amount).map_err(|e| e.to_string())?.cents();
+    data["amount"] = json!(cents);
+    Ok(data)
+}
+
+/// Why [`Bank::transfer`] could not run. Business outcomes (insufficient funds, a closed
+/// target) are not errors: they end the transfer as
+/// [`Failed`](TransferStatus::Failed) or [`Refunded`](TransferStatus::Refunded).
+#[derive(Debug, thiserror::Error)]
+pub enum TransferRunError {
+    /// The amount is not acceptable. Fix it and retry with the same transfer id.
+    #[error("invalid amount: {0}")]
+    InvalidAmount(#[from] MoneyError),
+    /// The transfer stream refused the step (same account, reused id); see
+    /// [`TransferError`]. Store failures are here too: the transfer stopped where its
+    /// stream says and re-running it with the same id continues from there.
+    #[error(transparent)]
+    Transfer(#[from] HandlerError<TransferError>),
+    /// An account could not be loaded or written (store failure, undecodable event).
+    /// Re-run the transfer with the same id once the store is healthy.
+    #[error("account step failed: {0}")]
+    Account(HandlerError<BankError>),
+    /// The target refused the credit and then the source refused the refund (it was
+    /// closed meanwhile). The money is held by the transfer; reopen nothing, but re-run
+    /// the transfer once the source can take deposits, or settle it by hand.
+    #[error("refund to the source failed: {0}")]
+    RefundRejected(BankError),
+}
+
+/// The bank, ready-made: accounts through a [`CommandHandler`] reading through
+/// [`bank_upcasters`], and transfers as a process manager. The JS bindings wrap this.
+pub struct Bank<S> {
+    accounts: CommandHandler<S, BankAccount>,
+    transfers: CommandHandler<S, Transfer>,
+    store: S,
+}
+
+impl<S: EventStore + Clone> Bank<S> {
+    /// A bank over `store` (snapshots every 10 events).
+    pub fn new(store: S) -> Self {
+        Self {
+            accounts: CommandHandler::new(store.clone()).with_upcasters(bank_upcasters()),
+            transfers: CommandHandler::new(store.clone()),
+            store,
+        }
+    }
+
+    /// The account handler, for temporal queries and snapshots.
+    pub fn accounts(&self) -> &CommandHandler<S, BankAccount> {
+        &self.accounts
+    }
+
+    /// Handles `command` for account `account_id` and returns the account after it.
+    /// Pass a [`CommandContext`] with a command id to make retries idempotent.
+    pub async fn execute(
+        &self,
+        account_id: &str,
+        command: &BankCommand,
+        context: &CommandContext,
+    ) -> Result<BankAccount, HandlerError<BankError>> {
+        let mut state = self
+            .accounts
+            .handle(account_id, command, context)
+            .await?
+            .state;
+        state.id = account_id.to_string();
+        Ok(state)
+    }
+
+    /// The account `account_id`, `None` when it was never opened.
+    pub async fn account(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<BankAccount>, HandlerError<BankError>> {
+        let loaded = self.accounts.load(account_id).await?;
+        Ok((loaded.version > 0).then(|| BankAccount {
+            id: account_id.to_string(),
+            ..loaded.state
+        }))
+    }
+
+    /// The transfer `transfer_id`, `None` when it was never requested.
+    pub async fn transfer_status(
+        &self,
+        transfer_id: &str,
+    ) -> Result<Option<Transfer>, HandlerError<TransferError>> {
+        let loaded = self.transfers.load(transfer_id).await?;
+        Ok((loaded.version > 0).then(|| Transfer {
+            id: transfer_id.to_string(),
+            ..loaded.state
+        }))
+    }
+
+    /// Moves `amount` (a decimal string) from account `from` to account `to`, as
+    /// transfer `transfer_id`:
+    ///
+    /// 1. records `TransferRequested` in `transfer-{transferId}`;
+    /// 2. withdraws from `from` (rejected: `TransferFailed`, nothing moved);
+    /// 3. deposits to `to` (`TransferCompleted`); when `to` is closed or missing,
+    ///    records `TransferCreditFailed` and 4. refunds `from` (`TransferRefunded`).
+    ///
+    /// Safe to re-run with the same arguments, at any point and as often as wanted: it
+    /// continues from the last recorded step, and each account leg carries the transfer
+    /// id, so an account never takes the same leg twice (even if the process stopped
+    /// between a leg and its record). A finished transfer just returns its outcome.
+    pub async fn transfer(
+        &self,
+        transfer_id: &str,
+        from: &str,
+        to: &str,
+        amount: &str,
+    ) -> Result<Transfer, TransferRunError> {
+        let cents = Money::parse(amount)?;
+        let amount = cents.to_string();
+        let step = |name: &str| {
+            CommandContext::new(format!("transfer:{transfer_id}:{name}"))
+                .correlated_with(Transfer::stream_id(transfer_id))
+        };
+        let mut transfer = self
+            .transfers
+            .handle(
+                transfer_id,
+                &TransferCommand::Request {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    amount: cents,
+                },
+                &step("requested"),
+            )
+            .await?
+            .state;
+        loop {
+            let next = match transfer.status {
+                TransferStatus::NotStarted | TransferStatus::Requested => {
+                    let leg = BankCommand::Withdraw {
+                        amount: amount.clone(),
+                        transfer_id: Some(transfer_id.to_string()),
+                    };
+                    match self.leg(from, &leg, &step("debit")).await? {
+                        Ok(()) => (TransferCommand::MarkDebited, "debited"),
+                        Err(reason) => (
+                            TransferCommand::MarkFailed {
+                                reason: reason.to_string(),
+                            },
+                            "failed",
+                        ),
+                    }
+                }
+                TransferStatus::Debited => {
+                    let leg = BankCommand::Deposit {
+                        amount: amount.clone(),
+                        transfer_id: Some(transfer_id.to_string()),
+                    };
+                    match self.leg(to, &leg, &step("credit")).await? {
+                        Ok(()) => (TransferCommand::MarkCompleted, "completed"),
+                        Err(reason) => (
+                            TransferCommand::MarkCreditFailed {
+                                reason: format!("target {to}: {reason}"),
+                            },
+                            "credit-failed",
+                        ),
+                    }
+                }
+                TransferStatus::CreditFailed => {
+                    let leg = BankCommand::Deposit {
+                        amount: amount.clone(),
+                        transfer_id: Some(transfer_id.to_string()),
+                    };
+                    match self.leg(from, &leg, &step("refund")).await? {
+                        Ok(()) => (TransferCommand::MarkRefunded, "refunded"),
+                        Err(reason) => return Err(TransferRunError::RefundRejected(reason)),
+                    }
+                }
+                TransferStatus::Completed | TransferStatus::Failed | TransferStatus::Refunded => {
+                    transfer.id = transfer_id.to_string();
+                    return Ok(transfer);
+                }
+            };
+            transfer = self
+                .transfers
+                .handle(transfer_id, &next.0, &step(next.1))
+                .await?
+                .state;
+        }
+    }
+
+    /// Runs one account leg: `Ok(Ok(()))` done (now or before), `Ok(Err(reason))` the
+    /// account refused, `Err` the store failed.
+    async fn leg(
+        &self,
+        account_id: &str,
+        command: &BankCommand,
+        context: &CommandContext,
+    ) -> Result<Result<(), BankError>, TransferRunError> {
+        match self.accounts.handle(account_id, command, context).await {
+            Ok(_) => Ok(Ok(())),
+            Err(HandlerError::Rejected(reason)) => Ok(Err(reason)),
+            Err(other) => Err(TransferRunError::Account(other)),
+        }
+    }
+
+    /// Finishes every transfer whose stream stops mid-way (after a crash or a closed
+    /// page). Returns the transfers it touched, finished.
+    pub async fn resume_transfers(&self) -> Result<Vec<Transfer>, TransferRunError> {
+        let streams = self
+            .store
+            .list_streams()
+            .await
+            .map_err(|e| TransferRunError::Transfer(e.into()))?;
+        let mut resumed = Vec::new();
+        for stream in streams
+            .iter()
+            .filter(|s| s.stream_type == Transfer::CATEGORY)
+        {
+            let id = crate::domains::codec::id_in(&stream.stream_id, Transfer::CATEGORY);
+            let state = self.transfers.load(&id).await?.state;
+            if !state.status.is_terminal() && state.status != TransferStatus::NotStarted {
+                let amount = state.amount.to_string();
+                resumed.push(self.transfer(&id, &state.from, &state.to, &amount).await?);
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// A runner for one of the bank read models over this bank's store, reading through
+    /// [`bank_upcasters`]; checkpoints are stamped with `clock`.
+    pub fn projection<P: Projection>(
+        &self,
+        projection: P,
+        clock: impl Clock + 'static,
+    ) -> ProjectionRunner<S, P> {
+        ProjectionRunner::new(self.store.clone(), projection, clock)
+            .with_upcasters(bank_upcasters())
+    }
+}

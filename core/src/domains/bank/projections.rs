@@ -1,0 +1,253 @@
+//! Bank read models: balances, per-account history, per-day totals.
+//!
+//! Run them with a [`ProjectionRunner`](crate::ProjectionRunner) over
+//! [`bank_upcasters`](super::bank_upcasters), so that `MoneyDeposited` events stored with
+//! schema version 1 are read as version 2.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::account::{AccountStatus, BankAccount, BankEvent};
+use crate::aggregate::{Aggregate, DomainEvent};
+use crate::domains::codec;
+use crate::domains::money::Money;
+use crate::event::RecordedEvent;
+use crate::projection::Projection;
+use crate::stats::utc_date;
+
+fn decode(event: &RecordedEvent) -> Result<(String, BankEvent), String> {
+    let account = codec::id_in(&event.stream_id, BankAccount::CATEGORY);
+    BankEvent::from_data(&event.event_type, event.data.clone())
+        .map(|e| (account, e))
+        .map_err(|e| {
+            format!(
+                "cannot decode {} (schema version {}) at position {}: {e}; read bank events through bank_upcasters()",
+                event.event_type, event.schema_version, event.position
+            )
+        })
+}
+
+fn bank_event_types() -> Option<Vec<String>> {
+    Some(BankEvent::TYPES.iter().map(|t| t.to_string()).collect())
+}
+
+/// One account in [`AccountBalances`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountBalance {
+    /// The owner's name.
+    pub owner: String,
+    /// Balance in cents.
+    pub balance: Money,
+    /// Open or closed.
+    pub status: AccountStatus,
+    /// The account's stream version.
+    pub version: u64,
+    /// When the last event was recorded (ms since the Unix epoch).
+    pub last_updated: i64,
+}
+
+/// The state of [`AccountBalances`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountBalancesState {
+    /// Every account by id.
+    pub accounts: BTreeMap<String, AccountBalance>,
+    /// The sum of all balances.
+    pub total: Money,
+}
+
+/// Read model: the balance and status of every account.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccountBalances;
+
+impl Projection for AccountBalances {
+    type State = AccountBalancesState;
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "AccountBalances"
+    }
+
+    fn event_types(&self) -> Option<Vec<String>> {
+        bank_event_types()
+    }
+
+    fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {
+        let (id, e) = decode(event)?;
+        let account = state.accounts.entry(id).or_default();
+        account.version = event.version;
+        account.last_updated = event.recorded_at;
+        match e {
+            BankEvent::AccountOpened { owner } => {
+                account.owner = owner;
+                account.status = AccountStatus::Open;
+            }
+            BankEvent::MoneyDeposited { amount, .. } => {
+                account.balance = account.balance.saturating_add(amount);
+                state.total = state.total.saturating_add(amount);
+            }
+            BankEvent::MoneyWithdrawn { amount, .. } => {
+                account.balance = account.balance.saturating_sub(amount);
+                state.total = state.total.saturating_sub(amount);
+            }
+            BankEvent::AccountClosed => account.status = AccountStatus::Closed,
+        }
+        Ok(())
+    }
+}
+
+/// Deposit or withdrawal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransactionKind {
+    /// Money came in.
+    Deposit,
+    /// Money went out.
+    Withdrawal,
+}
+
+/// One line of an account's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    /// Global position of the event.
+    pub position: u64,
+    /// The account's stream version of the event.
+    pub version: u64,
+    /// Deposit or withdrawal.
+    pub kind: TransactionKind,
+    /// Amount in cents (positive).
+    pub amount: Money,
+    /// The balance right after this transaction.
+    pub balance_after: Money,
+    /// When it was recorded (ms since the Unix epoch).
+    pub at: i64,
+    /// The transfer it belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
+}
+
+/// The state of [`TransactionHistory`]: per account, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionHistoryState {
+    /// Per account id, its transactions, newest first.
+    pub accounts: BTreeMap<String, VecDeque<Transaction>>,
+}
+
+impl TransactionHistoryState {
+    /// The transactions of `account`, newest first (empty for an unknown account).
+    pub fn for_account(&self, account: &str) -> impl Iterator<Item = &Transaction> {
+        self.accounts.get(account).into_iter().flatten()
+    }
+}
+
+/// Read model: every deposit and withdrawal per account, newest first, with the running
+/// balance after each.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TransactionHistory;
+
+impl Projection for TransactionHistory {
+    type State = TransactionHistoryState;
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "TransactionHistory"
+    }
+
+    fn event_types(&self) -> Option<Vec<String>> {
+        Some(vec!["MoneyDeposited".into(), "MoneyWithdrawn".into()])
+    }
+
+    fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {
+        let (id, e) = decode(event)?;
+        let (kind, amount, transfer_id) = match e {
+            BankEvent::MoneyDeposited {
+                amount,
+                transfer_id,
+            } => (TransactionKind::Deposit, amount, transfer_id),
+            BankEvent::MoneyWithdrawn {
+                amount,
+                transfer_id,
+            } => (TransactionKind::Withdrawal, amount, transfer_id),
+            _ => return Ok(()),
+        };
+        let lines = state.accounts.entry(id).or_default();
+        let before = lines.front().map_or(Money::ZERO, |t| t.balance_after);
+        let balance_after = match kind {
+            TransactionKind::Deposit => before.saturating_add(amount),
+            TransactionKind::Withdrawal => before.saturating_sub(amount),
+        };
+        lines.push_front(Transaction {
+            position: event.position,
+            version: event.version,
+            kind,
+            amount,
+            balance_after,
+            at: event.recorded_at,
+            transfer_id,
+        });
+        Ok(())
+    }
+}
+
+/// Totals of one UTC day in [`DailySummary`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DaySummary {
+    /// Sum of deposits, in cents.
+    pub deposits: Money,
+    /// Sum of withdrawals, in cents.
+    pub withdrawals: Money,
+    /// Number of deposits.
+    pub deposit_count: u64,
+    /// Number of withdrawals.
+    pub withdrawal_count: u64,
+    /// Deposits minus withdrawals.
+    pub net: Money,
+}
+
+/// The state of [`DailySummary`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DailySummaryState {
+    /// Per UTC day (`YYYY-MM-DD` of `recorded_at`), the totals.
+    pub days: BTreeMap<String, DaySummary>,
+}
+
+/// Read model: per UTC day, deposits, withdrawals, their counts and the net change.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DailySummary;
+
+impl Projection for DailySummary {
+    type State = DailySummaryState;
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "DailySummary"
+    }
+
+    fn event_types(&self) -> Option<Vec<String>> {
+        Some(vec!["MoneyDeposited".into(), "MoneyWithdrawn".into()])
+    }
+
+    fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {
+        let (_, e) = decode(event)?;
+        let day = state.days.entry(utc_date(event.recorded_at)).or_default();
+        match e {
+            BankEvent::MoneyDeposited { amount, .. } => {
+                day.deposits = day.deposits.saturating_add(amount);
+                day.deposit_count += 1;
+                day.net = day.net.saturating_add(amount);
+            }
+            BankEvent::MoneyWithdrawn { amount, .. } => {
+                day.withdrawals = day.withdrawals.saturating_add(amount);
+                day.withdrawal_count += 1;
+                day.net = day.net.saturating_sub(amount);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

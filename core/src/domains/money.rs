@@ -1,0 +1,218 @@
+//! Money as integer minor units (cents), parsed from decimal strings.
+//!
+//! Floating point never touches an amount: `"10.50"` becomes `1050` cents, and every
+//! balance is an `i64` of cents with checked arithmetic.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// An amount of money in minor units (cents). Serialized as an integer of cents;
+/// [`Display`](fmt::Display) renders it with two decimals (`1050` → `10.50`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Money(i64);
+
+/// Why a decimal string is not an acceptable amount.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    /// The string is empty. Send an amount such as `"10.50"`.
+    #[error("amount is empty; send a decimal string such as \"10.50\"")]
+    Empty,
+    /// The string is not a plain decimal number. Send digits with an optional `.` and
+    /// at most two decimals, no sign, spaces or thousands separators.
+    #[error("amount '{0}' is not a decimal number such as \"10.50\"")]
+    Malformed(String),
+    /// The string has more than two decimal places. Round it to cents first.
+    #[error("amount '{0}' has more than two decimal places")]
+    TooManyDecimals(String),
+    /// The amount is zero or negative. Send a positive amount.
+    #[error("amount '{0}' must be greater than zero")]
+    NotPositive(String),
+    /// The amount does not fit in 64-bit cents. Send a smaller amount.
+    #[error("amount '{0}' is too large")]
+    Overflow(String),
+}
+
+impl Money {
+    /// Zero.
+    pub const ZERO: Money = Money(0);
+
+    /// `cents` minor units.
+    pub const fn from_cents(cents: i64) -> Self {
+        Money(cents)
+    }
+
+    /// The amount in minor units.
+    pub const fn cents(self) -> i64 {
+        self.0
+    }
+
+    /// Parses a positive amount with at most two decimals: `"10.5"`, `"10.50"` and
+    /// `"1000"` are accepted; `"0"`, `"-1"`, `"1.234"`, `"1e3"`, `"1,000"`, `".5"` and
+    /// amounts beyond `i64` cents are rejected.
+    ///
+    /// ```
+    /// use chronik_core::domains::{Money, MoneyError};
+    /// assert_eq!(Money::parse("10.5"), Ok(Money::from_cents(1050)));
+    /// assert_eq!(Money::parse("1000").unwrap().to_string(), "1000.00");
+    /// assert_eq!(Money::parse("0.00"), Err(MoneyError::NotPositive("0.00".into())));
+    /// assert_eq!(Money::parse("1.234"), Err(MoneyError::TooManyDecimals("1.234".into())));
+    /// ```
+    pub fn parse(input: &str) -> Result<Money, MoneyError> {
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(MoneyError::Empty);
+        }
+        let unsigned = match s.strip_prefix('-') {
+            Some(rest) if is_decimal(rest) => {
+                return Err(MoneyError::NotPositive(input.to_string()))
+            }
+            Some(_) => return Err(MoneyError::Malformed(input.to_string())),
+            None => s,
+        };
+        if !is_decimal(unsigned) {
+            return Err(MoneyError::Malformed(input.to_string()));
+        }
+        let (whole, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        if frac.len() > 2 {
+            return Err(MoneyError::TooManyDecimals(input.to_string()));
+        }
+        let overflow = || MoneyError::Overflow(input.to_string());
+        let mut cents: i64 = 0;
+        for digit in whole.bytes().chain(frac.bytes()).chain(
+            std::iter::repeat_n(b'0', 2 - frac.len()), // pad "10.5" to 1050
+        ) {
+            cents = cents
+                .checked_mul(10)
+                .and_then(|c| c.checked_add(i64::from(digit - b'0')))
+                .ok_or_else(overflow)?;
+        }
+        if cents == 0 {
+            return Err(MoneyError::NotPositive(input.to_string()));
+        }
+        Ok(Money(cents))
+    }
+
+    /// `self + other`, `None` on overflow.
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0.checked_add(other.0).map(Money)
+    }
+
+    /// `self - other`, `None` on overflow.
+    pub fn checked_sub(self, other: Money) -> Option<Money> {
+        self.0.checked_sub(other.0).map(Money)
+    }
+
+    /// `self × factor`, `None` on overflow.
+    pub fn checked_mul(self, factor: i64) -> Option<Money> {
+        self.0.checked_mul(factor).map(Money)
+    }
+
+    /// `self + other`, saturating at the bounds of `i64` (for read models, where a
+    /// total must never panic).
+    pub fn saturating_add(self, other: Money) -> Money {
+        Money(self.0.saturating_add(other.0))
+    }
+
+    /// `self - other`, saturating at the bounds of `i64`.
+    pub fn saturating_sub(self, other: Money) -> Money {
+        Money(self.0.saturating_sub(other.0))
+    }
+
+    /// Whether the amount is zero.
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Digits, optionally followed by `.` and at least one digit.
+fn is_decimal(s: &str) -> bool {
+    let (whole, frac) = match s.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (s, None),
+    };
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl FromStr for Money {
+    type Err = MoneyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Money::parse(s)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_whole_and_decimal_amounts() {
+        assert_eq!(Money::parse("10.5").unwrap().cents(), 1050);
+        assert_eq!(Money::parse("10.50").unwrap().cents(), 1050);
+        assert_eq!(Money::parse("1000").unwrap().cents(), 100_000);
+        assert_eq!(Money::parse("0.01").unwrap().cents(), 1);
+        assert_eq!(Money::parse(" 7 ").unwrap().cents(), 700);
+        assert_eq!(Money::parse("007.10").unwrap().cents(), 710);
+    }
+
+    #[test]
+    fn rejects_bad_amounts_with_the_reason() {
+        assert_eq!(Money::parse(""), Err(MoneyError::Empty));
+        assert_eq!(Money::parse("  "), Err(MoneyError::Empty));
+        for bad in [
+            "abc", "1.", ".5", "1,000", "1e3", "+5", "1.2.3", "--1", "- 1", "NaN",
+        ] {
+            assert_eq!(
+                Money::parse(bad),
+                Err(MoneyError::Malformed(bad.into())),
+                "{bad}"
+            );
+        }
+        assert_eq!(Money::parse("0"), Err(MoneyError::NotPositive("0".into())));
+        assert_eq!(
+            Money::parse("-5"),
+            Err(MoneyError::NotPositive("-5".into()))
+        );
+        assert_eq!(
+            Money::parse("1.001"),
+            Err(MoneyError::TooManyDecimals("1.001".into()))
+        );
+        assert_eq!(
+            Money::parse("92233720368547758.08"),
+            Err(MoneyError::Overflow("92233720368547758.08".into()))
+        );
+        assert_eq!(
+            Money::parse("92233720368547758.07").unwrap().cents(),
+            i64::MAX
+        );
+    }
+
+    #[test]
+    fn displays_two_decimals_and_serializes_as_cents() {
+        assert_eq!(Money::from_cents(1050).to_string(), "10.50");
+        assert_eq!(Money::from_cents(-7).to_string(), "-0.07");
+        assert_eq!(
+            Money::from_cents(i64::MIN).to_string(),
+            "-92233720368547758.08"
+        );
+        assert_eq!(
+            serde_json::to_string(&Money::from_cents(1050)).unwrap(),
+            "1050"
+        );
+    }
+}
