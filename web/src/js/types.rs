@@ -1,24 +1,37 @@
-//! The JavaScript API: the `Chronik` class and the plain objects it takes and returns.
+//! The plain objects the JavaScript API takes and returns.
 //!
-//! Types crossing the boundary are derived with `tsify`, so the generated `.d.ts` is
-//! precise; nothing here is hand-written TypeScript except the `JsonValue` alias.
+//! Every type here derives `tsify`, so the generated `.d.ts` is precise; nothing is
+//! hand-written TypeScript except the `JsonValue` alias.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
 
-use chronik_core::{Direction, EventStore, MemoryStore, Metadata, StoreError};
+use chronik_core::{Direction, Metadata};
 use serde::{Deserialize, Serialize};
-use tsify::{Ts, Tsify};
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
-
-use crate::error::{invalid_input, store_error};
-use crate::idb::IdbStore;
-use crate::platform::{JsClock, RandomUuids};
 
 #[wasm_bindgen(typescript_custom_section)]
 const JSON_VALUE: &str = r#"
 /** Any value that survives `JSON.stringify` / `JSON.parse`. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** What `defineProjection` takes: a name, the event types it reads, and a reducer. */
+export interface DefineProjectionOptions<S extends JsonValue = JsonValue> {
+    /** Unique name; its checkpoint and state are saved under it. */
+    name: string;
+    /** Only these event types reach `apply` (all types when absent). */
+    types?: string[];
+    /** The state before any event. */
+    initialState: S;
+    /** The next state after `event`. Must be pure; a throw marks the projection failed. */
+    apply(state: S, event: RecordedEvent): S;
+}
+
+/** What `Projection.rebuild` takes. */
+export interface RebuildOptions {
+    /** Called after every page of events with how far the rebuild has come. */
+    onProgress?: (progress: RebuildProgress) => void;
+}
 "#;
 
 /// Context stored with an event.
@@ -263,149 +276,131 @@ pub struct ReadAllOptions {
     pub stream_prefix: Option<String>,
 }
 
-/// The storage behind a [`Chronik`] instance.
-enum Backend {
-    Memory(MemoryStore),
-    Idb(IdbStore),
-}
-
-/// Calls the same [`EventStore`] method on whichever backend is in use.
-macro_rules! dispatch {
-    ($self:expr, $store:ident => $call:expr) => {
-        match &*$self {
-            Backend::Memory($store) => $call.await,
-            Backend::Idb($store) => $call.await,
-        }
-    };
-}
-
-/// An event store for JavaScript: persisted in IndexedDB (`Chronik.open`) or in memory
-/// (`Chronik.inMemory`, also in Node).
-#[wasm_bindgen]
-pub struct Chronik {
-    backend: Rc<Backend>,
-}
-
-#[wasm_bindgen]
-impl Chronik {
-    /// Opens (or creates) the IndexedDB database `name`.
-    pub async fn open(name: &str) -> Result<Chronik, JsValue> {
-        let store = IdbStore::open(name, JsClock, RandomUuids)
-            .await
-            .map_err(store_error)?;
-        Ok(Chronik {
-            backend: Rc::new(Backend::Idb(store)),
-        })
-    }
-
-    /// A store that lives in memory only, in the browser or in Node.
-    #[wasm_bindgen(js_name = inMemory)]
-    pub fn in_memory() -> Chronik {
-        Chronik {
-            backend: Rc::new(Backend::Memory(MemoryStore::new(JsClock, RandomUuids))),
-        }
-    }
-
-    /// Deletes the IndexedDB database `name` and everything in it.
-    #[wasm_bindgen(js_name = deleteDatabase)]
-    pub async fn delete_database(name: &str) -> Result<(), JsValue> {
-        IdbStore::delete_database(name).await.map_err(store_error)
-    }
-
-    /// Appends `events` to `streamId` atomically, if the stream is at
-    /// `options.expectedVersion` (any version when absent).
-    pub async fn append(
-        &self,
-        #[wasm_bindgen(js_name = streamId)] stream_id: String,
-        events: Vec<Ts<NewEvent>>,
-        options: Option<Ts<AppendOptions>>,
-    ) -> Result<Ts<AppendResult>, JsValue> {
-        let expected = rust_options(options)?
-            .expected_version
-            .map_or(chronik_core::ExpectedVersion::Any, Into::into);
-        let events = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                e.to_rust()
-                    .map(chronik_core::NewEvent::from)
-                    .map_err(|err| invalid_input(format!("event {i}: {err}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let backend = self.backend.clone();
-        let result = dispatch!(backend, s => s.append(&stream_id, expected, events));
-        to_js(&AppendResult::from(result.map_err(store_error)?))
-    }
-
-    /// Reads one stream, oldest first unless `options.direction` is `"backward"`.
-    #[wasm_bindgen(js_name = readStream)]
-    pub async fn read_stream(
-        &self,
-        #[wasm_bindgen(js_name = streamId)] stream_id: String,
-        options: Option<Ts<ReadStreamOptions>>,
-    ) -> Result<Vec<Ts<RecordedEvent>>, JsValue> {
-        let options = rust_options(options)?;
-        let options = chronik_core::ReadStreamOptions {
-            from_version: options.from_version,
-            limit: options.limit,
-            direction: match options.direction.unwrap_or_default() {
+impl ReadStreamOptions {
+    /// The core read options.
+    pub fn to_core(&self) -> chronik_core::ReadStreamOptions {
+        chronik_core::ReadStreamOptions {
+            from_version: self.from_version,
+            limit: self.limit,
+            direction: match self.direction.unwrap_or_default() {
                 ReadDirection::Forward => Direction::Forward,
                 ReadDirection::Backward => Direction::Backward,
             },
-        };
-        let backend = self.backend.clone();
-        let result = dispatch!(backend, s => s.read_stream(&stream_id, options));
-        to_list(result)
-    }
-
-    /// Reads the global log over every stream, in position order.
-    #[wasm_bindgen(js_name = readAll)]
-    pub async fn read_all(
-        &self,
-        options: Option<Ts<ReadAllOptions>>,
-    ) -> Result<Vec<Ts<RecordedEvent>>, JsValue> {
-        let options = rust_options(options)?;
-        let options = chronik_core::ReadAllOptions {
-            from_position: options.from_position.unwrap_or(1),
-            limit: options.limit,
-            event_types: options.types,
-            stream_prefix: options.stream_prefix,
-        };
-        let backend = self.backend.clone();
-        let result = dispatch!(backend, s => s.read_all(options));
-        to_list(result)
-    }
-
-    /// Closes the database connection (a no-op in memory).
-    pub fn close(self) {
-        if let Ok(Backend::Idb(store)) = Rc::try_unwrap(self.backend) {
-            store.close();
         }
     }
 }
 
-fn to_list(
-    result: Result<Vec<chronik_core::RecordedEvent>, StoreError>,
-) -> Result<Vec<Ts<RecordedEvent>>, JsValue> {
-    result
-        .map_err(store_error)?
-        .into_iter()
-        .map(|e| to_js(&RecordedEvent::from(e)))
-        .collect()
+impl ReadAllOptions {
+    /// The core read options.
+    pub fn to_core(&self) -> chronik_core::ReadAllOptions {
+        chronik_core::ReadAllOptions {
+            from_position: self.from_position.unwrap_or(1),
+            limit: self.limit,
+            event_types: self.types.clone(),
+            stream_prefix: self.stream_prefix.clone(),
+        }
+    }
 }
 
-/// Reads an optional options object, defaulting every field.
-fn rust_options<T>(options: Option<Ts<T>>) -> Result<T, JsValue>
-where
-    T: Tsify + Default + serde::de::DeserializeOwned,
-    T::JsType: Clone,
-{
-    options
-        .map(|o| o.to_rust().map_err(invalid_input))
-        .transpose()
-        .map(Option::unwrap_or_default)
+/// Options for `subscribe`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribeOptions {
+    /// Deliver events from this global position on (replaying stored ones first); by
+    /// default only events appended after subscribing.
+    #[serde(default)]
+    #[tsify(optional)]
+    pub from_position: Option<u64>,
+    /// Only these event types.
+    #[serde(default)]
+    #[tsify(optional)]
+    pub types: Option<Vec<String>>,
 }
 
-fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsValue> {
-    Ts::from_rust(value).map_err(|e| crate::error::js_error("Internal", &e.to_string()).into())
+/// Counts over the whole store.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(hashmap_as_object)]
+pub struct Stats {
+    /// Number of events.
+    pub event_count: u64,
+    /// Number of streams.
+    pub stream_count: u64,
+    /// Number of snapshots.
+    pub snapshot_count: u64,
+    /// Events per event type.
+    pub events_by_type: BTreeMap<String, u64>,
+    /// Events per UTC day (`YYYY-MM-DD`).
+    pub events_by_day: BTreeMap<String, u64>,
+    /// Streams per stream type (the id up to the first `-`).
+    pub streams_by_type: BTreeMap<String, u64>,
+    /// Bytes used by this origin's storage, when the browser tells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub storage_usage: Option<f64>,
+    /// Bytes this origin may use, when the browser tells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub storage_quota: Option<f64>,
+}
+
+impl From<chronik_core::StoreStats> for Stats {
+    fn from(s: chronik_core::StoreStats) -> Self {
+        Stats {
+            event_count: s.event_count,
+            stream_count: s.stream_count,
+            snapshot_count: s.snapshot_count,
+            events_by_type: s.events_by_type,
+            events_by_day: s.events_by_day,
+            streams_by_type: s.streams_by_type,
+            storage_usage: None,
+            storage_quota: None,
+        }
+    }
+}
+
+/// How far a rebuild has come.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildProgress {
+    /// Global position processed so far.
+    pub position: u64,
+    /// Head of the log when the rebuild started.
+    pub head: u64,
+}
+
+/// Where a projection stands.
+#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectionInfo {
+    /// The projection's name.
+    pub name: String,
+    /// `"catchingUp"`, `"caughtUp"`, `"rebuilding"` or `"failed"`.
+    pub status: ProjectionState,
+    /// Global position of the last event processed (the checkpoint).
+    pub position: u64,
+    /// Events in the log after the checkpoint.
+    pub lag: u64,
+    /// When failed: the position of the event that could not be applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub failed_at: Option<u64>,
+    /// When failed: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub error: Option<String>,
+}
+
+/// A projection's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub enum ProjectionState {
+    /// Events past the checkpoint remain.
+    CatchingUp,
+    /// At the head of the log.
+    CaughtUp,
+    /// Rebuilding from the start.
+    Rebuilding,
+    /// Stopped at an event it could not apply; see `failedAt` and `error`.
+    Failed,
 }

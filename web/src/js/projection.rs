@@ -1,0 +1,239 @@
+//! Projections for JavaScript: JS-defined ones (`defineProjection`) and, through the same
+//! [`AnyProjection`] interface, the Rust ones the domains provide.
+
+use std::rc::Rc;
+
+use chronik_core::{
+    JsonProjection, Projection as CoreProjection, ProjectionRunner, ProjectionStatus, StoreError,
+};
+use futures::future::LocalBoxFuture;
+use futures::lock::Mutex;
+use serde::Serialize;
+use serde_json::Value;
+use tsify::Ts;
+use wasm_bindgen::prelude::*;
+
+use super::backend::Backend;
+use super::types::{ProjectionInfo, ProjectionState, RebuildProgress, RecordedEvent};
+use super::{from_js_value, to_js, to_js_value};
+use crate::error::{invalid_input, js_error, store_error};
+use crate::platform::JsClock;
+
+/// What the JS `Projection` class needs from a runner, whatever its state type.
+pub trait AnyProjection {
+    /// The projection's name.
+    fn name(&self) -> String;
+    /// Processes every event past the checkpoint.
+    fn catch_up(&self) -> LocalBoxFuture<'_, Result<(), StoreError>>;
+    /// The current state as JSON (after catching up).
+    fn state(&self) -> LocalBoxFuture<'_, Result<Value, StoreError>>;
+    /// Status, checkpoint and lag.
+    fn info(&self) -> LocalBoxFuture<'_, Result<ProjectionInfo, StoreError>>;
+    /// Rebuilds from position zero, reporting progress after every page.
+    fn rebuild<'a>(
+        &'a self,
+        progress: Box<dyn FnMut(RebuildProgress) + 'a>,
+    ) -> LocalBoxFuture<'a, Result<usize, StoreError>>;
+}
+
+/// A projection runner shared by every caller of one `Chronik` instance.
+pub struct SharedRunner<P: CoreProjection> {
+    name: String,
+    runner: Mutex<ProjectionRunner<Rc<Backend>, P>>,
+}
+
+impl<P: CoreProjection> SharedRunner<P> {
+    /// A runner for `projection` over `store`, resuming from its saved checkpoint.
+    pub fn new(store: Rc<Backend>, projection: P) -> Self {
+        Self {
+            name: projection.name().to_string(),
+            runner: Mutex::new(ProjectionRunner::new(store, projection, JsClock)),
+        }
+    }
+}
+
+impl<P> AnyProjection for SharedRunner<P>
+where
+    P: CoreProjection,
+    P::State: Serialize,
+{
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn catch_up(&self) -> LocalBoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.runner.lock().await.catch_up().await?;
+            Ok(())
+        })
+    }
+
+    fn state(&self) -> LocalBoxFuture<'_, Result<Value, StoreError>> {
+        Box::pin(async move {
+            let mut runner = self.runner.lock().await;
+            runner.catch_up().await?;
+            serde_json::to_value(runner.state())
+                .map_err(|e| StoreError::Corrupt(format!("projection state: {e}")))
+        })
+    }
+
+    fn info(&self) -> LocalBoxFuture<'_, Result<ProjectionInfo, StoreError>> {
+        Box::pin(async move {
+            let mut runner = self.runner.lock().await;
+            let lag = runner.lag().await?;
+            let (status, failed_at, error) = match runner.status() {
+                ProjectionStatus::CatchingUp => (ProjectionState::CatchingUp, None, None),
+                ProjectionStatus::CaughtUp => (ProjectionState::CaughtUp, None, None),
+                ProjectionStatus::Rebuilding => (ProjectionState::Rebuilding, None, None),
+                ProjectionStatus::Failed { position, error } => (
+                    ProjectionState::Failed,
+                    Some(*position),
+                    Some(error.clone()),
+                ),
+            };
+            Ok(ProjectionInfo {
+                name: self.name.clone(),
+                status,
+                position: runner.position(),
+                lag,
+                failed_at,
+                error,
+            })
+        })
+    }
+
+    fn rebuild<'a>(
+        &'a self,
+        mut progress: Box<dyn FnMut(RebuildProgress) + 'a>,
+    ) -> LocalBoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(async move {
+            self.runner
+                .lock()
+                .await
+                .rebuild(|p| {
+                    progress(RebuildProgress {
+                        position: p.position,
+                        head: p.head,
+                    })
+                })
+                .await
+        })
+    }
+}
+
+/// A [`JsonProjection`] whose reducer is the JavaScript `apply(state, event)`.
+pub fn js_projection(
+    name: String,
+    types: Option<Vec<String>>,
+    initial: Value,
+    apply: js_sys::Function,
+) -> JsonProjection {
+    let projection = JsonProjection::new(name, initial, move |state, event| {
+        let state = to_js_value(&state);
+        let event = to_js_value(&RecordedEvent::from(event.clone()));
+        let next = apply
+            .call2(&JsValue::NULL, &state, &event)
+            .map_err(|thrown| describe_thrown(&thrown))?;
+        from_js_value(next).map_err(|e| format!("apply returned a value that is not JSON: {e}"))
+    });
+    match types {
+        Some(types) => projection.handling(types),
+        None => projection,
+    }
+}
+
+/// The message of a thrown JS value.
+pub fn describe_thrown(thrown: &JsValue) -> String {
+    thrown
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| thrown.as_string())
+        .unwrap_or_else(|| format!("{thrown:?}"))
+}
+
+/// A read model kept up to date from the event log, with its checkpoint and state saved
+/// together. Get one from `defineProjection` or `projection(name)`.
+#[wasm_bindgen]
+pub struct Projection {
+    inner: Rc<dyn AnyProjection>,
+}
+
+impl Projection {
+    /// Wraps a runner.
+    pub fn new(inner: Rc<dyn AnyProjection>) -> Self {
+        Self { inner }
+    }
+}
+
+#[wasm_bindgen]
+impl Projection {
+    /// The projection's name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    /// The state after every event stored so far (catches up first).
+    #[wasm_bindgen(unchecked_return_type = "Promise<JsonValue>")]
+    pub async fn state(&self) -> Result<JsValue, JsValue> {
+        let inner = Rc::clone(&self.inner);
+        let state = inner.state().await.map_err(store_error)?;
+        Ok(to_js_value(&state))
+    }
+
+    /// Status, checkpoint position and lag behind the head of the log.
+    pub async fn info(&self) -> Result<Ts<ProjectionInfo>, JsValue> {
+        let inner = Rc::clone(&self.inner);
+        let info = inner.info().await.map_err(store_error)?;
+        to_js(&info)
+    }
+
+    /// Processes the events appended since the last run.
+    #[wasm_bindgen(js_name = catchUp)]
+    pub async fn catch_up(&self) -> Result<(), JsValue> {
+        let inner = Rc::clone(&self.inner);
+        inner.catch_up().await.map_err(store_error)
+    }
+
+    /// Throws the state away and processes the whole log again; resolves to the number
+    /// of events processed. `onProgress` is called after every page.
+    pub async fn rebuild(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RebuildOptions")] options: Option<js_sys::Object>,
+    ) -> Result<f64, JsValue> {
+        let on_progress = match &options {
+            Some(o) => {
+                let f = js_sys::Reflect::get(o, &"onProgress".into())?;
+                if f.is_undefined() || f.is_null() {
+                    None
+                } else {
+                    Some(
+                        f.dyn_into::<js_sys::Function>()
+                            .map_err(|_| invalid_input("onProgress must be a function"))?,
+                    )
+                }
+            }
+            None => None,
+        };
+        let inner = Rc::clone(&self.inner);
+        let mut thrown = None;
+        let processed = inner
+            .rebuild(Box::new(|progress| {
+                if let (Some(f), None) = (&on_progress, &thrown) {
+                    if let Err(e) = f.call1(&JsValue::NULL, &to_js_value(&progress)) {
+                        thrown = Some(e);
+                    }
+                }
+            }))
+            .await
+            .map_err(store_error)?;
+        if let Some(e) = thrown {
+            return Err(js_error(
+                "CallbackFailed",
+                &format!("onProgress threw: {}", describe_thrown(&e)),
+            )
+            .into());
+        }
+        Ok(processed as f64)
+    }
+}
