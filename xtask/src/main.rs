@@ -2,6 +2,7 @@
 //!
 //! Standard library only, so that it builds in seconds on a fresh machine.
 
+mod package;
 mod serve;
 mod setup;
 mod test;
@@ -17,6 +18,7 @@ commands:
                      wasm-pack, Chromium + ChromeDriver, npm packages in tests/)
   serve [--port N]   build the app in release and serve it on http://127.0.0.1:N (default 8080)
   build              build the app in release into dist/
+  package            build the npm package (web, bundler, nodejs) into web/pkg*
   test               setup, then every check; ends with `N passed, N failed`
 ";
 
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("serve") => serve::run(&args[1..]),
         Some("build") => setup::run().and_then(|()| serve::build_app()),
+        Some("package") => setup::run().and_then(|()| package::build_all()),
         Some("test") => test::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");

@@ -225,24 +225,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// Builds the npm package for a wasm-pack target into `web/<out_dir>`.
+/// Builds the npm package for one wasm-pack target (see [`crate::package`]).
 fn wasm_pack(target: &str, out_dir: &str) -> Tally {
-    check(&mut cmd(
-        "wasm-pack",
-        &[
-            "build",
-            "web",
-            "--mode",
-            "no-install",
-            "--release",
-            "--target",
-            target,
-            "--out-dir",
-            out_dir,
-            "--out-name",
-            "chronik",
-        ],
-    ))
+    match crate::package::build(target, out_dir) {
+        Ok(()) => Tally {
+            passed: 1,
+            failed: 0,
+        },
+        Err(e) => {
+            eprintln!("{e}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    }
 }
 
 /// A check that passes or fails as a whole (fmt, clippy, a build).
