@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-const { Chronik } = require("../../web/pkg-node/chronik.js");
+const { Chronik, ChronikError } = require("../../web/pkg-node/chronik.js");
 
 test("appends to an in-memory stream and reads the events back in order", async () => {
   const db = Chronik.inMemory();
@@ -38,6 +38,9 @@ test("rejects a stale expectedVersion with a ChronikError carrying both versions
   await assert.rejects(
     db.append("s-1", [{ type: "B", data: {} }], { expectedVersion: 0 }),
     (err) => {
+      assert.ok(err instanceof ChronikError, "errors are ChronikError instances");
+      assert.ok(err instanceof Error, "and real Errors");
+      assert.match(err.stack, /wrong expected version/);
       assert.equal(err.name, "ChronikError");
       assert.equal(err.code, "WrongExpectedVersion");
       assert.equal(err.expected, 0);

@@ -2,6 +2,7 @@
 // are precise enough for an app written in strict TypeScript.
 import init, {
   Chronik,
+  ChronikError,
   type AppendResult,
   type NewEvent,
   type RecordedEvent,
@@ -28,6 +29,20 @@ export async function depositTwice(name: string): Promise<number> {
   const log = await db.readAll({ fromPosition: 1, types: ["Deposited"], streamPrefix: "account-" });
   db.close();
   return total + log.length;
+}
+
+export async function appendOnce(db: Chronik, expected: number): Promise<number | null> {
+  try {
+    await db.append("account-1", [{ type: "Deposited", data: { cents: 1 } }], { expectedVersion: expected });
+    return expected + 1;
+  } catch (e) {
+    if (e instanceof ChronikError && e.code === "WrongExpectedVersion") {
+      const actual: number | null | undefined = e.actual;
+      const message: string = e.message;
+      return message.length > 0 ? (actual ?? null) : null;
+    }
+    throw e;
+  }
 }
 
 // @ts-expect-error: expectedVersion takes a number or "any" | "noStream" | "streamExists"

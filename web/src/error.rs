@@ -1,11 +1,64 @@
 //! The one place where Rust errors become JavaScript errors.
 //!
-//! Every error thrown to JavaScript is an `Error` whose `name` is `ChronikError`, with a
-//! machine-readable `code` and the fields that explain it (for a version conflict:
-//! `stream`, `expected` and `actual`).
+//! Every error thrown to JavaScript is a `ChronikError`: a real `Error` (with a stack)
+//! whose prototype is the exported `ChronikError` class, so both `e instanceof Error` and
+//! `e instanceof ChronikError` hold. It has a machine-readable `code` and the fields that
+//! explain it (for a version conflict: `stream`, `expected` and `actual`). The class's
+//! TypeScript declaration is merged with an interface listing those fields.
+
+use std::cell::OnceCell;
 
 use chronik_core::{ExpectedVersion, StoreError};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const CHRONIK_ERROR: &str = r#"
+/** Every `code` a `ChronikError` can carry. */
+export type ChronikErrorCode =
+    | "WrongExpectedVersion" | "PartialDuplicate" | "DuplicateEventId" | "InvalidInput"
+    | "QuotaExceeded" | "StorageFailure" | "CorruptData" | "UnknownProjection"
+    | "CallbackFailed" | "Internal" | (string & {});
+
+/** What every error thrown by chronik carries besides `message` and `stack`. */
+export interface ChronikError extends Error {
+    readonly name: "ChronikError";
+    /** What went wrong, for programs. */
+    readonly code: ChronikErrorCode;
+    /** `WrongExpectedVersion`: the stream appended to. */
+    readonly stream?: string;
+    /** `WrongExpectedVersion`: the version the append expected. */
+    readonly expected?: ExpectedVersion;
+    /** `WrongExpectedVersion`: the stream's actual version (`null`: no stream). */
+    readonly actual?: number | null;
+    /** `PartialDuplicate`: the ids already stored. */
+    readonly duplicateIds?: string[];
+}
+"#;
+
+/// The class of every error chronik throws (`e instanceof ChronikError`). It is never
+/// constructed by JavaScript code: chronik creates its instances.
+#[wasm_bindgen]
+pub struct ChronikError {
+    _private: u8,
+}
+
+thread_local! {
+    /// `ChronikError.prototype`, chained to `Error.prototype` on first use.
+    static PROTOTYPE: OnceCell<js_sys::Object> = const { OnceCell::new() };
+}
+
+fn prototype() -> js_sys::Object {
+    PROTOTYPE.with(|cell| {
+        cell.get_or_init(|| {
+            let sample = JsValue::from(ChronikError { _private: 0 });
+            let proto = js_sys::Object::get_prototype_of(&sample);
+            let error_proto = js_sys::Object::get_prototype_of(&js_sys::Error::new(""));
+            js_sys::Object::set_prototype_of(&proto, &error_proto);
+            proto
+        })
+        .clone()
+    })
+}
 
 fn set(target: &js_sys::Error, key: &str, value: JsValue) {
     // Setting a property on a fresh Error object cannot fail.
@@ -24,6 +77,7 @@ fn expected_to_js(expected: ExpectedVersion) -> JsValue {
 /// A `ChronikError` with `code` and `message`.
 pub fn js_error(code: &str, message: &str) -> js_sys::Error {
     let err = js_sys::Error::new(message);
+    js_sys::Object::set_prototype_of(&err, &prototype());
     err.set_name("ChronikError");
     set(&err, "code", code.into());
     err

@@ -11,6 +11,7 @@ pub mod idb;
 pub mod js;
 pub mod platform;
 
+pub use error::ChronikError;
 pub use idb::IdbStore;
 pub use js::Chronik;
 pub use platform::{JsClock, RandomUuids};
