@@ -1,0 +1,853 @@
+//! Simulated external services for the fulfilment saga: inventory, payment, shipping.
+//!
+//! They are event-sourced in the same store as everything else, so they survive a
+//! reload and a saga resumed in a new page sees the stock it left behind:
+//!
+//! | service | stream | events |
+//! | --- | --- | --- |
+//! | inventory | `inventory-{warehouse}` (one stream, default `main`) | `StockReceived`, `StockReserved`, `StockReleased`, `StockCommitted` |
+//! | payment | `payment-{key}` | `PaymentCaptured`, `PaymentRefunded` |
+//! | shipping | `shipment-{key}` | `ShipmentDispatched`, `ShipmentCancelled` |
+//!
+//! Every operation takes an idempotency key (the saga uses the order id): doing it again
+//! with the same key records nothing and returns the first answer. Reservations change
+//! stock for real: `available = onHand − reserved`; a release gives the units back, a
+//! commit ships them out of `onHand`.
+//!
+//! Failures are injected deterministically by [`Faults`]: always at one saga step, or
+//! at a rate decided by a hash of `(seed, step, key)`, so that the same seed fails the
+//! same orders on every run and platform.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::codec;
+use super::money::Money;
+use super::orders::OrderItem;
+use super::rng::{stable_hash, SplitMix64};
+use super::saga::SagaStep;
+use crate::aggregate::{Aggregate, DomainEvent};
+use crate::error::StoreError;
+use crate::handler::{CommandContext, CommandHandler, HandlerError};
+use crate::store::EventStore;
+
+/// Deterministic failure injection for the saga's steps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Faults {
+    /// Every call of this step fails.
+    pub fail_step: Option<SagaStep>,
+    /// Probability in `[0, 1]` that a step of a given order fails (decided per
+    /// `(seed, step, order)`, so re-running gives the same answer).
+    pub failure_rate: f64,
+    /// Seed of the failure-rate decisions.
+    pub seed: u64,
+}
+
+impl Faults {
+    /// No failures.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Every call of `step` fails.
+    pub fn fail_step(step: SagaStep) -> Self {
+        Self {
+            fail_step: Some(step),
+            ..Self::default()
+        }
+    }
+
+    /// Each step of each order fails with probability `rate`, decided by `seed`.
+    pub fn rate(rate: f64, seed: u64) -> Self {
+        Self {
+            failure_rate: rate,
+            seed,
+            ..Self::default()
+        }
+    }
+
+    /// Whether `step` fails for `key`.
+    pub fn fails(&self, step: SagaStep, key: &str) -> bool {
+        if self.fail_step == Some(step) {
+            return true;
+        }
+        self.failure_rate > 0.0
+            && SplitMix64::new(stable_hash(&[&self.seed.to_string(), step.as_str(), key])).unit()
+                < self.failure_rate
+    }
+}
+
+/// Why a service call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServiceError {
+    /// Not enough stock. The saga compensates; receive more stock for later orders.
+    #[error("out of stock: {product_id} has {available} available, {requested} requested")]
+    OutOfStock {
+        /// The product.
+        product_id: String,
+        /// Units asked for.
+        requested: u64,
+        /// Units available.
+        available: u64,
+    },
+    /// The payment was refunded already and cannot be captured again. Use a new key.
+    #[error("payment {key} was refunded; it cannot be captured again")]
+    PaymentRefunded {
+        /// The idempotency key.
+        key: String,
+    },
+    /// The shipment was cancelled and cannot be dispatched again. Use a new key.
+    #[error("shipment {key} was cancelled; it cannot be dispatched again")]
+    ShipmentCancelled {
+        /// The idempotency key.
+        key: String,
+    },
+    /// A simulated failure from [`Faults`]. The saga compensates.
+    #[error("{step} failed (simulated failure)")]
+    Injected {
+        /// The step that failed.
+        step: SagaStep,
+    },
+    /// The store failed (or holds undecodable data). Nothing is known to have changed
+    /// beyond what the store recorded; retry the call with the same key later.
+    #[error("service storage failed: {0}")]
+    Store(StoreError),
+}
+
+impl ServiceError {
+    /// Whether this is a business failure (retrying will not help: compensate), as
+    /// opposed to a storage failure (retry later).
+    pub fn is_business(&self) -> bool {
+        !matches!(self, ServiceError::Store(_))
+    }
+}
+
+fn lift<E: std::error::Error>(
+    err: HandlerError<E>,
+    rejected: impl FnOnce(E) -> ServiceError,
+) -> ServiceError {
+    match err {
+        HandlerError::Rejected(e) => rejected(e),
+        HandlerError::Store(e) | HandlerError::RetriesExhausted { source: e, .. } => {
+            ServiceError::Store(e)
+        }
+        other => ServiceError::Store(StoreError::Corrupt(other.to_string())),
+    }
+}
+
+// ---------------------------------------------------------------- inventory
+
+/// Units of one product in a reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockLine {
+    /// The product.
+    pub product_id: String,
+    /// Units.
+    pub quantity: u64,
+}
+
+/// Stock of one product.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StockLevel {
+    /// Units in the warehouse (reserved ones included).
+    pub on_hand: u64,
+    /// Units held by reservations.
+    pub reserved: u64,
+}
+
+impl StockLevel {
+    /// Units free to reserve.
+    pub fn available(&self) -> u64 {
+        self.on_hand.saturating_sub(self.reserved)
+    }
+}
+
+/// What the inventory records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum InventoryEvent {
+    /// Units arrived.
+    StockReceived {
+        /// The product.
+        product_id: String,
+        /// Units.
+        quantity: u64,
+    },
+    /// Units were reserved under `reservationId`.
+    StockReserved {
+        /// The reservation (the idempotency key).
+        reservation_id: String,
+        /// What was reserved.
+        lines: Vec<StockLine>,
+    },
+    /// A reservation was released: its units are available again.
+    StockReleased {
+        /// The reservation.
+        reservation_id: String,
+    },
+    /// A reservation was shipped: its units left the warehouse.
+    StockCommitted {
+        /// The reservation.
+        reservation_id: String,
+    },
+}
+
+impl DomainEvent for InventoryEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            InventoryEvent::StockReceived { .. } => "StockReceived",
+            InventoryEvent::StockReserved { .. } => "StockReserved",
+            InventoryEvent::StockReleased { .. } => "StockReleased",
+            InventoryEvent::StockCommitted { .. } => "StockCommitted",
+        }
+    }
+    fn to_data(&self) -> Result<serde_json::Value, serde_json::Error> {
+        codec::to_data(self)
+    }
+    fn from_data(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        codec::from_data(event_type, data)
+    }
+}
+
+/// What the inventory can be asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InventoryCommand {
+    /// Add units of a product.
+    Receive {
+        /// The product.
+        product_id: String,
+        /// Units (positive).
+        quantity: u64,
+    },
+    /// Reserve all lines, or nothing.
+    Reserve {
+        /// The idempotency key.
+        reservation_id: String,
+        /// What to reserve.
+        lines: Vec<StockLine>,
+    },
+    /// Give a reservation's units back (no-op when unknown or done).
+    Release {
+        /// The reservation.
+        reservation_id: String,
+    },
+    /// Ship a reservation's units out (no-op when unknown or done).
+    Commit {
+        /// The reservation.
+        reservation_id: String,
+    },
+}
+
+/// A warehouse: stock per product and the open reservations. Serialized in camelCase.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Inventory {
+    /// Stock per product id.
+    pub products: BTreeMap<String, StockLevel>,
+    /// Open reservations by id.
+    pub reservations: BTreeMap<String, Vec<StockLine>>,
+}
+
+impl Aggregate for Inventory {
+    type Command = InventoryCommand;
+    type Event = InventoryEvent;
+    type Error = ServiceError;
+    const CATEGORY: &'static str = "inventory";
+
+    fn decide(&self, command: &InventoryCommand) -> Result<Vec<InventoryEvent>, ServiceError> {
+        match command {
+            InventoryCommand::Receive {
+                product_id,
+                quantity,
+            } => Ok(if *quantity == 0 {
+                Vec::new()
+            } else {
+                vec![InventoryEvent::StockReceived {
+                    product_id: product_id.clone(),
+                    quantity: *quantity,
+                }]
+            }),
+            InventoryCommand::Reserve {
+                reservation_id,
+                lines,
+            } => {
+                if self.reservations.contains_key(reservation_id) {
+                    return Ok(Vec::new());
+                }
+                let mut wanted: BTreeMap<&str, u64> = BTreeMap::new();
+                for line in lines {
+                    *wanted.entry(&line.product_id).or_default() += line.quantity;
+                }
+                for (product_id, requested) in wanted {
+                    let available = self
+                        .products
+                        .get(product_id)
+                        .map_or(0, StockLevel::available);
+                    if requested > available {
+                        return Err(ServiceError::OutOfStock {
+                            product_id: product_id.to_string(),
+                            requested,
+                            available,
+                        });
+                    }
+                }
+                Ok(vec![InventoryEvent::StockReserved {
+                    reservation_id: reservation_id.clone(),
+                    lines: lines.clone(),
+                }])
+            }
+            InventoryCommand::Release { reservation_id } => {
+                Ok(if self.reservations.contains_key(reservation_id) {
+                    vec![InventoryEvent::StockReleased {
+                        reservation_id: reservation_id.clone(),
+                    }]
+                } else {
+                    Vec::new()
+                })
+            }
+            InventoryCommand::Commit { reservation_id } => {
+                Ok(if self.reservations.contains_key(reservation_id) {
+                    vec![InventoryEvent::StockCommitted {
+                        reservation_id: reservation_id.clone(),
+                    }]
+                } else {
+                    Vec::new()
+                })
+            }
+        }
+    }
+
+    fn evolve(&mut self, event: &InventoryEvent) {
+        match event {
+            InventoryEvent::StockReceived {
+                product_id,
+                quantity,
+            } => {
+                let level = self.products.entry(product_id.clone()).or_default();
+                level.on_hand = level.on_hand.saturating_add(*quantity);
+            }
+            InventoryEvent::StockReserved {
+                reservation_id,
+                lines,
+            } => {
+                for line in lines {
+                    let level = self.products.entry(line.product_id.clone()).or_default();
+                    level.reserved = level.reserved.saturating_add(line.quantity);
+                }
+                self.reservations
+                    .insert(reservation_id.clone(), lines.clone());
+            }
+            InventoryEvent::StockReleased { reservation_id }
+            | InventoryEvent::StockCommitted { reservation_id } => {
+                let commit = matches!(event, InventoryEvent::StockCommitted { .. });
+                for line in self.reservations.remove(reservation_id).unwrap_or_default() {
+                    let level = self.products.entry(line.product_id).or_default();
+                    level.reserved = level.reserved.saturating_sub(line.quantity);
+                    if commit {
+                        level.on_hand = level.on_hand.saturating_sub(line.quantity);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- payment
+
+/// What a payment records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum PaymentEvent {
+    /// The customer was charged.
+    PaymentCaptured {
+        /// The payment id.
+        payment_id: String,
+        /// Who paid.
+        customer_id: String,
+        /// Amount in cents.
+        amount: Money,
+    },
+    /// The charge was refunded in full.
+    PaymentRefunded {
+        /// Amount in cents.
+        amount: Money,
+    },
+}
+
+impl DomainEvent for PaymentEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            PaymentEvent::PaymentCaptured { .. } => "PaymentCaptured",
+            PaymentEvent::PaymentRefunded { .. } => "PaymentRefunded",
+        }
+    }
+    fn to_data(&self) -> Result<serde_json::Value, serde_json::Error> {
+        codec::to_data(self)
+    }
+    fn from_data(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        codec::from_data(event_type, data)
+    }
+}
+
+/// What a payment can be asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentCommand {
+    /// Charge the customer (no-op when already captured).
+    Capture {
+        /// The payment id to record.
+        payment_id: String,
+        /// Who pays.
+        customer_id: String,
+        /// Amount in cents.
+        amount: Money,
+    },
+    /// Refund in full (no-op when not captured or already refunded).
+    Refund,
+}
+
+/// A payment, one per idempotency key. Serialized in camelCase.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Payment {
+    /// The payment id, once captured.
+    pub payment_id: Option<String>,
+    /// Who paid.
+    pub customer_id: String,
+    /// Amount captured, in cents.
+    pub amount: Money,
+    /// Whether it was refunded.
+    pub refunded: bool,
+}
+
+impl Aggregate for Payment {
+    type Command = PaymentCommand;
+    type Event = PaymentEvent;
+    type Error = ServiceError;
+    const CATEGORY: &'static str = "payment";
+
+    fn decide(&self, command: &PaymentCommand) -> Result<Vec<PaymentEvent>, ServiceError> {
+        match command {
+            PaymentCommand::Capture {
+                payment_id,
+                customer_id,
+                amount,
+            } => {
+                if self.refunded {
+                    return Err(ServiceError::PaymentRefunded {
+                        key: payment_id.clone(),
+                    });
+                }
+                Ok(if self.payment_id.is_some() {
+                    Vec::new()
+                } else {
+                    vec![PaymentEvent::PaymentCaptured {
+                        payment_id: payment_id.clone(),
+                        customer_id: customer_id.clone(),
+                        amount: *amount,
+                    }]
+                })
+            }
+            PaymentCommand::Refund => Ok(if self.payment_id.is_some() && !self.refunded {
+                vec![PaymentEvent::PaymentRefunded {
+                    amount: self.amount,
+                }]
+            } else {
+                Vec::new()
+            }),
+        }
+    }
+
+    fn evolve(&mut self, event: &PaymentEvent) {
+        match event {
+            PaymentEvent::PaymentCaptured {
+                payment_id,
+                customer_id,
+                amount,
+            } => {
+                self.payment_id = Some(payment_id.clone());
+                self.customer_id = customer_id.clone();
+                self.amount = *amount;
+            }
+            PaymentEvent::PaymentRefunded { .. } => self.refunded = true,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- shipping
+
+/// What a shipment records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum ShipmentEvent {
+    /// The parcel left with this tracking number.
+    ShipmentDispatched {
+        /// The tracking number.
+        tracking_number: String,
+        /// Units in the parcel.
+        units: u64,
+    },
+    /// The shipment was called back.
+    ShipmentCancelled,
+}
+
+impl DomainEvent for ShipmentEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            ShipmentEvent::ShipmentDispatched { .. } => "ShipmentDispatched",
+            ShipmentEvent::ShipmentCancelled => "ShipmentCancelled",
+        }
+    }
+    fn to_data(&self) -> Result<serde_json::Value, serde_json::Error> {
+        codec::to_data(self)
+    }
+    fn from_data(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        codec::from_data(event_type, data)
+    }
+}
+
+/// What a shipment can be asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShipmentCommand {
+    /// Dispatch (no-op when already dispatched).
+    Dispatch {
+        /// The tracking number to record.
+        tracking_number: String,
+        /// Units in the parcel.
+        units: u64,
+    },
+    /// Call it back (no-op when not dispatched or already cancelled).
+    Cancel,
+}
+
+/// A shipment, one per idempotency key. Serialized in camelCase.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Shipment {
+    /// The tracking number, once dispatched.
+    pub tracking_number: Option<String>,
+    /// Units in the parcel.
+    pub units: u64,
+    /// Whether it was cancelled.
+    pub cancelled: bool,
+}
+
+impl Aggregate for Shipment {
+    type Command = ShipmentCommand;
+    type Event = ShipmentEvent;
+    type Error = ServiceError;
+    const CATEGORY: &'static str = "shipment";
+
+    fn decide(&self, command: &ShipmentCommand) -> Result<Vec<ShipmentEvent>, ServiceError> {
+        match command {
+            ShipmentCommand::Dispatch {
+                tracking_number,
+                units,
+            } => {
+                if self.cancelled {
+                    return Err(ServiceError::ShipmentCancelled {
+                        key: tracking_number.clone(),
+                    });
+                }
+                Ok(if self.tracking_number.is_some() {
+                    Vec::new()
+                } else {
+                    vec![ShipmentEvent::ShipmentDispatched {
+                        tracking_number: tracking_number.clone(),
+                        units: *units,
+                    }]
+                })
+            }
+            ShipmentCommand::Cancel => Ok(if self.tracking_number.is_some() && !self.cancelled {
+                vec![ShipmentEvent::ShipmentCancelled]
+            } else {
+                Vec::new()
+            }),
+        }
+    }
+
+    fn evolve(&mut self, event: &ShipmentEvent) {
+        match event {
+            ShipmentEvent::ShipmentDispatched {
+                tracking_number,
+                units,
+            } => {
+                self.tracking_number = Some(tracking_number.clone());
+                self.units = *units;
+            }
+            ShipmentEvent::ShipmentCancelled => self.cancelled = true,
+        }
+    }
+}
+
+/// The payment id recorded for idempotency key `key`.
+pub fn payment_id_for(key: &str) -> String {
+    format!("pay-{key}")
+}
+
+/// The tracking number recorded for idempotency key `key`: stable, looks real.
+pub fn tracking_number_for(key: &str) -> String {
+    format!(
+        "TRK{:010}",
+        stable_hash(&["tracking", key]) % 10_000_000_000
+    )
+}
+
+/// How many times each service operation was called on this [`Services`] value
+/// (idempotent repeats included). Lets tests check that a resumed saga calls nothing
+/// it already did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallCounts {
+    /// `reserve` calls.
+    pub reserve: u32,
+    /// `release` calls.
+    pub release: u32,
+    /// `commit` calls.
+    pub commit: u32,
+    /// `charge` calls.
+    pub charge: u32,
+    /// `refund` calls.
+    pub refund: u32,
+    /// `ship` calls.
+    pub ship: u32,
+    /// `cancel_shipment` calls.
+    pub cancel_shipment: u32,
+}
+
+/// The simulated inventory, payment and shipping services, over one store.
+pub struct Services<S> {
+    inventory: CommandHandler<S, Inventory>,
+    payments: CommandHandler<S, Payment>,
+    shipments: CommandHandler<S, Shipment>,
+    warehouse: String,
+    faults: Faults,
+    calls: Cell<CallCounts>,
+}
+
+impl<S: EventStore + Clone> Services<S> {
+    /// Services over `store`, warehouse `main`, no injected failures.
+    pub fn new(store: S) -> Self {
+        Self {
+            inventory: CommandHandler::new(store.clone()),
+            payments: CommandHandler::new(store.clone()),
+            shipments: CommandHandler::new(store),
+            warehouse: "main".into(),
+            faults: Faults::none(),
+            calls: Cell::new(CallCounts::default()),
+        }
+    }
+
+    /// Injects failures.
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// The injected failures.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Operation counts so far.
+    pub fn calls(&self) -> CallCounts {
+        self.calls.get()
+    }
+
+    fn count(&self, bump: impl FnOnce(&mut CallCounts)) {
+        let mut c = self.calls.get();
+        bump(&mut c);
+        self.calls.set(c);
+    }
+
+    fn fail_if_injected(&self, step: SagaStep, key: &str) -> Result<(), ServiceError> {
+        if self.faults.fails(step, key) {
+            Err(ServiceError::Injected { step })
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn inventory_do(
+        &self,
+        command: InventoryCommand,
+        command_id: String,
+    ) -> Result<Inventory, ServiceError> {
+        self.inventory
+            .handle(&self.warehouse, &command, &CommandContext::new(command_id))
+            .await
+            .map(|o| o.state)
+            .map_err(|e| lift(e, |e| e))
+    }
+
+    /// Adds `quantity` units of `product_id` to the warehouse (a command id makes a
+    /// retried delivery count once).
+    pub async fn receive_stock(
+        &self,
+        product_id: &str,
+        quantity: u64,
+        delivery_id: &str,
+    ) -> Result<StockLevel, ServiceError> {
+        let inv = self
+            .inventory_do(
+                InventoryCommand::Receive {
+                    product_id: product_id.to_string(),
+                    quantity,
+                },
+                format!("delivery:{delivery_id}"),
+            )
+            .await?;
+        Ok(inv.products.get(product_id).copied().unwrap_or_default())
+    }
+
+    /// The warehouse: stock per product and open reservations.
+    pub async fn inventory(&self) -> Result<Inventory, ServiceError> {
+        self.inventory
+            .load(&self.warehouse)
+            .await
+            .map(|l| l.state)
+            .map_err(|e| lift(e, |e| e))
+    }
+
+    /// Reserves `items` under `key`, all or nothing. Returns the reservation id (`key`).
+    pub async fn reserve(&self, key: &str, items: &[OrderItem]) -> Result<String, ServiceError> {
+        self.count(|c| c.reserve += 1);
+        self.fail_if_injected(SagaStep::ReserveInventory, key)?;
+        let lines = items
+            .iter()
+            .map(|i| StockLine {
+                product_id: i.product_id.clone(),
+                quantity: u64::from(i.quantity),
+            })
+            .collect();
+        self.inventory_do(
+            InventoryCommand::Reserve {
+                reservation_id: key.to_string(),
+                lines,
+            },
+            format!("reserve:{key}"),
+        )
+        .await?;
+        Ok(key.to_string())
+    }
+
+    /// Releases reservation `key`: its units are available again.
+    pub async fn release(&self, key: &str) -> Result<(), ServiceError> {
+        self.count(|c| c.release += 1);
+        self.inventory_do(
+            InventoryCommand::Release {
+                reservation_id: key.to_string(),
+            },
+            format!("release:{key}"),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Ships reservation `key`'s units out of the warehouse.
+    pub async fn commit(&self, key: &str) -> Result<(), ServiceError> {
+        self.count(|c| c.commit += 1);
+        self.inventory_do(
+            InventoryCommand::Commit {
+                reservation_id: key.to_string(),
+            },
+            format!("commit:{key}"),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Charges `customer_id` `amount` under `key`. Returns the payment id.
+    pub async fn charge(
+        &self,
+        key: &str,
+        customer_id: &str,
+        amount: Money,
+    ) -> Result<String, ServiceError> {
+        self.count(|c| c.charge += 1);
+        self.fail_if_injected(SagaStep::TakePayment, key)?;
+        let payment_id = payment_id_for(key);
+        self.payments
+            .handle(
+                key,
+                &PaymentCommand::Capture {
+                    payment_id: payment_id.clone(),
+                    customer_id: customer_id.to_string(),
+                    amount,
+                },
+                &CommandContext::new(format!("charge:{key}")),
+            )
+            .await
+            .map_err(|e| lift(e, |e| e))?;
+        Ok(payment_id)
+    }
+
+    /// Refunds payment `key` in full.
+    pub async fn refund(&self, key: &str) -> Result<(), ServiceError> {
+        self.count(|c| c.refund += 1);
+        self.payments
+            .handle(
+                key,
+                &PaymentCommand::Refund,
+                &CommandContext::new(format!("refund:{key}")),
+            )
+            .await
+            .map(drop)
+            .map_err(|e| lift(e, |e| e))
+    }
+
+    /// The payment under `key`.
+    pub async fn payment(&self, key: &str) -> Result<Payment, ServiceError> {
+        self.payments
+            .load(key)
+            .await
+            .map(|l| l.state)
+            .map_err(|e| lift(e, |e| e))
+    }
+
+    /// Dispatches `units` units under `key`. Returns the tracking number.
+    pub async fn ship(&self, key: &str, units: u64) -> Result<String, ServiceError> {
+        self.count(|c| c.ship += 1);
+        self.fail_if_injected(SagaStep::Ship, key)?;
+        let tracking_number = tracking_number_for(key);
+        self.shipments
+            .handle(
+                key,
+                &ShipmentCommand::Dispatch {
+                    tracking_number: tracking_number.clone(),
+                    units,
+                },
+                &CommandContext::new(format!("ship:{key}")),
+            )
+            .await
+            .map_err(|e| lift(e, |e| e))?;
+        Ok(tracking_number)
+    }
+
+    /// Calls shipment `key` back.
+    pub async fn cancel_shipment(&self, key: &str) -> Result<(), ServiceError> {
+        self.count(|c| c.cancel_shipment += 1);
+        self.shipments
+            .handle(
+                key,
+                &ShipmentCommand::Cancel,
+                &CommandContext::new(format!("cancel-shipment:{key}")),
+            )
+            .await
+            .map(drop)
+            .map_err(|e| lift(e, |e| e))
+    }
+
+    /// The shipment under `key`.
+    pub async fn shipment(&self, key: &str) -> Result<Shipment, ServiceError> {
+        self.shipments
+            .load(key)
+            .await
+            .map(|l| l.state)
+            .map_err(|e| lift(e, |e| e))
+    }
+}
