@@ -51,4 +51,13 @@ pub enum StoreError {
     /// version of chronik.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// Opening, upgrading or deleting the database was blocked: another connection
+    /// (usually another tab running an older version of the app) keeps it open and did
+    /// not close when asked. Nothing was changed; close or reload the other tabs and retry.
+    #[error("database upgrade blocked: {0}")]
+    Blocked(String),
+    /// The store's connection is closed: another tab opened a newer schema version of the
+    /// database or deleted it. Nothing was written; reload the page to get the newer code.
+    #[error("database closed: {0}")]
+    Closed(String),
 }

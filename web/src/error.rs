@@ -17,7 +17,7 @@ const CHRONIK_ERROR: &str = r#"
 export type ChronikErrorCode =
     | "WrongExpectedVersion" | "PartialDuplicate" | "DuplicateEventId" | "InvalidInput"
     | "QuotaExceeded" | "StorageFailure" | "CorruptData" | "UnknownProjection"
-    | "CallbackFailed" | "Internal" | (string & {});
+    | "CallbackFailed" | "Internal" | "UpgradeBlocked" | "DatabaseClosed" | (string & {});
 
 /** What every error thrown by chronik carries besides `message` and `stack`. */
 export interface ChronikError extends Error {
@@ -113,6 +113,8 @@ pub fn store_error(err: StoreError) -> JsValue {
         StoreError::QuotaExceeded(_) => js_error("QuotaExceeded", &message),
         StoreError::Storage(_) => js_error("StorageFailure", &message),
         StoreError::Corrupt(_) => js_error("CorruptData", &message),
+        StoreError::Blocked(_) => js_error("UpgradeBlocked", &message),
+        StoreError::Closed(_) => js_error("DatabaseClosed", &message),
     };
     js.into()
 }

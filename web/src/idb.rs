@@ -1,16 +1,42 @@
-//! [`IdbStore`]: the [`EventStore`] contract on IndexedDB, through `rexie`.
+//! [`IdbStore`]: the [`EventStore`] contract on IndexedDB.
 //!
 //! Object stores (database version [`SCHEMA_VERSION`]):
 //! - `events`, keyed by global `position`, with a unique `[streamId, version]` index
 //!   (`streamVersion`), a unique `eventId` index, and `eventType` and `recordedAt` indexes;
 //! - `streams`, keyed by `streamId`: each stream's head version and type;
 //! - `snapshots`, keyed by `[streamId, version]`;
-//! - `projections`, keyed by `name`: a projection's checkpoint and state together.
+//! - `projections`, keyed by `name`: a projection's checkpoint and state together;
+//! - `meta`, keyed by `key`: `{ key: "schemaVersion", value }` and `{ key: "createdAt", value }`.
 //!
-//! An append is one readwrite transaction over `events` and `streams`: it reads the stream
-//! head, the log head and the batch's ids, decides with [`plan_append`], and issues every
-//! put without awaiting each. IndexedDB runs overlapping readwrite transactions on the same
-//! stores one after another, so two tabs can never both write the same version.
+//! **Versioning.** The database version is the schema version. Opening runs the missing
+//! migration steps (one per version, see `open.rs`) in the upgrade transaction, through a
+//! raw `web-sys` open request: an upgrade that another connection blocks (it does not
+//! close on `versionchange`) fails with [`StoreError::Blocked`] after a short grace period
+//! instead of hanging, and is then abandoned without changing anything. That raw
+//! connection stays open: when another tab opens a newer version or deletes the
+//! database, its `versionchange` handler closes this store, whose operations then fail
+//! with [`StoreError::Closed`]. A second connection, through `rexie`, opened at the same
+//! version (so it cannot upgrade or block), serves the reads.
+//!
+//! **Writes** (appends, snapshots, checkpoints) are raw readwrite transactions whose
+//! completion is awaited: an abort, for instance `QuotaExceededError` at commit, becomes
+//! an error ([`error_from_js`]) and nothing is written. An append is one transaction over
+//! `events` and `streams`: it issues the reads of the stream head, the log head and every
+//! event id of the batch at once, awaits the last (IndexedDB answers a transaction's
+//! requests in order), decides with [`plan_append`], and issues every `add` without
+//! awaiting each. IndexedDB runs overlapping readwrite transactions on the same stores one
+//! after another, also across tabs, so two writers can never both take the same version.
+//!
+//! **Notifications.** After each committed append the store calls its local listeners
+//! and posts `{ db, lastPosition, sender }` on the `BroadcastChannel` [`channel_name`];
+//! see [`IdbStore::on_append`].
+
+mod notify;
+mod open;
+mod raw;
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use chronik_core::append::{plan_append, AppendContext, AppendPlan, StoredId};
 use chronik_core::{
@@ -18,61 +44,186 @@ use chronik_core::{
     IdSource, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent, Snapshot, StoreError,
     StreamInfo,
 };
-use rexie::{Index, KeyRange, ObjectStore, Rexie, Store, TransactionMode};
+use rexie::{KeyRange, Rexie, Store, TransactionMode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Event, IdbCursor, IdbCursorDirection, IdbDatabase, IdbObjectStore, IdbRequest, IdbTransaction,
+    IdbTransactionMode, IdbVersionChangeEvent, StorageManager,
+};
 
-/// The IndexedDB schema version this code creates and expects.
-pub const SCHEMA_VERSION: u32 = 1;
+pub use notify::{channel_name, AppendListener};
+pub use open::SCHEMA_VERSION;
+pub use raw::error_from_js;
 
 const EVENTS: &str = "events";
 const STREAMS: &str = "streams";
 const SNAPSHOTS: &str = "snapshots";
 const PROJECTIONS: &str = "projections";
+const META: &str = "meta";
 
 /// Largest integer a JS number holds exactly: the open upper bound of version ranges.
 const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
+/// What the database's `meta` store records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaInfo {
+    /// The schema (and IndexedDB) version the database was last upgraded to.
+    pub version: u32,
+    /// When the database was created (ms since the Unix epoch, from the store's clock);
+    /// `None` for a database created before the `meta` store existed (schema version 1).
+    pub created_at: Option<i64>,
+}
+
+/// The two connections of a store and whether they were closed under it.
+struct Connection {
+    /// The raw connection: writes, and the `versionchange` sentinel.
+    raw: IdbDatabase,
+    /// The rexie connection for reads; `None` once closed.
+    rexie: RefCell<Option<Rexie>>,
+    /// Why the store was closed under its user, if it was.
+    closed: RefCell<Option<String>>,
+}
+
+impl Connection {
+    /// Closes both connections (after their running transactions), remembering `reason`.
+    fn shut(&self, reason: String) {
+        self.closed.borrow_mut().get_or_insert(reason);
+        self.raw.close();
+        if let Some(rexie) = self.rexie.borrow_mut().take() {
+            rexie.close();
+        }
+    }
+
+    fn closed_error(&self) -> Option<StoreError> {
+        self.closed.borrow().clone().map(StoreError::Closed)
+    }
+
+    /// A storage failure on a connection closed under us is reported as the closing.
+    fn fail(&self, err: StoreError) -> StoreError {
+        match (&err, self.closed_error()) {
+            (StoreError::Storage(_), Some(closed)) => closed,
+            _ => err,
+        }
+    }
+}
+
 /// An event store persisted in one IndexedDB database.
+///
+/// Dropping it (or [`close`](IdbStore::close)) closes its connections.
 pub struct IdbStore {
-    db: Rexie,
+    connection: Rc<Connection>,
     name: String,
     clock: Box<dyn Clock>,
     ids: Box<dyn IdSource>,
+    notifier: notify::Notifier,
+    _on_version_change: Closure<dyn FnMut(IdbVersionChangeEvent)>,
+    _on_close: Closure<dyn FnMut(Event)>,
+}
+
+/// What an append's transaction did.
+enum Batch {
+    /// Wrote the events: commit, then announce.
+    Written(AppendResult),
+    /// The batch was stored before: nothing written.
+    AlreadyAppended(AppendResult),
 }
 
 impl IdbStore {
-    /// Opens (creating or upgrading when needed) the IndexedDB database `name`.
+    /// Opens the IndexedDB database `name`, creating it or running the missing schema
+    /// migrations when needed.
+    ///
+    /// Fails with [`StoreError::Blocked`] when an upgrade is needed but a connection in
+    /// another tab does not close, and with [`StoreError::Closed`] when the database
+    /// already has a newer schema than this code.
     pub async fn open(
         name: &str,
         clock: impl Clock + 'static,
         ids: impl IdSource + 'static,
     ) -> Result<Self, StoreError> {
-        let db = Rexie::builder(name)
-            .version(SCHEMA_VERSION)
-            .add_object_store(
-                ObjectStore::new(EVENTS)
-                    .key_path("position")
-                    .add_index(
-                        Index::new_array("streamVersion", ["streamId", "version"]).unique(true),
-                    )
-                    .add_index(Index::new("eventId", "eventId").unique(true))
-                    .add_index(Index::new("eventType", "eventType"))
-                    .add_index(Index::new("recordedAt", "recordedAt")),
-            )
-            .add_object_store(ObjectStore::new(STREAMS).key_path("streamId"))
-            .add_object_store(ObjectStore::new(SNAPSHOTS).key_path_array(["streamId", "version"]))
-            .add_object_store(ObjectStore::new(PROJECTIONS).key_path("name"))
-            .build()
-            .await
-            .map_err(storage)?;
-        Ok(Self {
-            db,
+        Self::open_at_schema_version(name, SCHEMA_VERSION, clock, ids).await
+    }
+
+    /// Test support: opens at another schema version. Below [`SCHEMA_VERSION`] only the
+    /// migrations up to `version` run (an older layout, to test upgrades); above it, the
+    /// extra versions change nothing but the recorded version (to make other connections
+    /// see an upgrade). Applications use [`open`](IdbStore::open).
+    #[doc(hidden)]
+    pub async fn open_at_schema_version(
+        name: &str,
+        version: u32,
+        clock: impl Clock + 'static,
+        ids: impl IdSource + 'static,
+    ) -> Result<Self, StoreError> {
+        let raw = open::open(name, version, clock.now_ms() as f64).await?;
+        let connection = Rc::new(Connection {
+            raw,
+            rexie: RefCell::new(None),
+            closed: RefCell::new(None),
+        });
+        let on_version_change = {
+            let connection = connection.clone();
+            Closure::<dyn FnMut(IdbVersionChangeEvent)>::new(move |e: IdbVersionChangeEvent| {
+                connection.shut(match e.new_version() {
+                    Some(v) => format!(
+                        "the database was upgraded to schema version {v} elsewhere \
+                         (a newer version of the app in another tab?); reload"
+                    ),
+                    None => "the database was deleted elsewhere; reload".to_string(),
+                });
+            })
+        };
+        let on_close = {
+            let connection = connection.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                connection.shut(
+                    "the browser closed the database connection (site data cleared?); reload"
+                        .to_string(),
+                );
+            })
+        };
+        connection
+            .raw
+            .set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        connection
+            .raw
+            .set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        let store = Self {
+            connection,
             name: name.to_string(),
             clock: Box::new(clock),
             ids: Box::new(ids),
-        })
+            notifier: notify::Notifier::new(name),
+            _on_version_change: on_version_change,
+            _on_close: on_close,
+        };
+
+        // The same version as the raw connection: no upgrade, so it cannot block.
+        let rexie = Rexie::builder(name)
+            .version(version)
+            .build()
+            .await
+            .map_err(|e| store.connection.fail(storage(e)))?;
+        if let Some(closed) = store.connection.closed_error() {
+            rexie.close();
+            return Err(closed);
+        }
+        let mut expected = vec![EVENTS, STREAMS, SNAPSHOTS, PROJECTIONS];
+        if version >= 2 {
+            expected.push(META);
+        }
+        let present = rexie.store_names();
+        if let Some(missing) = expected.iter().find(|s| !present.iter().any(|p| p == *s)) {
+            rexie.close();
+            return Err(StoreError::Corrupt(format!(
+                "database '{name}' has no '{missing}' object store; it is not a chronik database"
+            )));
+        }
+        *store.connection.rexie.borrow_mut() = Some(rexie);
+        Ok(store)
     }
 
     /// The database's name.
@@ -80,18 +231,238 @@ impl IdbStore {
         &self.name
     }
 
-    /// Closes the connection. Other operations fail afterwards.
-    pub fn close(self) {
-        self.db.close();
-    }
+    /// Closes the connections (the same as dropping the store).
+    pub fn close(self) {}
 
-    /// Deletes the IndexedDB database `name` (waits until every connection is closed).
+    /// Deletes the IndexedDB database `name`. Every open [`IdbStore`] on it, in any tab,
+    /// closes; a connection that does not close makes this fail with
+    /// [`StoreError::Blocked`] (the deletion then still happens once it closes).
     pub async fn delete_database(name: &str) -> Result<(), StoreError> {
-        Rexie::delete(name).await.map_err(storage)
+        open::delete(name).await
     }
 
+    /// The schema version and creation time recorded in the `meta` store.
+    pub async fn schema_info(&self) -> Result<SchemaInfo, StoreError> {
+        let tx = self.tx(&[META], TransactionMode::ReadOnly)?;
+        let meta = tx.store(META).map_err(self.rexie_err())?;
+        let value = |row: Option<JsValue>| {
+            row.and_then(|r| js_sys::Reflect::get(&r, &"value".into()).ok())
+                .and_then(|v| v.as_f64())
+        };
+        let version = meta
+            .get(JsValue::from_str("schemaVersion"))
+            .await
+            .map_err(self.rexie_err())?;
+        let created = meta
+            .get(JsValue::from_str("createdAt"))
+            .await
+            .map_err(self.rexie_err())?;
+        Ok(SchemaInfo {
+            version: value(version)
+                .ok_or_else(|| StoreError::Corrupt("meta has no schemaVersion".into()))?
+                as u32,
+            created_at: value(created).map(|ms| ms as i64),
+        })
+    }
+
+    /// Calls `callback` with the last position after every append committed through this
+    /// store, synchronously before the append returns.
+    pub fn on_local_append(&self, callback: impl Fn(u64) + 'static) -> AppendListener {
+        self.notifier.on_local(Rc::new(callback))
+    }
+
+    /// Calls `callback` with the last position announced by every append committed
+    /// through another store on this database: other tabs, workers, and other
+    /// [`IdbStore`]s in this tab (not this one). Messages arrive asynchronously, in order
+    /// per sender.
+    pub fn on_remote_append(
+        &self,
+        callback: impl Fn(u64) + 'static,
+    ) -> Result<AppendListener, StoreError> {
+        self.notifier.on_remote(Rc::new(callback))
+    }
+
+    /// Both [`on_local_append`](IdbStore::on_local_append) and
+    /// [`on_remote_append`](IdbStore::on_remote_append) with one callback: every append
+    /// to the database, wherever it was made. A subscriber reads from its own position
+    /// up to (at least) the announced one.
+    pub fn on_append(
+        &self,
+        callback: impl Fn(u64) + 'static,
+    ) -> Result<AppendListener, StoreError> {
+        self.notifier.on_any(Rc::new(callback))
+    }
+
+    /// Asks the browser to keep this origin's storage under pressure
+    /// (`navigator.storage.persist()`); `true` when it is persistent. `false` also when
+    /// the API is unavailable (for instance in a worker).
+    pub async fn request_persistence() -> bool {
+        let Some(persist) = storage_manager().and_then(|m| m.persist().ok()) else {
+            return false;
+        };
+        JsFuture::from(persist)
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    }
+
+    /// `navigator.storage.estimate()`: `(usage, quota)` in bytes for this origin, `None`
+    /// when the browser does not tell.
+    pub async fn storage_estimate() -> Option<(u64, u64)> {
+        let estimate = JsFuture::from(storage_manager()?.estimate().ok()?)
+            .await
+            .ok()?;
+        let get = |k: &str| {
+            js_sys::Reflect::get(&estimate, &JsValue::from_str(k))
+                .ok()
+                .and_then(|v| v.as_f64())
+        };
+        Some((get("usage")? as u64, get("quota")? as u64))
+    }
+
+    fn fail(&self, err: StoreError) -> StoreError {
+        self.connection.fail(err)
+    }
+
+    fn rexie_err(&self) -> impl Fn(rexie::Error) -> StoreError + '_ {
+        move |e| self.fail(storage(e))
+    }
+
+    /// A rexie transaction for reads.
     fn tx(&self, stores: &[&str], mode: TransactionMode) -> Result<rexie::Transaction, StoreError> {
-        self.db.transaction(stores, mode).map_err(storage)
+        match self.connection.rexie.borrow().as_ref() {
+            Some(db) => db.transaction(stores, mode).map_err(self.rexie_err()),
+            None => Err(self
+                .connection
+                .closed_error()
+                .unwrap_or_else(|| StoreError::Closed("the store was closed".to_string()))),
+        }
+    }
+
+    /// A raw readwrite transaction for writes.
+    fn write_tx(&self, stores: &[&str]) -> Result<IdbTransaction, StoreError> {
+        if let Some(closed) = self.connection.closed_error() {
+            return Err(closed);
+        }
+        let names: js_sys::Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
+        self.connection
+            .raw
+            .transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite)
+            .map_err(|e| self.fail(error_from_js(&e)))
+    }
+
+    /// Puts one value in `store` in its own transaction and waits for the commit.
+    async fn put_one(&self, store: &str, value: JsValue) -> Result<(), StoreError> {
+        let tx = self.write_tx(&[store])?;
+        if let Err(e) = tx.object_store(store).and_then(|s| s.put(&value)) {
+            let _ = tx.abort();
+            return Err(self.fail(error_from_js(&e)));
+        }
+        raw::transaction(&tx).await.map_err(|e| self.fail(e))
+    }
+
+    /// The reads, decision and writes of an append, inside `tx`. The caller commits or
+    /// aborts.
+    async fn write_batch(
+        &self,
+        tx: &IdbTransaction,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Batch, StoreError> {
+        let js = |e: JsValue| error_from_js(&e);
+        let event_store = tx.object_store(EVENTS).map_err(js)?;
+        let stream_store = tx.object_store(STREAMS).map_err(js)?;
+
+        // Issue every read at once; requests complete in order, so awaiting the last one
+        // means all are done.
+        let head_request = stream_store
+            .get(&JsValue::from_str(stream_id))
+            .map_err(js)?;
+        let log_request = event_store
+            .open_key_cursor_with_range_and_direction(&JsValue::NULL, IdbCursorDirection::Prev)
+            .map_err(js)?;
+        let by_id = event_store.index("eventId").map_err(js)?;
+        let id_requests = events
+            .iter()
+            .map(|e| {
+                e.event_id
+                    .as_deref()
+                    .map(|id| by_id.get(&JsValue::from_str(id)))
+                    .transpose()
+            })
+            .collect::<Result<Vec<Option<IdbRequest>>, JsValue>>()
+            .map_err(js)?;
+        let last = id_requests
+            .iter()
+            .rev()
+            .flatten()
+            .next()
+            .unwrap_or(&log_request);
+        raw::request(last).await.map_err(js)?;
+
+        let current: Option<StreamInfo> = optional(head_request.result().map_err(js)?)?;
+        let head_position = match log_request.result().map_err(js)? {
+            cursor if cursor.is_null() || cursor.is_undefined() => 0,
+            cursor => cursor
+                .unchecked_into::<IdbCursor>()
+                .key()
+                .map_err(js)?
+                .as_f64()
+                .ok_or_else(|| StoreError::Corrupt("event key is not a number".into()))?
+                as u64,
+        };
+        let mut stored_ids = Vec::with_capacity(events.len());
+        for request in &id_requests {
+            let found: Option<RecordedEvent> = match request {
+                Some(r) => optional(r.result().map_err(js)?)?,
+                None => None,
+            };
+            stored_ids.push(found.map(|e| StoredId {
+                stream_id: e.stream_id,
+                version: e.version,
+                position: e.position,
+            }));
+        }
+        let ctx = AppendContext {
+            current_version: current.as_ref().map(|s| s.version),
+            head_position,
+            stored_ids: &stored_ids,
+        };
+        let plan = plan_append(
+            stream_id,
+            expected,
+            events,
+            ctx,
+            self.clock.as_ref(),
+            self.ids.as_ref(),
+        )?;
+        let recorded = match plan {
+            AppendPlan::Write(recorded) => recorded,
+            AppendPlan::AlreadyAppended(result) => return Ok(Batch::AlreadyAppended(result)),
+        };
+        let first = &recorded[0];
+        let last = &recorded[recorded.len() - 1];
+        let result = AppendResult {
+            first_version: first.version,
+            last_version: last.version,
+            first_position: first.position,
+            last_position: last.position,
+        };
+        let info = StreamInfo {
+            stream_id: stream_id.to_string(),
+            stream_type: stream_category(stream_id).to_string(),
+            version: last.version,
+            last_position: last.position,
+            updated_at: last.recorded_at,
+        };
+        // Every add is issued without awaiting it; the commit is awaited by the caller.
+        for event in &recorded {
+            event_store.add(&to_js(event)?).map_err(js)?;
+        }
+        put(&stream_store, &to_js(&info)?)?;
+        Ok(Batch::Written(result))
     }
 
     async fn head(events: &Store) -> Result<u64, StoreError> {
@@ -106,16 +477,51 @@ impl IdbStore {
     }
 }
 
+impl Drop for IdbStore {
+    fn drop(&mut self) {
+        self.connection.raw.set_onversionchange(None);
+        self.connection.raw.set_onclose(None);
+        self.connection.shut("the store was closed".to_string());
+    }
+}
+
+fn put(store: &IdbObjectStore, value: &JsValue) -> Result<(), StoreError> {
+    store.put(value).map(|_| ()).map_err(|e| error_from_js(&e))
+}
+
+/// `navigator.storage` of the global scope, when there is one.
+fn storage_manager() -> Option<StorageManager> {
+    let navigator = raw::global("navigator")?;
+    js_sys::Reflect::get(&navigator, &JsValue::from_str("storage"))
+        .ok()
+        .filter(|s| s.is_object())
+        .map(JsCast::unchecked_into)
+}
+
+/// A rexie failure as a [`StoreError`] (its detail is in the source error's text).
 fn storage(err: rexie::Error) -> StoreError {
     // rexie's own message is only "idb error": the detail is in its source.
     let text = match std::error::Error::source(&err) {
         Some(source) => source.to_string(),
         None => err.to_string(),
     };
-    if text.contains("QuotaExceeded") {
+    if text.contains("QuotaExceededError") {
         StoreError::QuotaExceeded(text)
+    } else if text.contains("VersionError") {
+        StoreError::Closed(format!(
+            "the database was upgraded to a newer schema by a newer version of the app; reload ({text})"
+        ))
     } else {
         StoreError::Storage(text)
+    }
+}
+
+/// A stored row, `None` when the request found nothing (`undefined`).
+fn optional<T: DeserializeOwned>(value: JsValue) -> Result<Option<T>, StoreError> {
+    if value.is_undefined() || value.is_null() {
+        Ok(None)
+    } else {
+        from_js(value).map(Some)
     }
 }
 
@@ -144,91 +550,21 @@ impl EventStore for IdbStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        let tx = self.tx(&[EVENTS, STREAMS], TransactionMode::ReadWrite)?;
-        let event_store = tx.store(EVENTS).map_err(storage)?;
-        let stream_store = tx.store(STREAMS).map_err(storage)?;
-
-        let current: Option<StreamInfo> = match stream_store
-            .get(JsValue::from_str(stream_id))
-            .await
-            .map_err(storage)?
-        {
-            Some(v) => Some(from_js(v)?),
-            None => None,
-        };
-        let head_position = Self::head(&event_store).await?;
-        let by_id = event_store.index("eventId").map_err(storage)?;
-        let mut stored_ids = Vec::with_capacity(events.len());
-        for event in &events {
-            let found = match &event.event_id {
-                Some(id) => by_id.get(JsValue::from_str(id)).await.map_err(storage)?,
-                None => None,
-            };
-            stored_ids.push(match found {
-                Some(v) => {
-                    let e: RecordedEvent = from_js(v)?;
-                    Some(StoredId {
-                        stream_id: e.stream_id,
-                        version: e.version,
-                        position: e.position,
-                    })
-                }
-                None => None,
-            });
-        }
-        let ctx = AppendContext {
-            current_version: current.as_ref().map(|s| s.version),
-            head_position,
-            stored_ids: &stored_ids,
-        };
-        let plan = plan_append(
-            stream_id,
-            expected,
-            events,
-            ctx,
-            self.clock.as_ref(),
-            self.ids.as_ref(),
-        );
-        let recorded = match plan {
-            Ok(AppendPlan::Write(recorded)) => recorded,
-            Ok(AppendPlan::AlreadyAppended(result)) => {
-                tx.done().await.map_err(storage)?;
-                return Ok(result);
+        let tx = self.write_tx(&[EVENTS, STREAMS])?;
+        match self.write_batch(&tx, stream_id, expected, events).await {
+            Ok(Batch::Written(result)) => {
+                raw::transaction(&tx).await.map_err(|e| self.fail(e))?;
+                self.notifier.appended(result.last_position);
+                Ok(result)
             }
+            // Nothing was written; the empty transaction commits by itself.
+            Ok(Batch::AlreadyAppended(result)) => Ok(result),
             Err(err) => {
-                tx.abort().await.map_err(storage)?;
-                return Err(err);
+                // Already aborted when a request failed; then this throws, harmlessly.
+                let _ = tx.abort();
+                Err(self.fail(err))
             }
-        };
-        let first = &recorded[0];
-        let last = &recorded[recorded.len() - 1];
-        let result = AppendResult {
-            first_version: first.version,
-            last_version: last.version,
-            first_position: first.position,
-            last_position: last.position,
-        };
-        let info = StreamInfo {
-            stream_id: stream_id.to_string(),
-            stream_type: stream_category(stream_id).to_string(),
-            version: last.version,
-            last_position: last.position,
-            updated_at: last.recorded_at,
-        };
-        let values = recorded
-            .iter()
-            .map(|e| Ok((to_js(e)?, None)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        event_store
-            .add_all(values.into_iter())
-            .await
-            .map_err(storage)?;
-        stream_store
-            .put(&to_js(&info)?, None)
-            .await
-            .map_err(storage)?;
-        tx.done().await.map_err(storage)?;
-        Ok(result)
+        }
     }
 
     async fn read_stream(
@@ -243,9 +579,9 @@ impl EventStore for IdbStore {
         let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
         let index = tx
             .store(EVENTS)
-            .map_err(storage)?
+            .map_err(self.rexie_err())?
             .index("streamVersion")
-            .map_err(storage)?;
+            .map_err(self.rexie_err())?;
         let stream = JsValue::from_str(stream_id);
         let limit = options.limit.map(|l| l.min(u32::MAX as usize) as u32);
         let rows = match options.direction {
@@ -255,7 +591,10 @@ impl EventStore for IdbStore {
                     key(&[stream.clone(), from.into()]),
                     key(&[stream, MAX_SAFE.into()]),
                 )?;
-                index.get_all(Some(r), limit).await.map_err(storage)?
+                index
+                    .get_all(Some(r), limit)
+                    .await
+                    .map_err(self.rexie_err())?
             }
             Direction::Backward => {
                 let to = options.from_version.map_or(MAX_SAFE, |v| v as f64);
@@ -269,7 +608,7 @@ impl EventStore for IdbStore {
                 index
                     .scan(Some(r), limit, None, Some(rexie::Direction::Prev))
                     .await
-                    .map_err(storage)?
+                    .map_err(self.rexie_err())?
                     .into_iter()
                     .map(|(_, v)| v)
                     .collect()
@@ -283,14 +622,17 @@ impl EventStore for IdbStore {
             return Ok(Vec::new());
         }
         let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
-        let store = tx.store(EVENTS).map_err(storage)?;
+        let store = tx.store(EVENTS).map_err(self.rexie_err())?;
         let from = options.from_position.max(1) as f64;
         let r = KeyRange::lower_bound(&from.into(), Some(false)).map_err(|e| storage(e.into()))?;
         let unfiltered = options.event_types.is_none() && options.stream_prefix.is_none();
         let wanted = options.limit.unwrap_or(usize::MAX);
         if unfiltered {
             let limit = options.limit.map(|l| l.min(u32::MAX as usize) as u32);
-            let rows = store.get_all(Some(r), limit).await.map_err(storage)?;
+            let rows = store
+                .get_all(Some(r), limit)
+                .await
+                .map_err(self.rexie_err())?;
             return rows.into_iter().map(from_js).collect();
         }
         // Filtered: read in pages so a selective filter does not load the whole log at once.
@@ -300,7 +642,10 @@ impl EventStore for IdbStore {
         loop {
             let r =
                 KeyRange::lower_bound(&next.into(), Some(false)).map_err(|e| storage(e.into()))?;
-            let rows = store.get_all(Some(r), Some(PAGE)).await.map_err(storage)?;
+            let rows = store
+                .get_all(Some(r), Some(PAGE))
+                .await
+                .map_err(self.rexie_err())?;
             let done = rows.len() < PAGE as usize;
             for row in rows {
                 let event: RecordedEvent = from_js(row)?;
@@ -330,9 +675,9 @@ impl EventStore for IdbStore {
         let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
         let index = tx
             .store(EVENTS)
-            .map_err(storage)?
+            .map_err(self.rexie_err())?
             .index("recordedAt")
-            .map_err(storage)?;
+            .map_err(self.rexie_err())?;
         let r = KeyRange::bound(
             &(from_ms as f64).into(),
             &(to_ms as f64).into(),
@@ -340,7 +685,10 @@ impl EventStore for IdbStore {
             Some(true),
         )
         .map_err(|e| storage(e.into()))?;
-        let rows = index.get_all(Some(r), None).await.map_err(storage)?;
+        let rows = index
+            .get_all(Some(r), None)
+            .await
+            .map_err(self.rexie_err())?;
         let mut events = rows
             .into_iter()
             .map(from_js)
@@ -355,10 +703,10 @@ impl EventStore for IdbStore {
         let tx = self.tx(&[STREAMS], TransactionMode::ReadOnly)?;
         let row = tx
             .store(STREAMS)
-            .map_err(storage)?
+            .map_err(self.rexie_err())?
             .get(JsValue::from_str(stream_id))
             .await
-            .map_err(storage)?;
+            .map_err(self.rexie_err())?;
         Ok(match row {
             Some(v) => Some(from_js::<StreamInfo>(v)?.version),
             None => None,
@@ -367,29 +715,24 @@ impl EventStore for IdbStore {
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
-        Self::head(&tx.store(EVENTS).map_err(storage)?).await
+        Self::head(&tx.store(EVENTS).map_err(self.rexie_err())?)
+            .await
+            .map_err(|e| self.fail(e))
     }
 
     async fn list_streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
         let tx = self.tx(&[STREAMS], TransactionMode::ReadOnly)?;
         let rows = tx
             .store(STREAMS)
-            .map_err(storage)?
+            .map_err(self.rexie_err())?
             .get_all(None, None)
             .await
-            .map_err(storage)?;
+            .map_err(self.rexie_err())?;
         rows.into_iter().map(from_js).collect()
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        let tx = self.tx(&[SNAPSHOTS], TransactionMode::ReadWrite)?;
-        tx.store(SNAPSHOTS)
-            .map_err(storage)?
-            .put(&to_js(&snapshot)?, None)
-            .await
-            .map_err(storage)?;
-        tx.done().await.map_err(storage)?;
-        Ok(())
+        self.put_one(SNAPSHOTS, to_js(&snapshot)?).await
     }
 
     async fn load_snapshot(
@@ -399,7 +742,7 @@ impl EventStore for IdbStore {
         at_or_below: Option<u64>,
     ) -> Result<Option<Snapshot>, StoreError> {
         let tx = self.tx(&[SNAPSHOTS], TransactionMode::ReadOnly)?;
-        let store = tx.store(SNAPSHOTS).map_err(storage)?;
+        let store = tx.store(SNAPSHOTS).map_err(self.rexie_err())?;
         let stream = JsValue::from_str(stream_id);
         let upper = at_or_below.map_or(MAX_SAFE, |v| v as f64);
         let r = range(
@@ -409,7 +752,7 @@ impl EventStore for IdbStore {
         let rows = store
             .scan(Some(r), None, None, Some(rexie::Direction::Prev))
             .await
-            .map_err(storage)?;
+            .map_err(self.rexie_err())?;
         for (_, row) in rows {
             let snapshot: Snapshot = from_js(row)?;
             if snapshot.schema_version == schema_version {
@@ -428,10 +771,10 @@ impl EventStore for IdbStore {
         )?;
         let rows = tx
             .store(SNAPSHOTS)
-            .map_err(storage)?
+            .map_err(self.rexie_err())?
             .get_all(Some(r), None)
             .await
-            .map_err(storage)?;
+            .map_err(self.rexie_err())?;
         rows.into_iter().map(from_js).collect()
     }
 
@@ -439,32 +782,25 @@ impl EventStore for IdbStore {
         let tx = self.tx(&[SNAPSHOTS], TransactionMode::ReadOnly)?;
         let n = tx
             .store(SNAPSHOTS)
-            .map_err(storage)?
+            .map_err(self.rexie_err())?
             .count(None)
             .await
-            .map_err(storage)?;
+            .map_err(self.rexie_err())?;
         Ok(u64::from(n))
     }
 
     async fn save_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
-        let tx = self.tx(&[PROJECTIONS], TransactionMode::ReadWrite)?;
-        tx.store(PROJECTIONS)
-            .map_err(storage)?
-            .put(&to_js(&checkpoint)?, None)
-            .await
-            .map_err(storage)?;
-        tx.done().await.map_err(storage)?;
-        Ok(())
+        self.put_one(PROJECTIONS, to_js(&checkpoint)?).await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
         let tx = self.tx(&[PROJECTIONS], TransactionMode::ReadOnly)?;
         let row = tx
             .store(PROJECTIONS)
-            .map_err(storage)?
+            .map_err(self.rexie_err())?
             .get(JsValue::from_str(name))
             .await
-            .map_err(storage)?;
+            .map_err(self.rexie_err())?;
         row.map(from_js).transpose()
     }
 }
