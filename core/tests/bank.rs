@@ -1,0 +1,664 @@
+//! Bank domain: every rule and error as given/when/then, the facade, transfers, read
+//! models and the MoneyDeposited v1 → v2 schema evolution.
+
+use chronik_core::domains::bank::{
+    AccountBalances, DailySummary, TransactionHistory, TransactionKind, TransferEvent,
+};
+use chronik_core::domains::{
+    AccountStatus, Bank, BankAccount, BankCommand, BankError, BankEvent, Money, MoneyError,
+    TransferStatus,
+};
+use chronik_core::testing::AggregateTest;
+use chronik_core::{
+    CommandContext, EventStore, ExpectedVersion, HandlerError, ManualClock, MemoryStore, NewEvent,
+    ProjectionRunner, ReadStreamOptions, SequentialIds,
+};
+use futures::executor::block_on;
+use serde_json::json;
+use std::rc::Rc;
+
+const DAY: i64 = 86_400_000;
+
+fn cents(c: i64) -> Money {
+    Money::from_cents(c)
+}
+
+fn opened() -> Vec<BankEvent> {
+    vec![BankEvent::AccountOpened {
+        owner: "Alice".into(),
+    }]
+}
+
+fn with_balance(c: i64) -> Vec<BankEvent> {
+    let mut events = opened();
+    events.push(BankEvent::MoneyDeposited {
+        amount: cents(c),
+        transfer_id: None,
+    });
+    events
+}
+
+fn store() -> (Rc<ManualClock>, Rc<MemoryStore>) {
+    let clock = Rc::new(ManualClock::new(1_700_000_000_000));
+    let store = Rc::new(MemoryStore::new(Rc::clone(&clock), SequentialIds::new("e")));
+    (clock, store)
+}
+
+// ------------------------------------------------------------ given/when/then
+
+#[test]
+fn opening_records_the_owner_and_an_optional_first_deposit() {
+    AggregateTest::<BankAccount>::given_no_events()
+        .when(BankCommand::open("Alice"))
+        .then_expect(opened())
+        .then_state(|a| {
+            assert_eq!(a.status, AccountStatus::Open);
+            assert_eq!((a.balance, a.version), (Money::ZERO, 1));
+        });
+    AggregateTest::<BankAccount>::given_no_events()
+        .when(BankCommand::OpenAccount {
+            owner: " Alice ".into(),
+            initial_deposit: Some("100.5".into()),
+        })
+        .then_expect(with_balance(10_050))
+        .then_state(|a| assert_eq!((a.owner.as_str(), a.balance), ("Alice", cents(10_050))));
+}
+
+#[test]
+fn opening_needs_an_owner_a_valid_deposit_and_a_free_id() {
+    AggregateTest::<BankAccount>::given_no_events()
+        .when(BankCommand::open("  "))
+        .then_expect_error(BankError::EmptyOwner);
+    AggregateTest::<BankAccount>::given_no_events()
+        .when(BankCommand::OpenAccount {
+            owner: "Alice".into(),
+            initial_deposit: Some("0".into()),
+        })
+        .then_expect_error(BankError::InvalidAmount(MoneyError::NotPositive(
+            "0".into(),
+        )));
+    AggregateTest::<BankAccount>::given(opened())
+        .when(BankCommand::open("Bob"))
+        .then_expect_error(BankError::AccountAlreadyExists);
+}
+
+#[test]
+fn deposits_add_to_the_balance() {
+    AggregateTest::<BankAccount>::given(with_balance(100))
+        .when(BankCommand::deposit("10.5"))
+        .then_expect(vec![BankEvent::MoneyDeposited {
+            amount: cents(1050),
+            transfer_id: None,
+        }])
+        .then_state(|a| assert_eq!((a.balance, a.version), (cents(1150), 3)));
+}
+
+#[test]
+fn amounts_are_validated_with_the_reason() {
+    let cases = [
+        ("0", MoneyError::NotPositive("0".into())),
+        ("-1", MoneyError::NotPositive("-1".into())),
+        ("ten", MoneyError::Malformed("ten".into())),
+        ("1.001", MoneyError::TooManyDecimals("1.001".into())),
+        ("", MoneyError::Empty),
+        (
+            "99999999999999999999",
+            MoneyError::Overflow("99999999999999999999".into()),
+        ),
+    ];
+    for (amount, error) in cases {
+        AggregateTest::<BankAccount>::given(with_balance(100))
+            .when(BankCommand::deposit(amount))
+            .then_expect_error(BankError::InvalidAmount(error.clone()));
+        AggregateTest::<BankAccount>::given(with_balance(100))
+            .when(BankCommand::withdraw(amount))
+            .then_expect_error(BankError::InvalidAmount(error));
+    }
+}
+
+#[test]
+fn a_deposit_that_would_overflow_the_balance_is_rejected() {
+    AggregateTest::<BankAccount>::given(with_balance(i64::MAX - 5))
+        .when(BankCommand::deposit("0.06"))
+        .then_expect_error(BankError::BalanceOverflow {
+            balance: cents(i64::MAX - 5),
+            amount: cents(6),
+        });
+}
+
+#[test]
+fn withdrawals_beyond_the_balance_fail_saying_balance_and_amount() {
+    AggregateTest::<BankAccount>::given(with_balance(1000))
+        .when(BankCommand::withdraw("10"))
+        .then_expect(vec![BankEvent::MoneyWithdrawn {
+            amount: cents(1000),
+            transfer_id: None,
+        }])
+        .then_state(|a| assert_eq!(a.balance, Money::ZERO));
+    AggregateTest::<BankAccount>::given(with_balance(1000))
+        .when(BankCommand::withdraw("10.01"))
+        .then_expect_error_message("insufficient funds: balance 10.00, amount 10.01");
+}
+
+#[test]
+fn a_missing_account_rejects_money_commands() {
+    for command in [
+        BankCommand::deposit("1"),
+        BankCommand::withdraw("1"),
+        BankCommand::CloseAccount,
+    ] {
+        AggregateTest::<BankAccount>::given_no_events()
+            .when(command)
+            .then_expect_error(BankError::AccountNotFound);
+    }
+}
+
+#[test]
+fn closing_needs_a_zero_balance_and_a_closed_account_rejects_everything() {
+    AggregateTest::<BankAccount>::given(with_balance(5))
+        .when(BankCommand::CloseAccount)
+        .then_expect_error_message("cannot close an account with balance 0.05; withdraw it first");
+    AggregateTest::<BankAccount>::given(opened())
+        .when(BankCommand::CloseAccount)
+        .then_expect(vec![BankEvent::AccountClosed])
+        .then_state(|a| assert_eq!(a.status, AccountStatus::Closed));
+    let closed = || {
+        let mut events = opened();
+        events.push(BankEvent::AccountClosed);
+        events
+    };
+    for command in [
+        BankCommand::deposit("1"),
+        BankCommand::withdraw("1"),
+        BankCommand::CloseAccount,
+    ] {
+        AggregateTest::<BankAccount>::given(closed())
+            .when(command)
+            .then_expect_error(BankError::AccountClosed);
+    }
+    AggregateTest::<BankAccount>::given(closed())
+        .when(BankCommand::open("Alice"))
+        .then_expect_error(BankError::AccountAlreadyExists);
+}
+
+#[test]
+fn a_transfer_leg_already_applied_records_nothing() {
+    let mut history = with_balance(500);
+    history.push(BankEvent::MoneyWithdrawn {
+        amount: cents(500),
+        transfer_id: Some("t1".into()),
+    });
+    AggregateTest::<BankAccount>::given(history.clone())
+        .when(BankCommand::Withdraw {
+            amount: "5".into(),
+            transfer_id: Some("t1".into()),
+        })
+        .then_expect(vec![]);
+    // Even once the account is closed, the repeated leg is a no-op, not an error.
+    history.push(BankEvent::AccountClosed);
+    AggregateTest::<BankAccount>::given(history)
+        .when(BankCommand::Withdraw {
+            amount: "5".into(),
+            transfer_id: Some("t1".into()),
+        })
+        .then_expect(vec![]);
+}
+
+#[test]
+fn commands_and_events_have_the_json_shapes_a_js_app_sends() {
+    let command: BankCommand =
+        serde_json::from_value(json!({"type": "Deposit", "amount": "10.50"})).unwrap();
+    assert_eq!(command, BankCommand::deposit("10.50"));
+    let command: BankCommand = serde_json::from_value(
+        json!({"type": "OpenAccount", "owner": "Alice", "initialDeposit": "5"}),
+    )
+    .unwrap();
+    assert_eq!(
+        command,
+        BankCommand::OpenAccount {
+            owner: "Alice".into(),
+            initial_deposit: Some("5".into())
+        }
+    );
+    let command: BankCommand = serde_json::from_value(json!({"type": "CloseAccount"})).unwrap();
+    assert_eq!(command, BankCommand::CloseAccount);
+    let unknown = serde_json::from_value::<BankCommand>(json!({"type": "Deposit", "amt": "1"}));
+    assert!(unknown
+        .unwrap_err()
+        .to_string()
+        .contains("unknown field `amt`"));
+    let float = serde_json::from_value::<BankCommand>(json!({"type": "Deposit", "amount": 1.5}));
+    assert!(float.is_err(), "amounts must be strings, never floats");
+
+    use chronik_core::DomainEvent;
+    let event = BankEvent::MoneyWithdrawn {
+        amount: cents(250),
+        transfer_id: Some("t-9".into()),
+    };
+    assert_eq!(event.event_type(), "MoneyWithdrawn");
+    assert_eq!(
+        event.to_data().unwrap(),
+        json!({"amount": 250, "transferId": "t-9"})
+    );
+    assert_eq!(
+        BankEvent::AccountClosed.to_data().unwrap(),
+        json!({}),
+        "no type tag in the payload"
+    );
+}
+
+// ------------------------------------------------------------ facade and transfers
+
+#[test]
+fn the_bank_fills_in_the_id_and_reports_rejections() {
+    let (_, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        assert_eq!(bank.account("acc-1").await.unwrap(), None);
+        let ctx = CommandContext::new("c1");
+        let account = bank
+            .execute(
+                "acc-1",
+                &BankCommand::OpenAccount {
+                    owner: "Alice".into(),
+                    initial_deposit: Some("20".into()),
+                },
+                &ctx,
+            )
+            .await
+            .unwrap();
+        assert_eq!(account.id, "acc-1");
+        assert_eq!((account.balance, account.version), (cents(2000), 2));
+        // A retried deposit (same command id, say after a lost answer) writes once.
+        let retry = CommandContext::new("c2");
+        for _ in 0..2 {
+            let a = bank
+                .execute("acc-1", &BankCommand::deposit("1"), &retry)
+                .await
+                .unwrap();
+            assert_eq!(a.balance, cents(2100));
+        }
+        assert_eq!(store.len(), 3);
+        // Opening again is refused, whatever the command id.
+        let again = bank
+            .execute("acc-1", &BankCommand::open("Alice"), &ctx)
+            .await;
+        assert!(matches!(
+            again,
+            Err(HandlerError::Rejected(BankError::AccountAlreadyExists))
+        ));
+        let err = bank
+            .execute(
+                "acc-1",
+                &BankCommand::withdraw("25"),
+                &CommandContext::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            HandlerError::Rejected(BankError::InsufficientFunds { .. })
+        ));
+        let loaded = bank.account("acc-1").await.unwrap().unwrap();
+        assert_eq!((loaded.id.as_str(), loaded.balance), ("acc-1", cents(2100)));
+    });
+}
+
+async fn open(bank: &Bank<Rc<MemoryStore>>, id: &str, amount: &str) {
+    bank.execute(
+        id,
+        &BankCommand::OpenAccount {
+            owner: format!("owner of {id}"),
+            initial_deposit: Some(amount.into()),
+        },
+        &CommandContext::default(),
+    )
+    .await
+    .unwrap();
+}
+
+async fn balance(bank: &Bank<Rc<MemoryStore>>, id: &str) -> i64 {
+    bank.account(id).await.unwrap().unwrap().balance.cents()
+}
+
+#[test]
+fn a_transfer_moves_money_once_however_often_it_runs() {
+    let (_, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        open(&bank, "a", "100").await;
+        open(&bank, "b", "5").await;
+        let t = bank.transfer("t1", "a", "b", "30.25").await.unwrap();
+        assert_eq!((t.id.as_str(), t.status), ("t1", TransferStatus::Completed));
+        let events = store.len();
+        for _ in 0..3 {
+            let again = bank.transfer("t1", "a", "b", "30.25").await.unwrap();
+            assert_eq!(again.status, TransferStatus::Completed);
+        }
+        assert_eq!(store.len(), events, "re-running wrote nothing");
+        assert_eq!(balance(&bank, "a").await, 10_000 - 3025);
+        assert_eq!(balance(&bank, "b").await, 500 + 3025);
+        // The id is bound to its request.
+        let reused = bank.transfer("t1", "a", "b", "1").await.unwrap_err();
+        assert_eq!(
+            reused.to_string(),
+            "command rejected: transfer id already used for a -> b of 30.25; use a fresh transfer id"
+        );
+    });
+}
+
+#[test]
+fn a_transfer_without_funds_fails_and_moves_nothing() {
+    let (_, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        open(&bank, "a", "10").await;
+        open(&bank, "b", "10").await;
+        let t = bank.transfer("t1", "a", "b", "10.01").await.unwrap();
+        assert_eq!(t.status, TransferStatus::Failed);
+        assert_eq!(
+            t.reason.as_deref(),
+            Some("insufficient funds: balance 10.00, amount 10.01")
+        );
+        assert_eq!(
+            (balance(&bank, "a").await, balance(&bank, "b").await),
+            (1000, 1000)
+        );
+        let err = bank.transfer("t2", "a", "a", "1").await.unwrap_err();
+        assert!(err.to_string().contains("itself"), "{err}");
+        let err = bank.transfer("t3", "a", "b", "1.001").await.unwrap_err();
+        assert!(
+            err.to_string().contains("more than two decimal places"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn a_transfer_to_a_closed_or_missing_account_is_refunded() {
+    let (_, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        open(&bank, "a", "50").await;
+        bank.execute("c", &BankCommand::open("Carol"), &CommandContext::default())
+            .await
+            .unwrap();
+        bank.execute("c", &BankCommand::CloseAccount, &CommandContext::default())
+            .await
+            .unwrap();
+        for (id, target, reason) in [
+            (
+                "t1",
+                "c",
+                "target c: account is closed; it accepts no more commands",
+            ),
+            (
+                "t2",
+                "nobody",
+                "target nobody: account does not exist; open it first",
+            ),
+        ] {
+            let t = bank.transfer(id, "a", target, "20").await.unwrap();
+            assert_eq!(t.status, TransferStatus::Refunded);
+            assert_eq!(t.reason.as_deref(), Some(reason));
+        }
+        assert_eq!(balance(&bank, "a").await, 5000);
+        let a = bank.account("a").await.unwrap().unwrap();
+        // open + deposit, then a withdrawal and a refund per transfer.
+        assert_eq!(a.version, 6);
+        let types: Vec<String> = store
+            .read_stream("transfer-t2", ReadStreamOptions::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "TransferRequested",
+                "TransferDebited",
+                "TransferCreditFailed",
+                "TransferRefunded"
+            ]
+        );
+    });
+}
+
+#[test]
+fn a_transfer_interrupted_after_its_debit_resumes_without_debiting_again() {
+    let (_, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        open(&bank, "a", "100").await;
+        open(&bank, "b", "0.01").await;
+        // A crashed run: the transfer was requested and the source debited (with the
+        // transfer id), but the process died before recording TransferDebited.
+        store
+            .append(
+                "transfer-t1",
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new(
+                    "TransferRequested",
+                    json!({"from": "a", "to": "b", "amount": 4000}),
+                )],
+            )
+            .await
+            .unwrap();
+        bank.execute(
+            "a",
+            &BankCommand::Withdraw {
+                amount: "40".into(),
+                transfer_id: Some("t1".into()),
+            },
+            &CommandContext::new("transfer:t1:debit"),
+        )
+        .await
+        .unwrap();
+        // Meanwhile the source spent the rest, so a second debit would be refused.
+        bank.execute(
+            "a",
+            &BankCommand::withdraw("60"),
+            &CommandContext::default(),
+        )
+        .await
+        .unwrap();
+        let resumed = bank.resume_transfers().await.unwrap();
+        assert_eq!(resumed.len(), 1);
+        assert_eq!(resumed[0].status, TransferStatus::Completed);
+        assert_eq!(
+            (balance(&bank, "a").await, balance(&bank, "b").await),
+            (0, 4001)
+        );
+        let debits = store
+            .read_stream("account-a", ReadStreamOptions::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.data["transferId"] == json!("t1"))
+            .count();
+        assert_eq!(debits, 1);
+        assert!(bank.resume_transfers().await.unwrap().is_empty());
+    });
+}
+
+// ------------------------------------------------------------ read models
+
+#[test]
+fn read_models_show_balances_history_with_running_balance_and_daily_totals() {
+    let (clock, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        open(&bank, "a", "100").await; // day 1
+        clock.advance(DAY);
+        bank.execute(
+            "a",
+            &BankCommand::withdraw("30"),
+            &CommandContext::default(),
+        )
+        .await
+        .unwrap();
+        open(&bank, "b", "1").await;
+        bank.transfer("t1", "a", "b", "20").await.unwrap();
+
+        let mut balances = bank.projection(AccountBalances, Rc::clone(&clock));
+        balances.catch_up().await.unwrap();
+        let state = balances.state();
+        assert_eq!(state.accounts["a"].balance, cents(5000));
+        assert_eq!(state.accounts["b"].balance, cents(2100));
+        assert_eq!(state.accounts["b"].owner, "owner of b");
+        assert_eq!(state.total, cents(7100));
+
+        let mut history = bank.projection(TransactionHistory, Rc::clone(&clock));
+        history.catch_up().await.unwrap();
+        let lines: Vec<_> = history
+            .state()
+            .for_account("a")
+            .map(|t| (t.kind, t.amount.cents(), t.balance_after.cents()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (TransactionKind::Withdrawal, 2000, 5000),
+                (TransactionKind::Withdrawal, 3000, 7000),
+                (TransactionKind::Deposit, 10_000, 10_000),
+            ],
+            "newest first, with the balance after each"
+        );
+        assert_eq!(
+            history
+                .state()
+                .for_account("a")
+                .next()
+                .unwrap()
+                .transfer_id
+                .as_deref(),
+            Some("t1")
+        );
+
+        let mut daily = bank.projection(DailySummary, Rc::clone(&clock));
+        daily.catch_up().await.unwrap();
+        let days: Vec<_> = daily
+            .state()
+            .days
+            .iter()
+            .map(|(d, s)| {
+                (
+                    d.as_str(),
+                    s.deposits.cents(),
+                    s.deposit_count,
+                    s.withdrawals.cents(),
+                    s.withdrawal_count,
+                    s.net.cents(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            days,
+            [
+                ("2023-11-14", 10_000, 1, 0, 0, 10_000),
+                ("2023-11-15", 2100, 2, 5000, 2, -2900),
+            ]
+        );
+        // The transfer stream is not a bank account: it never reaches the read models.
+        assert!(!balances.state().accounts.contains_key("t1"));
+    });
+}
+
+// ------------------------------------------------------------ schema evolution
+
+#[test]
+fn v1_deposits_written_directly_are_read_as_v2_by_the_handler_and_the_read_models() {
+    let (clock, store) = store();
+    block_on(async {
+        // As an old release wrote them: MoneyDeposited v1 with a decimal-string amount.
+        store
+            .append(
+                "account-old",
+                ExpectedVersion::NoStream,
+                vec![
+                    NewEvent::new("AccountOpened", json!({"owner": "Olga"})),
+                    NewEvent::new("MoneyDeposited", json!({"amount": "10.5"})),
+                    NewEvent::new("MoneyDeposited", json!({"amount": "0.25"})),
+                    NewEvent::new("MoneyWithdrawn", json!({"amount": 100})),
+                ],
+            )
+            .await
+            .unwrap();
+        let bank = Bank::new(Rc::clone(&store));
+        let account = bank.account("old").await.unwrap().unwrap();
+        assert_eq!(account.balance, cents(975));
+        // New deposits are written as v2 next to the old ones.
+        let after = bank
+            .execute(
+                "old",
+                &BankCommand::deposit("1"),
+                &CommandContext::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(after.balance, cents(1075));
+        let stored = store
+            .read_stream("account-old", ReadStreamOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (stored[1].schema_version, &stored[1].data),
+            (1, &json!({"amount": "10.5"})),
+            "stored events are never rewritten"
+        );
+        assert_eq!(
+            (stored[4].schema_version, &stored[4].data),
+            (2, &json!({"amount": 100}))
+        );
+
+        let mut history = bank.projection(TransactionHistory, Rc::clone(&clock));
+        history.catch_up().await.unwrap();
+        let balances: Vec<i64> = history
+            .state()
+            .for_account("old")
+            .map(|t| t.balance_after.cents())
+            .collect();
+        assert_eq!(balances, [1075, 975, 1075, 1050]);
+
+        // Without the upcaster a read model stops at the old event, saying why.
+        let mut raw = ProjectionRunner::new(Rc::clone(&store), AccountBalances, Rc::clone(&clock));
+        raw.catch_up().await.unwrap();
+        let status = serde_json::to_value(raw.status()).unwrap();
+        assert_eq!(status["status"], json!("failed"));
+        assert_eq!(status["position"], json!(2));
+        assert!(status["error"]
+            .as_str()
+            .unwrap()
+            .contains("read bank events through bank_upcasters()"));
+
+        // A malformed v1 amount is an upcast error naming the event.
+        store
+            .append(
+                "account-bad",
+                ExpectedVersion::NoStream,
+                vec![
+                    NewEvent::new("AccountOpened", json!({"owner": "B"})),
+                    NewEvent::new("MoneyDeposited", json!({"amount": "1.234"})),
+                ],
+            )
+            .await
+            .unwrap();
+        let err = bank.account("bad").await.unwrap_err().to_string();
+        assert!(err.contains("more than two decimal places"), "{err}");
+    });
+}
+
+#[test]
+fn transfer_events_are_plain_json() {
+    use chronik_core::DomainEvent;
+    let e = TransferEvent::TransferRequested {
+        from: "a".into(),
+        to: "b".into(),
+        amount: cents(5),
+    };
+    assert_eq!(
+        e.to_data().unwrap(),
+        json!({"from": "a", "to": "b", "amount": 5})
+    );
+}
