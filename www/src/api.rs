@@ -6,14 +6,47 @@ use std::rc::Rc;
 
 use chronik::{IdbStore, JsClock, RandomUuids};
 use chronik_core::{
-    AppendResult, EventStore, ExpectedVersion, NewEvent, ReadStreamOptions, RecordedEvent,
+    AppendResult, EventStore, ExpectedVersion, NewEvent, ReadAllOptions, ReadStreamOptions,
+    RecordedEvent, StoreStats, Upcasters,
 };
+use leptos::prelude::{RwSignal, Update};
+use wasm_bindgen::prelude::*;
 
 /// The IndexedDB database the app keeps its events in.
 pub const DATABASE: &str = "chronik-app";
 
 thread_local! {
     static STORE: OnceCell<Rc<IdbStore>> = const { OnceCell::new() };
+    static CHANGES: OnceCell<RwSignal<u64>> = const { OnceCell::new() };
+    static CHANNEL: OnceCell<web_sys::BroadcastChannel> = const { OnceCell::new() };
+}
+
+/// A counter that moves whenever the store may have changed: after this tab appends,
+/// and when another tab announces an append on the store's `BroadcastChannel`. Views
+/// that show stored data track it to refresh.
+pub fn changes() -> RwSignal<u64> {
+    CHANGES.with(|c| *c.get_or_init(|| RwSignal::new(0)))
+}
+
+fn changed() {
+    changes().update(|n| *n += 1);
+}
+
+/// Listens for other tabs' appends (the store posts on `chronik:<database>`).
+fn listen_to_other_tabs() {
+    CHANNEL.with(|cell| {
+        if cell.get().is_some() {
+            return;
+        }
+        let Ok(channel) = web_sys::BroadcastChannel::new(&format!("chronik:{DATABASE}")) else {
+            return;
+        };
+        let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(|_| changed());
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        // The listener lives as long as the page.
+        on_message.forget();
+        let _ = cell.set(channel);
+    });
 }
 
 /// The app's store, opened on first use.
@@ -26,6 +59,7 @@ async fn store() -> Result<Rc<IdbStore>, String> {
             .await
             .map_err(|e| e.to_string())?,
     );
+    listen_to_other_tabs();
     // Two callers may race to open; keep whichever finished first.
     Ok(STORE.with(|s| s.get_or_init(|| opened).clone()))
 }
@@ -47,7 +81,7 @@ pub async fn append_json(
     }
     let data: serde_json::Value =
         serde_json::from_str(payload).map_err(|e| format!("payload is not valid JSON: {e}"))?;
-    store()
+    let result = store()
         .await?
         .append(
             stream,
@@ -55,7 +89,9 @@ pub async fn append_json(
             vec![NewEvent::new(event_type, data)],
         )
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    changed();
+    Ok(result)
 }
 
 /// Every event of `stream`, oldest first.
@@ -65,4 +101,115 @@ pub async fn read_stream(stream: &str) -> Result<Vec<RecordedEvent>, String> {
         .read_stream(stream.trim(), ReadStreamOptions::default())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Which events the event log shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogFilter {
+    /// Only streams whose id starts with this.
+    pub stream_prefix: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only events recorded at or after this time (ms since the epoch).
+    pub from_ms: Option<i64>,
+    /// Only events recorded before this time (ms since the epoch).
+    pub to_ms: Option<i64>,
+}
+
+/// An event as the log shows it: upcast to its current schema, remembering the stored one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// The event, upcast when an upcaster knows its type and version.
+    pub event: RecordedEvent,
+    /// The schema version the event is stored with.
+    pub stored_schema_version: u32,
+    /// Why upcasting failed, if it did (the event is then shown as stored).
+    pub upcast_error: Option<String>,
+}
+
+impl LogEntry {
+    /// Whether the event was lifted from an older schema on read.
+    pub fn was_upcast(&self) -> bool {
+        self.event.schema_version != self.stored_schema_version
+    }
+}
+
+/// Up to `limit` events from global position `from` on that pass `filter`, upcast for
+/// display.
+pub async fn read_log(
+    filter: &LogFilter,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<LogEntry>, String> {
+    let store = store().await?;
+    let types = filter.event_type.clone().map(|t| vec![t]);
+    let prefix = filter.stream_prefix.clone().filter(|p| !p.is_empty());
+    let events = if filter.from_ms.is_some() || filter.to_ms.is_some() {
+        let options = ReadAllOptions {
+            from_position: from,
+            limit: None,
+            event_types: types,
+            stream_prefix: prefix,
+        };
+        store
+            .read_time_range(
+                filter.from_ms.unwrap_or(i64::MIN),
+                filter.to_ms.unwrap_or(i64::MAX),
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|e| e.position >= from && options.matches(e))
+            .take(limit)
+            .collect()
+    } else {
+        store
+            .read_all(ReadAllOptions {
+                from_position: from,
+                limit: Some(limit),
+                event_types: types,
+                stream_prefix: prefix,
+            })
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    let upcasters = domain_upcasters();
+    Ok(events
+        .into_iter()
+        .map(|event| {
+            let stored_schema_version = event.schema_version;
+            match upcasters.upcast(event.clone()) {
+                Ok(up) => LogEntry {
+                    event: up.event,
+                    stored_schema_version,
+                    upcast_error: None,
+                },
+                Err(e) => LogEntry {
+                    event,
+                    stored_schema_version,
+                    upcast_error: Some(e.to_string()),
+                },
+            }
+        })
+        .collect())
+}
+
+/// Every upcaster of the example domains.
+fn domain_upcasters() -> Upcasters {
+    chronik_core::domains::bank::bank_upcasters()
+}
+
+/// Position of the newest event (0 when the store is empty).
+pub async fn head_position() -> Result<u64, String> {
+    store()
+        .await?
+        .head_position()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Counts over the whole store.
+pub async fn stats() -> Result<StoreStats, String> {
+    store().await?.stats().await.map_err(|e| e.to_string())
 }

@@ -1,3 +1,5 @@
 //! One module per page.
 
-pub mod stream;
+pub mod append;
+pub mod log;
+pub mod stats;

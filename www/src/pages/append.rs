@@ -1,14 +1,15 @@
-//! The stream page: append an event (type + JSON payload) and see the stream's events.
+//! The append page: append a raw event (type + JSON payload) to any stream and see that
+//! stream's events. A developer's tool: the domain pages issue commands instead.
 
 use chronik_core::RecordedEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api;
+use crate::{api, format};
 
 /// Append events to a stream and list them.
 #[component]
-pub fn StreamPage() -> impl IntoView {
+pub fn AppendPage() -> impl IntoView {
     let stream = RwSignal::new("demo-1".to_string());
     let event_type = RwSignal::new("NoteAdded".to_string());
     let payload = RwSignal::new(r#"{"text": "hello"}"#.to_string());
@@ -100,18 +101,10 @@ fn EventTable(events: Vec<RecordedEvent>) -> impl IntoView {
                         <td class="num">{event.position}</td>
                         <td data-testid="event-type">{event.event_type.clone()}</td>
                         <td><code>{event.data.to_string()}</code></td>
-                        <td>{format_time(event.recorded_at)}</td>
+                        <td>{format::time(event.recorded_at)}</td>
                     </tr>
                 </For>
             </tbody>
         </table>
     }
-}
-
-fn format_time(ms: i64) -> String {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-    String::from(date.to_iso_string())
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_string()
 }

@@ -1,0 +1,94 @@
+// The event log and the stats page, as a person uses them.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, BASE_URL, ARTIFACTS } from "./browser.mjs";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+async function appendEvents(page, stream, events) {
+  await page.goto(BASE_URL);
+  await page.getByLabel("Stream").fill(stream);
+  for (const [i, [type, data]] of events.entries()) {
+    await page.getByLabel("Event type").fill(type);
+    await page.getByLabel("Payload (JSON)").fill(JSON.stringify(data));
+    await page.getByRole("button", { name: "Append event" }).click();
+    await page.getByTestId("status").getByText(`version ${i + 1} `).waitFor();
+  }
+}
+
+test("the event log lists events in order, filters them, and shows one in detail", async () => {
+  // A fresh browser context has its own, empty IndexedDB.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await appendEvents(page, "account-7", [
+    ["AccountOpened", { owner: "Grace" }],
+    ["MoneyDeposited", { amount: 10000 }],
+    ["MoneyWithdrawn", { amount: 3050 }],
+  ]);
+  await appendEvents(page, "order-1", [["OrderCreated", { customer: "grace" }]]);
+
+  await page.getByRole("link", { name: "Event log" }).click();
+  await page.getByTestId("log-row").nth(3).waitFor();
+  assert.deepEqual(await page.getByTestId("log-row-type").allTextContents(), [
+    "AccountOpened",
+    "MoneyDeposited",
+    "MoneyWithdrawn",
+    "OrderCreated",
+  ]);
+  assert.equal(await page.getByTestId("log-head").textContent(), "4 events in the store");
+
+  await page.getByTestId("log-row").nth(2).click();
+  const detail = page.getByTestId("event-detail");
+  await detail.getByText("MoneyWithdrawn").waitFor();
+  assert.deepEqual(JSON.parse(await page.getByTestId("detail-data").textContent()), { amount: 3050 });
+  assert.equal(await page.getByTestId("detail-schema").textContent(), "1");
+  await page.screenshot({ path: `${ARTIFACTS}/event-log.png`, fullPage: true });
+
+  await page.getByLabel("Stream", { exact: true }).fill("order-");
+  await page.getByTestId("log-row").first().getByText("OrderCreated").waitFor();
+  assert.equal(await page.getByTestId("log-row").count(), 1);
+  await page.getByLabel("Stream", { exact: true }).fill("");
+  await page.getByLabel("Type").selectOption("MoneyDeposited");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="log-row"]').length === 1);
+  assert.deepEqual(await page.getByTestId("log-row-stream").allTextContents(), ["account-7"]);
+
+  await page.getByRole("link", { name: "Stats" }).click();
+  await page.getByTestId("stat-events").getByText("4").waitFor();
+  assert.equal(await page.getByTestId("stat-streams").textContent(), "2");
+  assert.equal(await page.getByTestId("chart-types").locator("rect").count(), 4);
+  assert.equal(await page.getByTestId("chart-days").locator("rect").count(), 1);
+  await page.screenshot({ path: `${ARTIFACTS}/stats.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the log pages through more events than fit on one page", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(BASE_URL);
+  // 60 events through the app's own store, straight from the page.
+  await page.getByLabel("Stream").fill("bulk-1");
+  for (let i = 0; i < 60; i++) {
+    await page.getByLabel("Payload (JSON)").fill(JSON.stringify({ i }));
+    await page.getByRole("button", { name: "Append event" }).click();
+    await page.getByTestId("status").getByText(`version ${i + 1} `).waitFor();
+  }
+  await page.getByRole("link", { name: "Event log" }).click();
+  await page.getByTestId("log-row").nth(49).waitFor();
+  assert.equal(await page.getByTestId("log-row").count(), 50);
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="log-row"]').length === 10);
+  assert.equal(await page.getByTestId("log-row").first().locator("td").first().textContent(), "51");
+  await page.getByRole("button", { name: "Previous" }).click();
+  await page.getByTestId("log-row").nth(49).waitFor();
+  assert.equal(await page.getByTestId("log-row").first().locator("td").first().textContent(), "1");
+  await context.close();
+});
