@@ -106,7 +106,7 @@ pub enum ServiceError {
         key: String,
     },
     /// A simulated failure from [`Faults`]. The saga compensates.
-    #[error("{step} failed (simulated failure)")]
+    #[error("simulated failure")]
     Injected {
         /// The step that failed.
         step: SagaStep,
