@@ -166,7 +166,7 @@ async fn settle(
     what: String,
 ) -> Result<JsValue, StoreError> {
     let (tx, mut rx) = mpsc::unbounded::<Outcome>();
-    let handlers: Rc<RefCell<Vec<Closure<dyn FnMut(Event)>>>> = Rc::default();
+    let handlers: Rc<RefCell<Vec<raw::Handler>>> = Rc::default();
     // Drops the handlers once the request has ended, after the running one returns.
     let release: Rc<dyn Fn()> = {
         let handlers = handlers.clone();

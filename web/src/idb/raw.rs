@@ -14,12 +14,15 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DomException, Event, EventTarget, IdbRequest, IdbTransaction};
 
+/// An event handler kept alive on the Rust side.
+pub(crate) type Handler = Closure<dyn FnMut(Event)>;
+
 /// Resolves with the first of `names` that `target` fires. The listeners are removed when
 /// the future is dropped, which never happens inside one of them: they only send on a
 /// channel, and the awaiting task runs afterwards.
 pub(crate) struct NextEvent {
     target: EventTarget,
-    listeners: Vec<(&'static str, Closure<dyn FnMut(Event)>)>,
+    listeners: Vec<(&'static str, Handler)>,
     rx: oneshot::Receiver<(&'static str, Event)>,
 }
 
