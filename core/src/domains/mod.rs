@@ -7,9 +7,11 @@
 //! | [`orders`] | the order state machine and its read models | `order-{id}` |
 //! | [`services`] | simulated inventory, payment and shipping, event-sourced, with [`Faults`] | `inventory-main`, `payment-{orderId}`, `shipment-{orderId}` |
 //! | [`saga`] | the fulfilment saga, resumable, with compensations | `saga-{orderId}` |
+//! | [`demo`] | [`DemoData`]: deterministic demo data for both domains, in batches | all of the above |
 //! | [`rng`] | [`SplitMix64`]: the deterministic PRNG behind failure injection and demo data | |
 pub mod bank;
 mod codec;
+pub mod demo;
 pub mod money;
 pub mod orders;
 pub mod rng;
@@ -20,6 +22,7 @@ pub use bank::{
     bank_upcasters, AccountBalances, AccountStatus, Bank, BankAccount, BankCommand, BankError,
     BankEvent, DailySummary, TransactionHistory, Transfer, TransferRunError, TransferStatus,
 };
+pub use demo::{write_demo, DemoBatch, DemoConfig, DemoData};
 pub use money::{Money, MoneyError};
 pub use orders::{Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus, Orders};
 pub use rng::SplitMix64;
