@@ -40,9 +40,9 @@ use std::rc::Rc;
 
 use chronik_core::append::{plan_append, AppendContext, AppendPlan, StoredId};
 use chronik_core::{
-    stream_category, AppendResult, Checkpoint, Clock, Direction, EventStore, ExpectedVersion,
-    IdSource, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent, Snapshot, StoreError,
-    StreamInfo,
+    stream_category, utc_date, AppendResult, Checkpoint, Clock, Direction, EventStore,
+    ExpectedVersion, IdSource, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent,
+    Snapshot, StoreError, StoreStats, StreamInfo,
 };
 use rexie::{KeyRange, Rexie, Store, TransactionMode};
 use serde::de::DeserializeOwned;
@@ -342,13 +342,22 @@ impl IdbStore {
 
     /// A raw readwrite transaction for writes.
     fn write_tx(&self, stores: &[&str]) -> Result<IdbTransaction, StoreError> {
+        self.raw_tx(stores, IdbTransactionMode::Readwrite)
+    }
+
+    /// A raw transaction on the sentinel connection.
+    fn raw_tx(
+        &self,
+        stores: &[&str],
+        mode: IdbTransactionMode,
+    ) -> Result<IdbTransaction, StoreError> {
         if let Some(closed) = self.connection.closed_error() {
             return Err(closed);
         }
         let names: js_sys::Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
         self.connection
             .raw
-            .transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite)
+            .transaction_with_str_sequence_and_mode(&names, mode)
             .map_err(|e| self.fail(error_from_js(&e)))
     }
 
@@ -465,6 +474,87 @@ impl IdbStore {
         Ok(Batch::Written(result))
     }
 
+    /// [`EventStore::stats`] from the indexes in one read transaction: IndexedDB counts
+    /// each event type (`eventType` index, one step per type) and each UTC day
+    /// (`recordedAt` index, one step per day), so no event is read or decoded.
+    async fn indexed_stats(&self) -> Result<StoreStats, StoreError> {
+        let js = |e: JsValue| error_from_js(&e);
+        let tx = self.raw_tx(&[EVENTS, STREAMS, SNAPSHOTS], IdbTransactionMode::Readonly)?;
+        let events = tx.object_store(EVENTS).map_err(js)?;
+        let event_count = events.count().map_err(js)?;
+        let snapshot_count = tx
+            .object_store(SNAPSHOTS)
+            .and_then(|s| s.count())
+            .map_err(js)?;
+        let streams = tx
+            .object_store(STREAMS)
+            .and_then(|s| s.get_all())
+            .map_err(js)?;
+
+        let by_type = events.index("eventType").map_err(js)?;
+        let mut type_counts = Vec::new();
+        let cursor_request = by_type
+            .open_key_cursor_with_range_and_direction(
+                &JsValue::NULL,
+                IdbCursorDirection::Nextunique,
+            )
+            .map_err(js)?;
+        while let Some(cursor) = next_cursor(&cursor_request).await? {
+            let key = cursor.key().map_err(js)?;
+            let name = key
+                .as_string()
+                .ok_or_else(|| StoreError::Corrupt("event type is not a string".into()))?;
+            type_counts.push((name, by_type.count_with_key(&key).map_err(js)?));
+            cursor.continue_().map_err(js)?;
+        }
+
+        const DAY: f64 = 86_400_000.0;
+        let by_time = events.index("recordedAt").map_err(js)?;
+        let mut day_counts = Vec::new();
+        let cursor_request = by_time.open_key_cursor().map_err(js)?;
+        while let Some(cursor) = next_cursor(&cursor_request).await? {
+            let time = cursor
+                .key()
+                .map_err(js)?
+                .as_f64()
+                .ok_or_else(|| StoreError::Corrupt("recordedAt is not a number".into()))?;
+            let start = (time / DAY).floor() * DAY;
+            let day = web_sys::IdbKeyRange::bound_with_lower_open_and_upper_open(
+                &start.into(),
+                &(start + DAY).into(),
+                false,
+                true,
+            )
+            .map_err(js)?;
+            let count = by_time.count_with_key(&day).map_err(js)?;
+            day_counts.push((utc_date(start as i64), count));
+            cursor
+                .continue_with_key(&(start + DAY).into())
+                .map_err(js)?;
+        }
+        // The cursor's last step came after every other request: all are done.
+        let count = |r: &IdbRequest| -> Result<u64, StoreError> {
+            Ok(r.result().map_err(js)?.as_f64().unwrap_or(0.0) as u64)
+        };
+        let mut stats = StoreStats {
+            event_count: count(&event_count)?,
+            snapshot_count: count(&snapshot_count)?,
+            ..StoreStats::default()
+        };
+        for (name, request) in &type_counts {
+            stats.events_by_type.insert(name.clone(), count(request)?);
+        }
+        for (day, request) in &day_counts {
+            stats.events_by_day.insert(day.clone(), count(request)?);
+        }
+        let streams: Vec<StreamInfo> = from_js(streams.result().map_err(js)?)?;
+        stats.stream_count = streams.len() as u64;
+        for stream in streams {
+            *stats.streams_by_type.entry(stream.stream_type).or_default() += 1;
+        }
+        Ok(stats)
+    }
+
     async fn head(events: &Store) -> Result<u64, StoreError> {
         let newest = events
             .scan(None, Some(1), None, Some(rexie::Direction::Prev))
@@ -514,6 +604,12 @@ fn storage(err: rexie::Error) -> StoreError {
     } else {
         StoreError::Storage(text)
     }
+}
+
+/// The cursor a cursor request's next `success` carries, `None` at the end.
+async fn next_cursor(request: &IdbRequest) -> Result<Option<IdbCursor>, StoreError> {
+    let value = raw::request(request).await.map_err(|e| error_from_js(&e))?;
+    Ok((!value.is_null() && !value.is_undefined()).then(|| value.unchecked_into()))
 }
 
 /// A stored row, `None` when the request found nothing (`undefined`).
@@ -791,6 +887,10 @@ impl EventStore for IdbStore {
 
     async fn save_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
         self.put_one(PROJECTIONS, to_js(&checkpoint)?).await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.indexed_stats().await.map_err(|e| self.fail(e))
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {

@@ -538,3 +538,55 @@ async fn storage_estimate_and_persistence() {
     let now_persisted = JsFuture::from(promise).await.unwrap().as_bool();
     assert_eq!(Some(granted), now_persisted);
 }
+
+#[wasm_bindgen_test]
+async fn indexed_stats_equal_the_stats_computed_from_the_log() {
+    let name = fresh_name("stats");
+    let clock = Rc::new(ManualClock::new(1_700_000_000_000));
+    let store = IdbStore::open(&name, clock.clone(), RandomUuids)
+        .await
+        .unwrap();
+    let empty = store.stats().await.unwrap();
+    assert_eq!(empty, chronik_core::compute_stats(&store).await.unwrap());
+    assert_eq!(empty.event_count, 0);
+
+    for day in 0..4u64 {
+        for (i, stream) in ["account-1", "account-2", "order-9", "misc"]
+            .iter()
+            .enumerate()
+        {
+            let kinds = ["Opened", "Deposited", "Placed"];
+            let batch = (0..=(day as usize + i) % 3)
+                .map(|k| event(kinds[(k + i) % 3], day))
+                .collect();
+            store
+                .append(stream, ExpectedVersion::Any, batch)
+                .await
+                .unwrap();
+            clock.advance(3 * 3_600_000);
+        }
+        clock.advance(13 * 3_600_000);
+    }
+    store
+        .save_snapshot(chronik_core::Snapshot {
+            stream_id: "account-1".into(),
+            version: 1,
+            schema_version: 1,
+            state: json!({}),
+            taken_at: 0,
+        })
+        .await
+        .unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats, chronik_core::compute_stats(&store).await.unwrap());
+    assert_eq!(stats.events_by_day.len(), 5, "{stats:?}");
+    assert_eq!(stats.stream_count, 4);
+    assert_eq!(stats.snapshot_count, 1);
+    assert_eq!(
+        stats.event_count,
+        store.head_position().await.unwrap(),
+        "every event counted once"
+    );
+    store.close();
+    IdbStore::delete_database(&name).await.unwrap();
+}
