@@ -2,6 +2,7 @@
 //! append with an exact expected version, retry on conflict, snapshot by policy; and
 //! temporal queries (state at a version, state at a time).
 
+use std::convert::Infallible;
 use std::marker::PhantomData;
 
 use serde_json::Value;
@@ -10,7 +11,7 @@ use crate::aggregate::{Aggregate, AggregateState, DomainEvent};
 use crate::error::StoreError;
 use crate::event::{ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 use crate::store::{Direction, EventStore, ReadStreamOptions, Snapshot};
-use crate::upcast::{UpcastError, Upcasters};
+use crate::upcast::{UpcastError, UpcastEvent, Upcasters};
 
 /// How many events are read per page while rebuilding an aggregate.
 const PAGE: usize = 1_000;
@@ -87,7 +88,7 @@ impl CommandContext {
         self
     }
 
-    fn metadata(&self) -> Metadata {
+    pub(crate) fn metadata(&self) -> Metadata {
         Metadata {
             correlation_id: self
                 .correlation_id
@@ -192,10 +193,7 @@ pub enum HandlerError<E: std::error::Error + 'static> {
 /// Loads aggregates of type `A` from a store, handles their commands, and answers
 /// temporal queries. Owns its store handle `S` (`&Store` or `Rc<Store>` work too).
 pub struct CommandHandler<S, A> {
-    store: S,
-    upcasters: Upcasters,
-    snapshots: SnapshotPolicy,
-    max_attempts: u32,
+    core: HandlerCore<S>,
     _aggregate: PhantomData<fn() -> A>,
 }
 
@@ -204,47 +202,45 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
     /// up to 3 attempts per command.
     pub fn new(store: S) -> Self {
         Self {
-            store,
-            upcasters: Upcasters::new(),
-            snapshots: SnapshotPolicy::default(),
-            max_attempts: 3,
+            core: HandlerCore::new(store),
             _aggregate: PhantomData,
         }
     }
 
     /// Reads events through `upcasters`.
     pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
-        self.upcasters = upcasters;
+        self.core.upcasters = upcasters;
         self
     }
 
     /// Sets when snapshots are saved.
     pub fn with_snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
-        self.snapshots = policy;
+        self.core.snapshots = policy;
         self
     }
 
     /// Decides each command at most `max_attempts` times (at least once) when other
     /// writers cause version conflicts.
     pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
-        self.max_attempts = max_attempts.max(1);
+        self.core.max_attempts = max_attempts.max(1);
         self
     }
 
     /// The store.
     pub fn store(&self) -> &S {
-        &self.store
+        &self.core.store
     }
 
     /// The upcasters events are read through.
     pub fn upcasters(&self) -> &Upcasters {
-        &self.upcasters
+        &self.core.upcasters
     }
 
     /// The current state of the aggregate `id`: the newest snapshot of the current
     /// snapshot schema version plus the events after it.
     pub async fn load(&self, id: &str) -> Result<AggregateState<A>, HandlerError<A::Error>> {
-        self.rebuild(&A::stream_id(id), None).await
+        let stream = A::stream_id(id);
+        Ok(self.core.rebuild(&Typed::<A>::NEW, &stream, None).await?)
     }
 
     /// The aggregate's state just after version `version` (0: the empty state), rebuilt
@@ -255,15 +251,10 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         version: u64,
     ) -> Result<AggregateState<A>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
-        let current = self.store.stream_version(&stream).await?.unwrap_or(0);
-        if version > current {
-            return Err(HandlerError::VersionNotFound {
-                stream,
-                requested: version,
-                current,
-            });
-        }
-        self.rebuild(&stream, Some(version)).await
+        Ok(self
+            .core
+            .state_at_version(&Typed::<A>::NEW, &stream, version)
+            .await?)
     }
 
     /// The aggregate's state as of `at_ms` (ms since the Unix epoch): every event
@@ -276,8 +267,331 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         at_ms: i64,
     ) -> Result<AggregateState<A>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
-        let version = self.version_at_time(&stream, at_ms).await?;
-        self.rebuild(&stream, Some(version)).await
+        Ok(self
+            .core
+            .state_at_time(&Typed::<A>::NEW, &stream, at_ms)
+            .await?)
+    }
+
+    /// Handles `command` for the aggregate `id`: loads it, decides, and appends the
+    /// events with [`ExpectedVersion::Exact`] of the loaded version. On a version
+    /// conflict it reloads and decides again, up to the handler's attempt limit.
+    pub async fn handle(
+        &self,
+        id: &str,
+        command: &A::Command,
+        context: &CommandContext,
+    ) -> Result<CommandOutcome<A>, HandlerError<A::Error>> {
+        let stream = A::stream_id(id);
+        Ok(self
+            .core
+            .handle(&Typed::<A>::NEW, &stream, command, context)
+            .await?)
+    }
+
+    /// Replays the aggregate's whole stream (ignoring existing snapshots) and saves a
+    /// snapshot of its current state, whatever the policy: for example after raising
+    /// [`Aggregate::SNAPSHOT_SCHEMA_VERSION`] or to replace an undecodable snapshot.
+    /// Returns the snapshot's version, `None` when the aggregate has no events.
+    pub async fn snapshot_now(&self, id: &str) -> Result<Option<u64>, HandlerError<A::Error>> {
+        let stream = A::stream_id(id);
+        Ok(self.core.snapshot_now(&Typed::<A>::NEW, &stream).await?)
+    }
+}
+
+impl<E: std::error::Error + 'static> From<Failure<E, Infallible>> for HandlerError<E> {
+    fn from(failure: Failure<E, Infallible>) -> Self {
+        match failure {
+            Failure::Rejected(e) => HandlerError::Rejected(e),
+            Failure::Evolve { error, .. } => match error {},
+            Failure::Store(e) => HandlerError::Store(e),
+            Failure::RetriesExhausted { attempts, source } => {
+                HandlerError::RetriesExhausted { attempts, source }
+            }
+            Failure::Upcast {
+                stream,
+                version,
+                source,
+            } => HandlerError::Upcast {
+                stream,
+                version,
+                source,
+            },
+            Failure::Decode {
+                stream,
+                version,
+                event_type,
+                schema_version,
+                message,
+            } => HandlerError::Decode {
+                stream,
+                version,
+                event_type,
+                schema_version,
+                message,
+            },
+            Failure::SnapshotDecode {
+                stream,
+                version,
+                message,
+            } => HandlerError::SnapshotDecode {
+                stream,
+                version,
+                message,
+            },
+            Failure::Encode(message) => HandlerError::Encode(message),
+            Failure::VersionNotFound {
+                stream,
+                requested,
+                current,
+            } => HandlerError::VersionNotFound {
+                stream,
+                requested,
+                current,
+            },
+        }
+    }
+}
+
+/// A typed [`Aggregate`] seen as a [`Decider`]: its state is `A` itself, and the events
+/// it decides are evolved as decided.
+struct Typed<A>(PhantomData<fn() -> A>);
+
+impl<A> Typed<A> {
+    const NEW: Self = Typed(PhantomData);
+}
+
+impl<A: Aggregate> Decider for Typed<A> {
+    type State = A;
+    type Command = A::Command;
+    type Event = A::Event;
+    type Decided = A::Event;
+    type Rejection = A::Error;
+    type EvolveError = Infallible;
+
+    fn snapshot_schema_version(&self) -> u32 {
+        A::SNAPSHOT_SCHEMA_VERSION
+    }
+
+    fn initial_state(&self) -> A {
+        A::default()
+    }
+
+    fn decode_state(&self, state: Value) -> Result<A, String> {
+        serde_json::from_value(state).map_err(|e| e.to_string())
+    }
+
+    fn encode_state(&self, state: &A) -> Result<Value, String> {
+        serde_json::to_value(state).map_err(|e| e.to_string())
+    }
+
+    fn decode_event(&self, up: UpcastEvent) -> Result<A::Event, Failure<A::Error, Infallible>> {
+        let UpcastEvent { event: up, .. } = up;
+        let (stream, version) = (up.stream_id, up.version);
+        let event_type = up.event_type;
+        let event = A::Event::from_data(&event_type, up.data).map_err(|e| Failure::Decode {
+            stream: stream.clone(),
+            version,
+            event_type: event_type.clone(),
+            schema_version: up.schema_version,
+            message: e.to_string(),
+        })?;
+        if event.schema_version() != up.schema_version {
+            return Err(Failure::Upcast {
+                stream,
+                version,
+                source: UpcastError::MissingStep {
+                    event_type,
+                    version: up.schema_version,
+                    current: event.schema_version(),
+                },
+            });
+        }
+        Ok(event)
+    }
+
+    fn evolve(&self, state: &mut A, event: &A::Event) -> Result<(), Infallible> {
+        state.evolve(event);
+        Ok(())
+    }
+
+    fn decide(&self, state: &A, command: &A::Command) -> Result<Vec<A::Event>, A::Error> {
+        state.decide(command)
+    }
+
+    fn to_new_event(
+        &self,
+        decided: &A::Event,
+        event_id: Option<String>,
+        metadata: &Metadata,
+    ) -> Result<NewEvent, String> {
+        Ok(NewEvent {
+            event_id,
+            event_type: decided.event_type().to_string(),
+            schema_version: decided.schema_version(),
+            data: decided.to_data().map_err(|e| e.to_string())?,
+            metadata: metadata.clone(),
+        })
+    }
+
+    fn recorded_events(
+        &self,
+        decided: Vec<A::Event>,
+        _recorded: &[RecordedEvent],
+        _upcasters: &Upcasters,
+    ) -> Result<Vec<A::Event>, Failure<A::Error, Infallible>> {
+        Ok(decided)
+    }
+}
+
+/// Why the shared handler core failed; each public handler turns it into its own error
+/// type ([`HandlerError`] for typed aggregates, `DynamicError` for JSON ones).
+#[derive(Debug)]
+pub(crate) enum Failure<R, V> {
+    Rejected(R),
+    Evolve {
+        stream: String,
+        version: u64,
+        error: V,
+    },
+    Store(StoreError),
+    RetriesExhausted {
+        attempts: u32,
+        source: StoreError,
+    },
+    Upcast {
+        stream: String,
+        version: u64,
+        source: UpcastError,
+    },
+    Decode {
+        stream: String,
+        version: u64,
+        event_type: String,
+        schema_version: u32,
+        message: String,
+    },
+    SnapshotDecode {
+        stream: String,
+        version: u64,
+        message: String,
+    },
+    Encode(String),
+    VersionNotFound {
+        stream: String,
+        requested: u64,
+        current: u64,
+    },
+}
+
+impl<R, V> From<StoreError> for Failure<R, V> {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// What the shared handler core needs from an aggregate definition: a typed
+/// [`Aggregate`] or a JSON one defined at run time.
+pub(crate) trait Decider {
+    /// The aggregate's state.
+    type State;
+    /// What it can be asked to do.
+    type Command: ?Sized;
+    /// An event as `evolve` takes it (decoded from a stored, upcast event).
+    type Event;
+    /// An event as `decide` produces it.
+    type Decided;
+    /// Why `decide` rejects a command.
+    type Rejection;
+    /// Why `evolve` fails.
+    type EvolveError;
+
+    fn snapshot_schema_version(&self) -> u32;
+    fn initial_state(&self) -> Self::State;
+    fn decode_state(&self, state: Value) -> Result<Self::State, String>;
+    fn encode_state(&self, state: &Self::State) -> Result<Value, String>;
+    /// Decodes a stored event that has been upcast.
+    fn decode_event(&self, up: UpcastEvent) -> CoreResult<Self::Event, Self>;
+    fn evolve(&self, state: &mut Self::State, event: &Self::Event)
+        -> Result<(), Self::EvolveError>;
+    fn decide(
+        &self,
+        state: &Self::State,
+        command: &Self::Command,
+    ) -> Result<Vec<Self::Decided>, Self::Rejection>;
+    /// The envelope to append for a decided event, with its id and the command's metadata.
+    fn to_new_event(
+        &self,
+        decided: &Self::Decided,
+        event_id: Option<String>,
+        metadata: &Metadata,
+    ) -> Result<NewEvent, String>;
+    /// The events to evolve the loaded state with after `decided` was appended and
+    /// stored as `recorded`.
+    fn recorded_events(
+        &self,
+        decided: Vec<Self::Decided>,
+        recorded: &[RecordedEvent],
+        upcasters: &Upcasters,
+    ) -> CoreResult<Vec<Self::Event>, Self>;
+}
+
+type CoreResult<T, D> = Result<T, Failure<<D as Decider>::Rejection, <D as Decider>::EvolveError>>;
+
+/// Load, decide, append, retry, snapshot and temporal queries, shared by
+/// [`CommandHandler`] and the dynamic (JSON) handler.
+pub(crate) struct HandlerCore<S> {
+    pub(crate) store: S,
+    pub(crate) upcasters: Upcasters,
+    pub(crate) snapshots: SnapshotPolicy,
+    pub(crate) max_attempts: u32,
+}
+
+impl<S: EventStore> HandlerCore<S> {
+    /// No upcasters, snapshots every 10 events, 3 attempts.
+    pub(crate) fn new(store: S) -> Self {
+        Self {
+            store,
+            upcasters: Upcasters::new(),
+            snapshots: SnapshotPolicy::default(),
+            max_attempts: 3,
+        }
+    }
+
+    fn empty<D: Decider>(d: &D) -> AggregateState<D::State> {
+        AggregateState {
+            state: d.initial_state(),
+            version: 0,
+            snapshot_version: None,
+            events_replayed: 0,
+        }
+    }
+
+    pub(crate) async fn state_at_version<D: Decider>(
+        &self,
+        d: &D,
+        stream: &str,
+        version: u64,
+    ) -> CoreResult<AggregateState<D::State>, D> {
+        let current = self.store.stream_version(stream).await?.unwrap_or(0);
+        if version > current {
+            return Err(Failure::VersionNotFound {
+                stream: stream.to_string(),
+                requested: version,
+                current,
+            });
+        }
+        self.rebuild(d, stream, Some(version)).await
+    }
+
+    pub(crate) async fn state_at_time<D: Decider>(
+        &self,
+        d: &D,
+        stream: &str,
+        at_ms: i64,
+    ) -> CoreResult<AggregateState<D::State>, D> {
+        let version = self.version_at_time(stream, at_ms).await?;
+        self.rebuild(d, stream, Some(version)).await
     }
 
     /// The version of the last event of `stream` recorded at or before `at_ms` (0: none).
@@ -306,44 +620,47 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         Ok(lo)
     }
 
-    async fn rebuild(
+    /// The state up to `up_to` (the end when `None`), from the nearest usable snapshot.
+    pub(crate) async fn rebuild<D: Decider>(
         &self,
+        d: &D,
         stream: &str,
         up_to: Option<u64>,
-    ) -> Result<AggregateState<A>, HandlerError<A::Error>> {
+    ) -> CoreResult<AggregateState<D::State>, D> {
         let snapshot = match up_to {
-            Some(0) => return Ok(AggregateState::empty()),
+            Some(0) => return Ok(Self::empty(d)),
             _ => {
                 self.store
-                    .load_snapshot(stream, A::SNAPSHOT_SCHEMA_VERSION, up_to)
+                    .load_snapshot(stream, d.snapshot_schema_version(), up_to)
                     .await?
             }
         };
-        self.replay(stream, snapshot, up_to).await
+        self.replay(d, stream, snapshot, up_to).await
     }
 
     /// Replays the events after `snapshot` (all when `None`) up to `up_to` (the end
     /// when `None`).
-    async fn replay(
+    async fn replay<D: Decider>(
         &self,
+        d: &D,
         stream: &str,
         snapshot: Option<Snapshot>,
         up_to: Option<u64>,
-    ) -> Result<AggregateState<A>, HandlerError<A::Error>> {
-        let mut loaded: AggregateState<A> = match snapshot {
+    ) -> CoreResult<AggregateState<D::State>, D> {
+        let mut loaded = match snapshot {
             Some(snapshot) => AggregateState {
-                state: serde_json::from_value::<A>(snapshot.state).map_err(|e| {
-                    HandlerError::SnapshotDecode {
+                state: d.decode_state(snapshot.state).map_err(|message| {
+                    Failure::SnapshotDecode {
                         stream: stream.to_string(),
                         version: snapshot.version,
-                        message: e.to_string(),
+                        message,
                     }
                 })?,
                 version: snapshot.version,
                 snapshot_version: Some(snapshot.version),
                 events_replayed: 0,
             },
-            None => AggregateState::empty(),
+            None => Self::empty(d),
         };
         loop {
             let remaining = up_to.map_or(usize::MAX, |v| v.saturating_sub(loaded.version) as usize);
@@ -364,8 +681,13 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
             let n = page.len();
             for recorded in page {
                 let version = recorded.version;
-                let event = self.decode(recorded)?;
-                loaded.state.evolve(&event);
+                let event = self.decode(d, recorded)?;
+                d.evolve(&mut loaded.state, &event)
+                    .map_err(|error| Failure::Evolve {
+                        stream: stream.to_string(),
+                        version,
+                        error,
+                    })?;
                 loaded.version = version;
                 loaded.events_replayed += 1;
             }
@@ -376,60 +698,41 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         Ok(loaded)
     }
 
-    fn decode(&self, recorded: RecordedEvent) -> Result<A::Event, HandlerError<A::Error>> {
+    /// Upcasts a stored event and decodes it for `d`.
+    pub(crate) fn decode<D: Decider>(
+        &self,
+        d: &D,
+        recorded: RecordedEvent,
+    ) -> CoreResult<D::Event, D> {
         let stream = recorded.stream_id.clone();
         let version = recorded.version;
         let up = self
             .upcasters
             .upcast(recorded)
-            .map_err(|source| HandlerError::Upcast {
-                stream: stream.clone(),
+            .map_err(|source| Failure::Upcast {
+                stream,
                 version,
                 source,
             })?;
-        let event_type = up.event.event_type;
-        let event =
-            A::Event::from_data(&event_type, up.event.data).map_err(|e| HandlerError::Decode {
-                stream: stream.clone(),
-                version,
-                event_type: event_type.clone(),
-                schema_version: up.event.schema_version,
-                message: e.to_string(),
-            })?;
-        if event.schema_version() != up.event.schema_version {
-            return Err(HandlerError::Upcast {
-                stream,
-                version,
-                source: UpcastError::MissingStep {
-                    event_type,
-                    version: up.event.schema_version,
-                    current: event.schema_version(),
-                },
-            });
-        }
-        Ok(event)
+        d.decode_event(up)
     }
 
-    /// Handles `command` for the aggregate `id`: loads it, decides, and appends the
-    /// events with [`ExpectedVersion::Exact`] of the loaded version. On a version
-    /// conflict it reloads and decides again, up to the handler's attempt limit.
-    pub async fn handle(
+    pub(crate) async fn handle<D: Decider>(
         &self,
-        id: &str,
-        command: &A::Command,
+        d: &D,
+        stream: &str,
+        command: &D::Command,
         context: &CommandContext,
-    ) -> Result<CommandOutcome<A>, HandlerError<A::Error>> {
-        let stream = A::stream_id(id);
+    ) -> CoreResult<CommandOutcome<D::State>, D> {
         let metadata = context.metadata();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut loaded = self.rebuild(&stream, None).await?;
-            let events = loaded
-                .state
-                .decide(command)
-                .map_err(HandlerError::Rejected)?;
-            if events.is_empty() {
+            let mut loaded = self.rebuild(d, stream, None).await?;
+            let decided = d
+                .decide(&loaded.state, command)
+                .map_err(Failure::Rejected)?;
+            if decided.is_empty() {
                 return Ok(CommandOutcome {
                     events: Vec::new(),
                     version: loaded.version,
@@ -438,34 +741,27 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
                     snapshot_saved: false,
                 });
             }
-            let new_events = events
+            let new_events = decided
                 .iter()
                 .enumerate()
                 .map(|(i, e)| {
-                    Ok(NewEvent {
-                        event_id: context
-                            .command_id
-                            .as_ref()
-                            .map(|c| format!("{c}-{}", i + 1)),
-                        event_type: e.event_type().to_string(),
-                        schema_version: e.schema_version(),
-                        data: e
-                            .to_data()
-                            .map_err(|e| HandlerError::Encode(e.to_string()))?,
-                        metadata: metadata.clone(),
-                    })
+                    let id = context
+                        .command_id
+                        .as_ref()
+                        .map(|c| format!("{c}-{}", i + 1));
+                    d.to_new_event(e, id, &metadata).map_err(Failure::Encode)
                 })
-                .collect::<Result<Vec<_>, HandlerError<A::Error>>>()?;
+                .collect::<Result<Vec<_>, _>>()?;
             let before = loaded.version;
             let result = match self
                 .store
-                .append(&stream, ExpectedVersion::Exact(before), new_events)
+                .append(stream, ExpectedVersion::Exact(before), new_events)
                 .await
             {
                 Ok(result) => result,
                 Err(conflict @ StoreError::WrongExpectedVersion { .. }) => {
                     if attempts >= self.max_attempts {
-                        return Err(HandlerError::RetriesExhausted {
+                        return Err(Failure::RetriesExhausted {
                             attempts,
                             source: conflict,
                         });
@@ -478,9 +774,9 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
                 // An idempotent re-append of an earlier handling of this command: report
                 // what was stored then, and the state as of now.
                 let stored = self
-                    .read_range(&stream, result.first_version, result.last_version)
+                    .read_range(stream, result.first_version, result.last_version)
                     .await?;
-                let now = self.rebuild(&stream, None).await?;
+                let now = self.rebuild(d, stream, None).await?;
                 return Ok(CommandOutcome {
                     events: stored,
                     version: now.version,
@@ -489,21 +785,29 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
                     snapshot_saved: false,
                 });
             }
-            for event in &events {
-                loaded.state.evolve(event);
-            }
             let recorded = self
-                .read_range(&stream, result.first_version, result.last_version)
+                .read_range(stream, result.first_version, result.last_version)
                 .await?;
+            for (event, stored) in d
+                .recorded_events(decided, &recorded, &self.upcasters)?
+                .iter()
+                .zip(&recorded)
+            {
+                d.evolve(&mut loaded.state, event)
+                    .map_err(|error| Failure::Evolve {
+                        stream: stream.to_string(),
+                        version: stored.version,
+                        error,
+                    })?;
+            }
             let snapshot_saved = self.snapshots.should_snapshot(before, result.last_version);
             if snapshot_saved {
                 self.store
                     .save_snapshot(Snapshot {
-                        stream_id: stream.clone(),
+                        stream_id: stream.to_string(),
                         version: result.last_version,
-                        schema_version: A::SNAPSHOT_SCHEMA_VERSION,
-                        state: serde_json::to_value(&loaded.state)
-                            .map_err(|e| HandlerError::Encode(e.to_string()))?,
+                        schema_version: d.snapshot_schema_version(),
+                        state: d.encode_state(&loaded.state).map_err(Failure::Encode)?,
                         taken_at: recorded.last().map_or(0, |e| e.recorded_at),
                     })
                     .await?;
@@ -536,26 +840,24 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
             .await
     }
 
-    /// Replays the aggregate's whole stream (ignoring existing snapshots) and saves a
-    /// snapshot of its current state, whatever the policy: for example after raising
-    /// [`Aggregate::SNAPSHOT_SCHEMA_VERSION`] or to replace an undecodable snapshot.
-    /// Returns the snapshot's version, `None` when the aggregate has no events.
-    pub async fn snapshot_now(&self, id: &str) -> Result<Option<u64>, HandlerError<A::Error>> {
-        let stream = A::stream_id(id);
-        let loaded = self.replay(&stream, None, None).await?;
+    pub(crate) async fn snapshot_now<D: Decider>(
+        &self,
+        d: &D,
+        stream: &str,
+    ) -> CoreResult<Option<u64>, D> {
+        let loaded = self.replay(d, stream, None, None).await?;
         if loaded.version == 0 {
             return Ok(None);
         }
         let last = self
-            .read_range(&stream, loaded.version, loaded.version)
+            .read_range(stream, loaded.version, loaded.version)
             .await?;
         self.store
             .save_snapshot(Snapshot {
-                stream_id: stream,
+                stream_id: stream.to_string(),
                 version: loaded.version,
-                schema_version: A::SNAPSHOT_SCHEMA_VERSION,
-                state: serde_json::to_value(&loaded.state)
-                    .map_err(|e| HandlerError::Encode(e.to_string()))?,
+                schema_version: d.snapshot_schema_version(),
+                state: d.encode_state(&loaded.state).map_err(Failure::Encode)?,
                 taken_at: last.first().map_or(0, |e| e.recorded_at),
             })
             .await?;

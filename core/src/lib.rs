@@ -13,6 +13,7 @@
 //! | [`append`] | the append decision every store shares (idempotency, version check) |
 //! | [`memory`] | [`MemoryStore`], the reference store |
 //! | [`aggregate`], [`handler`] | [`Aggregate`], [`CommandHandler`]: load, decide, append, snapshot, temporal queries |
+//! | [`dynamic`] | [`DynamicAggregate`], [`DynamicHandler`]: the same over JSON state, for aggregates defined at run time (in JS) |
 //! | [`upcast`] | [`Upcasters`]: old event schemas lifted on read |
 //! | [`projection`] | [`Projection`], [`ProjectionRunner`]: read models with checkpoints |
 //! | [`stats`] | [`StoreStats`] |
@@ -112,6 +113,7 @@ pub mod clock;
 #[cfg(feature = "testkit")]
 pub mod conformance;
 pub mod domains;
+pub mod dynamic;
 pub mod error;
 pub mod event;
 pub mod handler;
@@ -123,6 +125,7 @@ pub mod testing;
 pub mod upcast;
 
 pub use aggregate::{fold, Aggregate, AggregateState, DomainEvent};
+pub use dynamic::{DecidedEvent, DynamicAggregate, DynamicError, DynamicHandler};
 pub use handler::{CommandContext, CommandHandler, CommandOutcome, HandlerError, SnapshotPolicy};
 pub use projection::{
     JsonProjection, JsonReducer, Projection, ProjectionRunner, ProjectionStatus, RebuildProgress,
