@@ -71,6 +71,8 @@ where
         checkpoints_are_saved_and_replaced,
         stats_count_types_days_streams_and_snapshots,
         large_batch_of_ten_thousand_events,
+        import_keeps_ids_versions_positions_and_times,
+        import_rejections_write_nothing,
     );
 }
 
@@ -1116,4 +1118,264 @@ pub async fn large_batch_of_ten_thousand_events<S: EventStore>(store: S, _clock:
         (5_000..5_100).collect::<Vec<u64>>(),
         "{C}: a page of the log"
     );
+}
+
+/// An event recorded elsewhere, as an import brings it.
+fn recorded(id: &str, stream: &str, version: u64, position: u64, at: i64) -> RecordedEvent {
+    RecordedEvent {
+        event_id: id.into(),
+        stream_id: stream.into(),
+        version,
+        position,
+        event_type: "Imported".into(),
+        schema_version: 2,
+        data: json!({ "id": id, "nested": { "list": [1, 2.5, "x", null] } }),
+        metadata: Metadata {
+            correlation_id: Some("corr".into()),
+            causation_id: Some(format!("cause-{id}")),
+            extra: [("origin".to_string(), json!("backup"))]
+                .into_iter()
+                .collect(),
+        },
+        recorded_at: at,
+    }
+}
+
+/// `import_events` stores events exactly as given (ids, versions, positions, types,
+/// schema versions, payloads, metadata and `recorded_at`, not the store's clock), they
+/// are found by every read, a repeated import writes nothing, and later appends follow on.
+pub async fn import_keeps_ids_versions_positions_and_times<S: EventStore>(
+    store: S,
+    clock: &ManualClock,
+) {
+    const C: &str = "import_keeps_ids_versions_positions_and_times";
+    let old = START_MS - 30 * DAY_MS;
+    let first = vec![
+        recorded("x-1", "acc-1", 1, 1, old),
+        recorded("x-2", "acc-1", 2, 2, old + 5),
+    ];
+    let second = vec![recorded("x-3", "acc-2", 1, 3, old + 9)];
+    let r = store
+        .import_events("acc-1", ExpectedVersion::NoStream, first.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{C}: import: {e}"));
+    assert_eq!(
+        (
+            r.first_version,
+            r.last_version,
+            r.first_position,
+            r.last_position
+        ),
+        (1, 2, 1, 2),
+        "{C}: result"
+    );
+    store
+        .import_events("acc-2", ExpectedVersion::Exact(0), second.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{C}: second import: {e}"));
+    let stream = store
+        .read_stream("acc-1", ReadStreamOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(stream, first, "{C}: read back exactly");
+    let all = store.read_all(ReadAllOptions::default()).await.unwrap();
+    assert_eq!(
+        all,
+        [first.clone(), second.clone()].concat(),
+        "{C}: the log"
+    );
+    let range = store.read_time_range(old, old + 6, None).await.unwrap();
+    assert_eq!(
+        positions(&range),
+        vec![1, 2],
+        "{C}: found by their own time"
+    );
+    let streams = store.list_streams().await.unwrap();
+    assert_eq!(
+        streams
+            .iter()
+            .map(|s| (
+                s.stream_id.as_str(),
+                s.version,
+                s.last_position,
+                s.updated_at
+            ))
+            .collect::<Vec<_>>(),
+        vec![("acc-1", 2, 2, old + 5), ("acc-2", 1, 3, old + 9)],
+        "{C}: streams"
+    );
+
+    // The same batch again: the original result, nothing written.
+    let again = store
+        .import_events("acc-1", ExpectedVersion::NoStream, first.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{C}: repeated import: {e}"));
+    assert_eq!(again, r, "{C}: repeated import returns the original result");
+    assert_eq!(store.head_position().await.unwrap(), 3, "{C}: head");
+
+    // Appends continue after the imported events, at the store's own time.
+    clock.set(START_MS + DAY_MS);
+    let next = store
+        .append("acc-1", ExpectedVersion::Exact(2), vec![ev("After", 1)])
+        .await
+        .unwrap_or_else(|e| panic!("{C}: append after import: {e}"));
+    assert_eq!((next.first_version, next.first_position), (3, 4), "{C}");
+    let last = store
+        .read_stream("acc-1", forward(Some(3), None))
+        .await
+        .unwrap();
+    assert_eq!(last[0].recorded_at, START_MS + DAY_MS, "{C}: clock time");
+    // An id taken by an import cannot be appended again elsewhere.
+    let err = store
+        .append(
+            "acc-9",
+            ExpectedVersion::Any,
+            vec![ev("A", 1).with_id("x-1")],
+        )
+        .await
+        .expect_err("import_keeps_ids_versions_positions_and_times: reused id");
+    assert!(
+        matches!(err, StoreError::DuplicateEventId { .. }),
+        "{C}: {err:?}"
+    );
+}
+
+/// Imports that do not continue the stream and the log exactly, or that clash with
+/// stored ids, are rejected and write nothing.
+pub async fn import_rejections_write_nothing<S: EventStore>(store: S, _clock: &ManualClock) {
+    const C: &str = "import_rejections_write_nothing";
+    store
+        .append(
+            "s-1",
+            ExpectedVersion::NoStream,
+            vec![ev("A", 1).with_id("a-1")],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{C}: setup: {e}"));
+    let at = START_MS;
+    let cases: Vec<(&str, &str, ExpectedVersion, Vec<RecordedEvent>)> = vec![
+        ("an empty batch", "s-2", ExpectedVersion::Any, vec![]),
+        (
+            "an event of another stream",
+            "s-2",
+            ExpectedVersion::Any,
+            vec![recorded("i-1", "s-3", 1, 2, at)],
+        ),
+        (
+            "an empty id",
+            "s-2",
+            ExpectedVersion::Any,
+            vec![recorded("", "s-2", 1, 2, at)],
+        ),
+        (
+            "a version that skips ahead",
+            "s-2",
+            ExpectedVersion::Any,
+            vec![recorded("i-1", "s-2", 2, 2, at)],
+        ),
+        (
+            "a version already taken",
+            "s-1",
+            ExpectedVersion::Any,
+            vec![recorded("i-1", "s-1", 1, 2, at)],
+        ),
+        (
+            "a gap in positions",
+            "s-2",
+            ExpectedVersion::Any,
+            vec![recorded("i-1", "s-2", 1, 3, at)],
+        ),
+        (
+            "a position already taken",
+            "s-2",
+            ExpectedVersion::Any,
+            vec![recorded("i-1", "s-2", 1, 1, at)],
+        ),
+        (
+            "non-contiguous versions in the batch",
+            "s-2",
+            ExpectedVersion::Any,
+            vec![
+                recorded("i-1", "s-2", 1, 2, at),
+                recorded("i-2", "s-2", 3, 3, at),
+            ],
+        ),
+        (
+            "an id twice in the batch",
+            "s-2",
+            ExpectedVersion::Any,
+            vec![
+                recorded("i-1", "s-2", 1, 2, at),
+                recorded("i-1", "s-2", 2, 3, at),
+            ],
+        ),
+    ];
+    for (what, stream, expected, events) in cases {
+        let err = store
+            .import_events(stream, expected, events)
+            .await
+            .expect_err(what);
+        assert!(
+            matches!(err, StoreError::InvalidInput(_)),
+            "{C}: {what}: {err:?}"
+        );
+    }
+    let err = store
+        .import_events(
+            "s-2",
+            ExpectedVersion::StreamExists,
+            vec![recorded("i-1", "s-2", 1, 2, at)],
+        )
+        .await
+        .expect_err("import_rejections_write_nothing: expected version");
+    assert!(
+        matches!(err, StoreError::WrongExpectedVersion { actual: None, .. }),
+        "{C}: expected version: {err:?}"
+    );
+    let err = store
+        .import_events(
+            "s-2",
+            ExpectedVersion::Any,
+            vec![recorded("a-1", "s-2", 1, 2, at)],
+        )
+        .await
+        .expect_err("import_rejections_write_nothing: id of another stream");
+    assert_eq!(
+        err,
+        StoreError::DuplicateEventId {
+            event_id: "a-1".into(),
+            existing_stream: "s-1".into()
+        },
+        "{C}"
+    );
+    let err = store
+        .import_events(
+            "s-1",
+            ExpectedVersion::Any,
+            vec![
+                recorded("a-1", "s-1", 1, 1, at),
+                recorded("i-2", "s-1", 2, 2, at),
+            ],
+        )
+        .await
+        .expect_err("import_rejections_write_nothing: partial overlap");
+    assert!(
+        matches!(err, StoreError::PartialDuplicate { .. }),
+        "{C}: partial overlap: {err:?}"
+    );
+    assert_eq!(
+        store.head_position().await.unwrap(),
+        1,
+        "{C}: nothing written"
+    );
+    assert_eq!(store.stream_version("s-2").await.unwrap(), None, "{C}");
+    let ok = store
+        .import_events(
+            "s-2",
+            ExpectedVersion::NoStream,
+            vec![recorded("i-1", "s-2", 1, 2, at)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{C}: a valid import after the rejections: {e}"));
+    assert_eq!((ok.first_version, ok.first_position), (1, 2), "{C}");
 }

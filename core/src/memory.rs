@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-use crate::append::{plan_append, AppendContext, AppendPlan, StoredId};
+use crate::append::{plan_append, plan_import, AppendContext, AppendPlan, StoredId};
 use crate::clock::{Clock, IdSource};
 use crate::error::StoreError;
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
@@ -28,6 +28,53 @@ struct Inner {
 impl Inner {
     fn event(&self, position: u64) -> &RecordedEvent {
         &self.events[(position - 1) as usize]
+    }
+
+    /// Where each of the batch's ids is already stored.
+    fn stored_ids<'a>(&self, ids: impl Iterator<Item = Option<&'a str>>) -> Vec<Option<StoredId>> {
+        ids.map(|id| {
+            let position = *self.ids.get(id?)?;
+            let stored = self.event(position);
+            Some(StoredId {
+                stream_id: stored.stream_id.clone(),
+                version: stored.version,
+                position,
+            })
+        })
+        .collect()
+    }
+
+    fn context<'a>(
+        &self,
+        stream_id: &str,
+        stored_ids: &'a [Option<StoredId>],
+    ) -> AppendContext<'a> {
+        AppendContext {
+            current_version: self.streams.get(stream_id).map(|s| s.len() as u64),
+            head_position: self.events.len() as u64,
+            stored_ids,
+        }
+    }
+
+    /// Carries out a plan; the planner has checked that versions and positions follow on.
+    fn write(&mut self, stream_id: &str, plan: AppendPlan) -> AppendResult {
+        let recorded = match plan {
+            AppendPlan::AlreadyAppended(result) => return result,
+            AppendPlan::Write(recorded) => recorded,
+        };
+        let result = AppendResult {
+            first_version: recorded[0].version,
+            last_version: recorded[recorded.len() - 1].version,
+            first_position: recorded[0].position,
+            last_position: recorded[recorded.len() - 1].position,
+        };
+        let positions = self.streams.entry(stream_id.to_string()).or_default();
+        for event in recorded {
+            positions.push(event.position);
+            self.ids.insert(event.event_id.clone(), event.position);
+            self.events.push(event);
+        }
+        result
     }
 }
 
@@ -68,48 +115,30 @@ impl EventStore for MemoryStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         let mut inner = self.inner.borrow_mut();
-        let stored_ids: Vec<Option<StoredId>> = events
-            .iter()
-            .map(|e| {
-                let position = *inner.ids.get(e.event_id.as_deref()?)?;
-                let stored = inner.event(position);
-                Some(StoredId {
-                    stream_id: stored.stream_id.clone(),
-                    version: stored.version,
-                    position,
-                })
-            })
-            .collect();
-        let ctx = AppendContext {
-            current_version: inner.streams.get(stream_id).map(|s| s.len() as u64),
-            head_position: inner.events.len() as u64,
-            stored_ids: &stored_ids,
-        };
-        let recorded = match plan_append(
+        let stored_ids = inner.stored_ids(events.iter().map(|e| e.event_id.as_deref()));
+        let ctx = inner.context(stream_id, &stored_ids);
+        let plan = plan_append(
             stream_id,
             expected,
             events,
             ctx,
             self.clock.as_ref(),
             self.ids.as_ref(),
-        )? {
-            AppendPlan::AlreadyAppended(result) => return Ok(result),
-            AppendPlan::Write(recorded) => recorded,
-        };
-        let result = AppendResult {
-            first_version: recorded[0].version,
-            last_version: recorded[recorded.len() - 1].version,
-            first_position: recorded[0].position,
-            last_position: recorded[recorded.len() - 1].position,
-        };
-        let inner = &mut *inner;
-        let positions = inner.streams.entry(stream_id.to_string()).or_default();
-        for event in recorded {
-            positions.push(event.position);
-            inner.ids.insert(event.event_id.clone(), event.position);
-            inner.events.push(event);
-        }
-        Ok(result)
+        )?;
+        Ok(inner.write(stream_id, plan))
+    }
+
+    async fn import_events(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<RecordedEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let mut inner = self.inner.borrow_mut();
+        let stored_ids = inner.stored_ids(events.iter().map(|e| Some(e.event_id.as_str())));
+        let ctx = inner.context(stream_id, &stored_ids);
+        let plan = plan_import(stream_id, expected, events, ctx)?;
+        Ok(inner.write(stream_id, plan))
     }
 
     async fn read_stream(

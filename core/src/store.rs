@@ -186,6 +186,31 @@ pub trait EventStore {
     /// The last saved checkpoint of projection `name`.
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError>;
 
+    /// Writes events recorded elsewhere (an NDJSON import, a backup) as they were
+    /// recorded: with their ids, versions, positions, `recorded_at`, types, schema
+    /// versions, payloads and metadata, in one atomic write like
+    /// [`append`](EventStore::append).
+    ///
+    /// The events must all belong to `stream_id` and continue both the stream and the
+    /// global log exactly (versions `current + 1, ...`, positions `head + 1, ...`), and
+    /// `expected` must hold; a batch whose ids are all stored in this stream at the same
+    /// versions returns the original [`AppendResult`] and writes nothing. Stores decide
+    /// with [`plan_import`](crate::append::plan_import) inside their write transaction.
+    ///
+    /// The default refuses with [`StoreError::InvalidInput`]: a store that cannot keep
+    /// positions and times cannot import.
+    async fn import_events(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<RecordedEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let _ = (expected, events);
+        Err(StoreError::InvalidInput(format!(
+            "this store cannot import events with their original ids, positions and times (stream '{stream_id}'); import into a store that implements import_events"
+        )))
+    }
+
     /// Counts of events (by type and by UTC day), streams and snapshots. The default
     /// pages through the global log with [`read_all`](EventStore::read_all); a backend
     /// with suitable indexes may override it.
@@ -258,6 +283,14 @@ macro_rules! forward_event_store {
             }
             async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
                 (**self).load_checkpoint(name).await
+            }
+            async fn import_events(
+                &self,
+                stream_id: &str,
+                expected: ExpectedVersion,
+                events: Vec<RecordedEvent>,
+            ) -> Result<AppendResult, StoreError> {
+                (**self).import_events(stream_id, expected, events).await
             }
             async fn stats(&self) -> Result<StoreStats, StoreError> {
                 (**self).stats().await
