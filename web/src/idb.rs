@@ -89,13 +89,13 @@ struct Connection {
 }
 
 impl Connection {
-    /// Closes both connections (after their running transactions), remembering `reason`.
+    /// Closes the raw connection (after its running transactions) and fails every later
+    /// operation with `reason`. The rexie connection closes itself on its own
+    /// `versionchange` event; it is not dropped here because that event may already be
+    /// queued for it, and its handler must still be alive then.
     fn shut(&self, reason: String) {
         self.closed.borrow_mut().get_or_insert(reason);
         self.raw.close();
-        if let Some(rexie) = self.rexie.borrow_mut().take() {
-            rexie.close();
-        }
     }
 
     fn closed_error(&self) -> Option<StoreError> {
@@ -331,6 +331,9 @@ impl IdbStore {
 
     /// A rexie transaction for reads.
     fn tx(&self, stores: &[&str], mode: TransactionMode) -> Result<rexie::Transaction, StoreError> {
+        if let Some(closed) = self.connection.closed_error() {
+            return Err(closed);
+        }
         match self.connection.rexie.borrow().as_ref() {
             Some(db) => db.transaction(stores, mode).map_err(self.rexie_err()),
             None => Err(self
@@ -572,6 +575,9 @@ impl Drop for IdbStore {
         self.connection.raw.set_onversionchange(None);
         self.connection.raw.set_onclose(None);
         self.connection.shut("the store was closed".to_string());
+        if let Some(rexie) = self.connection.rexie.borrow_mut().take() {
+            rexie.close();
+        }
     }
 }
 
