@@ -16,6 +16,7 @@
 //! | [`dynamic`] | [`DynamicAggregate`], [`DynamicHandler`]: the same over JSON state, for aggregates defined at run time (in JS) |
 //! | [`upcast`] | [`Upcasters`]: old event schemas lifted on read |
 //! | [`projection`] | [`Projection`], [`ProjectionRunner`]: read models with checkpoints |
+//! | [`ndjson`] | [`export_ndjson`], [`import_ndjson`], [`Importer`]: the log as one event a line, paged out, validated and resumable in |
 //! | [`stats`] | [`StoreStats`] |
 //! | [`testing`] | [`AggregateTest`](testing::AggregateTest): given/when/then |
 //! | `conformance` (feature `testkit`) | the suite every store must pass |
@@ -118,6 +119,7 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod memory;
+pub mod ndjson;
 pub mod projection;
 pub mod stats;
 pub mod store;
@@ -137,6 +139,10 @@ pub use clock::{Clock, IdSource, ManualClock, SequentialIds};
 pub use error::StoreError;
 pub use event::{AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 pub use memory::MemoryStore;
+pub use ndjson::{
+    export_ndjson, import_ndjson, validate_ndjson, ImportError, ImportOptions, ImportProgress,
+    ImportReport, Importer, NdjsonExport, NdjsonValidator,
+};
 pub use store::{
     stream_category, Checkpoint, Direction, EventStore, ReadAllOptions, ReadStreamOptions,
     Snapshot, StreamInfo,
