@@ -60,7 +60,8 @@ fn prototype() -> js_sys::Object {
     })
 }
 
-fn set(target: &js_sys::Error, key: &str, value: JsValue) {
+/// Sets a field on a thrown error (setting a property on a fresh `Error` cannot fail).
+pub fn set_field(target: &js_sys::Error, key: &str, value: JsValue) {
     // Setting a property on a fresh Error object cannot fail.
     let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), &value);
 }
@@ -79,7 +80,7 @@ pub fn js_error(code: &str, message: &str) -> js_sys::Error {
     let err = js_sys::Error::new(message);
     js_sys::Object::set_prototype_of(&err, &prototype());
     err.set_name("ChronikError");
-    set(&err, "code", code.into());
+    set_field(&err, "code", code.into());
     err
 }
 
@@ -93,9 +94,9 @@ pub fn store_error(err: StoreError) -> JsValue {
             actual,
         } => {
             let e = js_error("WrongExpectedVersion", &message);
-            set(&e, "stream", stream.as_str().into());
-            set(&e, "expected", expected_to_js(*expected));
-            set(
+            set_field(&e, "stream", stream.as_str().into());
+            set_field(&e, "expected", expected_to_js(*expected));
+            set_field(
                 &e,
                 "actual",
                 actual.map_or(JsValue::NULL, |v| (v as f64).into()),
@@ -105,7 +106,7 @@ pub fn store_error(err: StoreError) -> JsValue {
         StoreError::PartialDuplicate { duplicate_ids, .. } => {
             let e = js_error("PartialDuplicate", &message);
             let ids: js_sys::Array = duplicate_ids.iter().map(|s| JsValue::from_str(s)).collect();
-            set(&e, "duplicateIds", ids.into());
+            set_field(&e, "duplicateIds", ids.into());
             e
         }
         StoreError::DuplicateEventId { .. } => js_error("DuplicateEventId", &message),

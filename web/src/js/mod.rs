@@ -5,21 +5,27 @@
 //! Errors become `ChronikError`s in one place, `crate::error`.
 
 mod backend;
+mod domain_types;
+mod domains;
 mod projection;
 mod subscription;
 pub mod types;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use chronik_core::{EventStore, MemoryStore, StoreError};
+use chronik_core::domains::bank::{AccountBalances, DailySummary, TransactionHistory};
+use chronik_core::domains::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
+use chronik_core::domains::{Bank as CoreBank, DemoConfig, Orders as CoreOrders};
+use chronik_core::{Clock, EventStore, MemoryStore, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 pub use backend::Backend;
+pub use domains::{Bank, Fulfilment, Orders};
 pub use projection::Projection;
 use projection::{js_projection, AnyProjection, SharedRunner};
 use subscription::{Subscriber, Subscribers};
@@ -30,13 +36,38 @@ use types::{
 
 use crate::error::{invalid_input, js_error, store_error};
 use crate::idb::IdbStore;
-use crate::platform::{JsClock, RandomUuids};
+use crate::platform::RandomUuids;
+
+/// The clock every store of this API uses: `Date.now()`, unless demo data is being
+/// written with its own timeline.
+#[derive(Clone, Default)]
+struct AppClock(Rc<Cell<Option<i64>>>);
+
+impl Clock for AppClock {
+    fn now_ms(&self) -> i64 {
+        self.0.get().unwrap_or_else(|| js_sys::Date::now() as i64)
+    }
+}
+
+/// The names of the projections the example domains provide.
+const BUILT_IN_PROJECTIONS: [&str; 7] = [
+    "AccountBalances",
+    "TransactionHistory",
+    "DailySummary",
+    "CurrentOrders",
+    "OrderHistory",
+    "CustomerStats",
+    "InventoryDemand",
+];
 
 /// What every handle of one `Chronik` instance shares.
 struct Shared {
     store: Rc<Backend>,
+    clock: AppClock,
     subscribers: Subscribers,
     projections: RefCell<BTreeMap<String, Rc<dyn AnyProjection>>>,
+    /// Hears appends made by other tabs (IndexedDB only); dropping it stops listening.
+    remote: RefCell<Option<crate::idb::AppendListener>>,
 }
 
 impl Shared {
@@ -54,14 +85,26 @@ pub struct Chronik {
 }
 
 impl Chronik {
-    fn with_backend(backend: Backend) -> Chronik {
-        Chronik {
-            shared: Rc::new(Shared {
-                store: Rc::new(backend),
-                subscribers: Subscribers::default(),
-                projections: RefCell::new(BTreeMap::new()),
-            }),
+    fn with_backend(backend: Backend, clock: AppClock) -> Result<Chronik, JsValue> {
+        let shared = Rc::new(Shared {
+            store: Rc::new(backend),
+            clock,
+            subscribers: Subscribers::default(),
+            projections: RefCell::new(BTreeMap::new()),
+            remote: RefCell::new(None),
+        });
+        if let Backend::Idb(store) = &*shared.store {
+            let weak: Weak<Shared> = Rc::downgrade(&shared);
+            let listener = store
+                .on_remote_append(move |_| {
+                    if let Some(shared) = weak.upgrade() {
+                        shared.changed();
+                    }
+                })
+                .map_err(store_error)?;
+            *shared.remote.borrow_mut() = Some(listener);
         }
+        Ok(Chronik { shared })
     }
 }
 
@@ -69,16 +112,42 @@ impl Chronik {
 impl Chronik {
     /// Opens (or creates) the IndexedDB database `name`.
     pub async fn open(name: &str) -> Result<Chronik, JsValue> {
-        let store = IdbStore::open(name, JsClock, RandomUuids)
+        let clock = AppClock::default();
+        let store = IdbStore::open(name, clock.clone(), RandomUuids)
             .await
             .map_err(store_error)?;
-        Ok(Chronik::with_backend(Backend::Idb(store)))
+        // Ask the browser not to evict the data under storage pressure; the answer
+        // (it may say no) does not change how the store works.
+        wasm_bindgen_futures::spawn_local(async {
+            IdbStore::request_persistence().await;
+        });
+        Chronik::with_backend(Backend::Idb(store), clock)
     }
 
     /// A store that lives in memory only, in the browser or in Node.
     #[wasm_bindgen(js_name = inMemory)]
     pub fn in_memory() -> Chronik {
-        Chronik::with_backend(Backend::Memory(MemoryStore::new(JsClock, RandomUuids)))
+        let clock = AppClock::default();
+        Chronik {
+            shared: Rc::new(Shared {
+                store: Rc::new(Backend::Memory(MemoryStore::new(
+                    clock.clone(),
+                    RandomUuids,
+                ))),
+                clock,
+                subscribers: Subscribers::default(),
+                projections: RefCell::new(BTreeMap::new()),
+                remote: RefCell::new(None),
+            }),
+        }
+    }
+
+    /// Asks the browser to keep this origin's data under storage pressure
+    /// (`navigator.storage.persist()`); resolves to whether it is persistent.
+    /// `Chronik.open` asks once by itself.
+    #[wasm_bindgen(js_name = requestPersistence)]
+    pub async fn request_persistence() -> bool {
+        IdbStore::request_persistence().await
     }
 
     /// Deletes the IndexedDB database `name` and everything in it.
@@ -168,8 +237,14 @@ impl Chronik {
     /// day, and (in browsers that tell) storage used and quota.
     pub async fn stats(&self) -> Result<Ts<Stats>, JsValue> {
         let store = Rc::clone(&self.shared.store);
-        let stats = store.stats().await.map_err(store_error)?;
-        to_js(&Stats::from(stats))
+        let mut stats = Stats::from(store.stats().await.map_err(store_error)?);
+        if let Backend::Idb(_) = &*store {
+            if let Some((usage, quota)) = IdbStore::storage_estimate().await {
+                stats.storage_usage = Some(usage as f64);
+                stats.storage_quota = Some(quota as f64);
+            }
+        }
+        to_js(&stats)
     }
 
     /// Defines a projection written in JavaScript: `apply(state, event)` returns the next
@@ -216,25 +291,108 @@ impl Chronik {
         Ok(Projection::new(runner))
     }
 
-    /// The projection defined under `name`.
+    /// The projection named `name`: one defined with `defineProjection`, or one of the
+    /// example domains' read models (`AccountBalances`, `TransactionHistory`,
+    /// `DailySummary`, `CurrentOrders`, `OrderHistory`, `CustomerStats`,
+    /// `InventoryDemand`).
     pub fn projection(&self, name: &str) -> Result<Projection, JsValue> {
-        let found = self.shared.projections.borrow().get(name).cloned();
-        found.map(Projection::new).ok_or_else(|| {
-            let known: Vec<String> = self.shared.projections.borrow().keys().cloned().collect();
-            js_error(
+        if let Some(found) = self.shared.projections.borrow().get(name).cloned() {
+            return Ok(Projection::new(found));
+        }
+        let Some(runner) = self.built_in_projection(name) else {
+            return Err(js_error(
                 "UnknownProjection",
                 &format!(
-                    "no projection named '{name}'; defined: {}",
-                    known.join(", ")
+                    "no projection named '{name}'; known: {}",
+                    self.projection_names().join(", ")
                 ),
             )
-            .into()
-        })
+            .into());
+        };
+        self.shared
+            .projections
+            .borrow_mut()
+            .insert(name.to_string(), Rc::clone(&runner));
+        Ok(Projection::new(runner))
+    }
+
+    /// The names of every projection: the built-in read models and those defined here.
+    #[wasm_bindgen(js_name = projectionNames)]
+    pub fn projection_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = BUILT_IN_PROJECTIONS.iter().map(|s| s.to_string()).collect();
+        for name in self.shared.projections.borrow().keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
+    /// Bank accounts and transfers, stored in this database.
+    pub fn bank(&self) -> Bank {
+        Bank::new(Rc::clone(&self.shared))
+    }
+
+    /// Orders, stored in this database.
+    pub fn orders(&self) -> Orders {
+        Orders::new(Rc::clone(&self.shared))
+    }
+
+    /// The fulfilment saga over simulated inventory, payment and shipping services;
+    /// `faults` makes a step fail on purpose (every time, or at a seeded rate).
+    pub fn fulfilment(
+        &self,
+        faults: Option<Ts<domain_types::FaultsInput>>,
+    ) -> Result<Fulfilment, JsValue> {
+        Ok(Fulfilment::new(
+            Rc::clone(&self.shared),
+            rust_options(faults)?,
+        ))
+    }
+
+    /// Writes realistic, deterministic demo activity (accounts, transfers, orders and
+    /// their sagas), the same events for the same seed, calling `onProgress(done, total)`
+    /// as it goes; resolves to the number of events written.
+    #[wasm_bindgen(js_name = generateDemo)]
+    pub async fn generate_demo(
+        &self,
+        options: Ts<domain_types::DemoOptions>,
+        #[wasm_bindgen(unchecked_param_type = "(done: number, total: number) => void")]
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<f64, JsValue> {
+        let options = options.to_rust().map_err(invalid_input)?;
+        let shared = Rc::clone(&self.shared);
+        let mut config = DemoConfig::new(options.seed.unwrap_or(1), options.events);
+        // The generator moves its clock 1-40 s per batch (about 12 s per event): start so
+        // that the timeline ends around now, and never more than 90 days back.
+        let span_ms = (12_000 * options.events.max(1) as i64).min(90 * 86_400_000);
+        config.start_ms = js_sys::Date::now() as i64 - span_ms;
+        let clock = shared.clock.clone();
+        let result = chronik_core::domains::write_demo(
+            &*shared.store,
+            config,
+            (options.events / 100).max(1),
+            |at| clock.0.set(Some(at)),
+            |done, total| {
+                if let Some(f) = &on_progress {
+                    let _ = f.call2(
+                        &JsValue::NULL,
+                        &(done as f64).into(),
+                        &(total as f64).into(),
+                    );
+                }
+            },
+        )
+        .await;
+        shared.clock.0.set(None);
+        shared.changed();
+        Ok(result.map_err(store_error)? as f64)
     }
 
     /// Closes the database connection (a no-op in memory). Pending subscriptions stop.
     pub fn close(self) {
         if let Ok(shared) = Rc::try_unwrap(self.shared) {
+            shared.remote.borrow_mut().take();
             if let Ok(Backend::Idb(store)) = Rc::try_unwrap(shared.store) {
                 store.close();
             }
@@ -279,4 +437,38 @@ fn to_js_value<T: Serialize>(value: &T) -> JsValue {
 /// A JS value as a Rust value.
 fn from_js_value<T: DeserializeOwned>(value: JsValue) -> Result<T, serde_wasm_bindgen::Error> {
     serde_wasm_bindgen::from_value(value)
+}
+
+impl Chronik {
+    /// A runner for one of the example domains' read models.
+    fn built_in_projection(&self, name: &str) -> Option<Rc<dyn AnyProjection>> {
+        let store = Rc::clone(&self.shared.store);
+        let bank = CoreBank::new(Rc::clone(&store));
+        let orders = CoreOrders::new(store);
+        let clock = self.shared.clock.clone();
+        Some(match name {
+            "AccountBalances" => Rc::new(SharedRunner::from_runner(
+                bank.projection(AccountBalances, clock),
+            )),
+            "TransactionHistory" => Rc::new(SharedRunner::from_runner(
+                bank.projection(TransactionHistory, clock),
+            )),
+            "DailySummary" => Rc::new(SharedRunner::from_runner(
+                bank.projection(DailySummary, clock),
+            )),
+            "CurrentOrders" => Rc::new(SharedRunner::from_runner(
+                orders.projection(CurrentOrders, clock),
+            )),
+            "OrderHistory" => Rc::new(SharedRunner::from_runner(
+                orders.projection(OrderHistory, clock),
+            )),
+            "CustomerStats" => Rc::new(SharedRunner::from_runner(
+                orders.projection(CustomerStats, clock),
+            )),
+            "InventoryDemand" => Rc::new(SharedRunner::from_runner(
+                orders.projection(InventoryDemand, clock),
+            )),
+            _ => return None,
+        })
+    }
 }

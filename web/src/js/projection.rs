@@ -45,9 +45,14 @@ pub struct SharedRunner<P: CoreProjection> {
 impl<P: CoreProjection> SharedRunner<P> {
     /// A runner for `projection` over `store`, resuming from its saved checkpoint.
     pub fn new(store: Rc<Backend>, projection: P) -> Self {
+        Self::from_runner(ProjectionRunner::new(store, projection, JsClock))
+    }
+
+    /// Shares an existing runner (one a domain facade configured with its upcasters).
+    pub fn from_runner(runner: ProjectionRunner<Rc<Backend>, P>) -> Self {
         Self {
-            name: projection.name().to_string(),
-            runner: Mutex::new(ProjectionRunner::new(store, projection, JsClock)),
+            name: runner.projection().name().to_string(),
+            runner: Mutex::new(runner),
         }
     }
 }
