@@ -18,18 +18,21 @@
 //! with [`StoreError::Closed`]. A second connection, through `rexie`, opened at the same
 //! version (so it cannot upgrade or block), serves the reads.
 //!
-//! **Writes** (appends, snapshots, checkpoints) are raw readwrite transactions whose
-//! completion is awaited: an abort, for instance `QuotaExceededError` at commit, becomes
-//! an error ([`error_from_js`]) and nothing is written. An append is one transaction over
-//! `events` and `streams`: it issues the reads of the stream head, the log head and every
-//! event id of the batch at once, awaits the last (IndexedDB answers a transaction's
-//! requests in order), decides with [`plan_append`], and issues every `add` without
-//! awaiting each. IndexedDB runs overlapping readwrite transactions on the same stores one
-//! after another, also across tabs, so two writers can never both take the same version.
+//! **Writes** (appends, imports, snapshots, checkpoints) are raw readwrite transactions
+//! whose completion is awaited: an abort, for instance `QuotaExceededError` at commit,
+//! becomes an error ([`error_from_js`]) and nothing is written. An append is one
+//! transaction over `events` and `streams`: it issues the reads of the stream head, the
+//! log head and every event id of the batch at once, awaits the last (IndexedDB answers a
+//! transaction's requests in order), decides with [`plan_append`], and issues every `add`
+//! without awaiting each. An import ([`EventStore::import_events`]) is the same
+//! transaction deciding with [`plan_import`] instead: its events are added as given,
+//! keyed by their own positions, with their ids, versions and `recordedAt`. IndexedDB
+//! runs overlapping readwrite transactions on the same stores one after another, also
+//! across tabs, so two writers can never both take the same version.
 //!
-//! **Notifications.** After each committed append the store calls its local listeners
-//! and posts `{ db, lastPosition, sender }` on the `BroadcastChannel` [`channel_name`];
-//! see [`IdbStore::on_append`].
+//! **Notifications.** After each committed append or import the store calls its local
+//! listeners and posts `{ db, lastPosition, sender }` on the `BroadcastChannel`
+//! [`channel_name`]; see [`IdbStore::on_append`].
 
 mod notify;
 mod open;
@@ -38,7 +41,7 @@ mod raw;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use chronik_core::append::{plan_append, AppendContext, AppendPlan, StoredId};
+use chronik_core::append::{plan_append, plan_import, AppendContext, AppendPlan, StoredId};
 use chronik_core::{
     stream_category, utc_date, AppendResult, Checkpoint, Clock, Direction, EventStore,
     ExpectedVersion, IdSource, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent,
@@ -124,12 +127,31 @@ pub struct IdbStore {
     _on_close: Closure<dyn FnMut(Event)>,
 }
 
-/// What an append's transaction did.
+/// What an append's or import's transaction did.
 enum Batch {
     /// Wrote the events: commit, then announce.
     Written(AppendResult),
     /// The batch was stored before: nothing written.
     AlreadyAppended(AppendResult),
+}
+
+/// An event of a batch to write ([`NewEvent`] for appends, [`RecordedEvent`] for
+/// imports): the id the store looks up before planning.
+trait BatchEvent {
+    /// The event's id, `None` when the store is to assign one.
+    fn batch_id(&self) -> Option<&str>;
+}
+
+impl BatchEvent for NewEvent {
+    fn batch_id(&self) -> Option<&str> {
+        self.event_id.as_deref()
+    }
+}
+
+impl BatchEvent for RecordedEvent {
+    fn batch_id(&self) -> Option<&str> {
+        Some(&self.event_id)
+    }
 }
 
 impl IdbStore {
@@ -265,8 +287,8 @@ impl IdbStore {
         })
     }
 
-    /// Calls `callback` with the last position after every append committed through this
-    /// store, synchronously before the append returns.
+    /// Calls `callback` with the last position after every append (or import) committed
+    /// through this store, synchronously before the append returns.
     pub fn on_local_append(&self, callback: impl Fn(u64) + 'static) -> AppendListener {
         self.notifier.on_local(Rc::new(callback))
     }
@@ -374,14 +396,40 @@ impl IdbStore {
         raw::transaction(&tx).await.map_err(|e| self.fail(e))
     }
 
-    /// The reads, decision and writes of an append, inside `tx`. The caller commits or
-    /// aborts.
-    async fn write_batch(
+    /// An append or an import: one readwrite transaction over `events` and `streams`
+    /// whose reads are handed to `plan` ([`plan_append`] or [`plan_import`]); what it
+    /// decides to write is committed and then announced to the listeners.
+    async fn write_events<E: BatchEvent>(
+        &self,
+        stream_id: &str,
+        events: Vec<E>,
+        plan: impl FnOnce(Vec<E>, AppendContext<'_>) -> Result<AppendPlan, StoreError>,
+    ) -> Result<AppendResult, StoreError> {
+        let tx = self.write_tx(&[EVENTS, STREAMS])?;
+        match self.write_batch(&tx, stream_id, events, plan).await {
+            Ok(Batch::Written(result)) => {
+                raw::transaction(&tx).await.map_err(|e| self.fail(e))?;
+                self.notifier.appended(result.last_position);
+                Ok(result)
+            }
+            // Nothing was written; the empty transaction commits by itself.
+            Ok(Batch::AlreadyAppended(result)) => Ok(result),
+            Err(err) => {
+                // Already aborted when a request failed; then this throws, harmlessly.
+                let _ = tx.abort();
+                Err(self.fail(err))
+            }
+        }
+    }
+
+    /// The reads, decision (`plan`) and writes of an append or import, inside `tx`. The
+    /// caller commits or aborts.
+    async fn write_batch<E: BatchEvent>(
         &self,
         tx: &IdbTransaction,
         stream_id: &str,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
+        events: Vec<E>,
+        plan: impl FnOnce(Vec<E>, AppendContext<'_>) -> Result<AppendPlan, StoreError>,
     ) -> Result<Batch, StoreError> {
         let js = |e: JsValue| error_from_js(&e);
         let event_store = tx.object_store(EVENTS).map_err(js)?;
@@ -399,8 +447,7 @@ impl IdbStore {
         let id_requests = events
             .iter()
             .map(|e| {
-                e.event_id
-                    .as_deref()
+                e.batch_id()
                     .map(|id| by_id.get(&JsValue::from_str(id)))
                     .transpose()
             })
@@ -442,15 +489,7 @@ impl IdbStore {
             head_position,
             stored_ids: &stored_ids,
         };
-        let plan = plan_append(
-            stream_id,
-            expected,
-            events,
-            ctx,
-            self.clock.as_ref(),
-            self.ids.as_ref(),
-        )?;
-        let recorded = match plan {
+        let recorded = match plan(events, ctx)? {
             AppendPlan::Write(recorded) => recorded,
             AppendPlan::AlreadyAppended(result) => return Ok(Batch::AlreadyAppended(result)),
         };
@@ -469,7 +508,8 @@ impl IdbStore {
             last_position: last.position,
             updated_at: last.recorded_at,
         };
-        // Every add is issued without awaiting it; the commit is awaited by the caller.
+        // Every add is issued without awaiting it (keyed by the event's own position); the
+        // commit is awaited by the caller.
         for event in &recorded {
             event_store.add(&to_js(event)?).map_err(js)?;
         }
@@ -652,21 +692,32 @@ impl EventStore for IdbStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        let tx = self.write_tx(&[EVENTS, STREAMS])?;
-        match self.write_batch(&tx, stream_id, expected, events).await {
-            Ok(Batch::Written(result)) => {
-                raw::transaction(&tx).await.map_err(|e| self.fail(e))?;
-                self.notifier.appended(result.last_position);
-                Ok(result)
-            }
-            // Nothing was written; the empty transaction commits by itself.
-            Ok(Batch::AlreadyAppended(result)) => Ok(result),
-            Err(err) => {
-                // Already aborted when a request failed; then this throws, harmlessly.
-                let _ = tx.abort();
-                Err(self.fail(err))
-            }
-        }
+        self.write_events(stream_id, events, |events, ctx| {
+            plan_append(
+                stream_id,
+                expected,
+                events,
+                ctx,
+                self.clock.as_ref(),
+                self.ids.as_ref(),
+            )
+        })
+        .await
+    }
+
+    /// Writes the events as given (ids, versions, positions and `recordedAt` kept) in the
+    /// same transaction as an append, decided by [`plan_import`]; a committed import is
+    /// announced like an append.
+    async fn import_events(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<RecordedEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        self.write_events(stream_id, events, |events, ctx| {
+            plan_import(stream_id, expected, events, ctx)
+        })
+        .await
     }
 
     async fn read_stream(

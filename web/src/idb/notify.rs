@@ -1,8 +1,9 @@
-//! Append notifications. After every committed append an [`IdbStore`](super::IdbStore)
-//! calls its local listeners (this store, this tab) and posts
-//! `{ db, lastPosition, sender }` on the `BroadcastChannel` named `chronik:<db name>`,
-//! which every other store on the same database hears: other tabs, workers, and other
-//! `IdbStore` instances in this tab. A store ignores its own messages (`sender`).
+//! Append notifications. After every committed append (or import) an
+//! [`IdbStore`](super::IdbStore) calls its local listeners (this store, this tab) and
+//! posts `{ db, lastPosition, sender }` on the `BroadcastChannel` named
+//! `chronik:<db name>`, which every other store on the same database hears: other tabs,
+//! workers, and other `IdbStore` instances in this tab. A store ignores its own messages
+//! (`sender`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
