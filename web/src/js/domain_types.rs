@@ -517,3 +517,60 @@ pub struct DemoOptions {
 pub fn money(cents: i64) -> String {
     Money::from_cents(cents).to_string()
 }
+
+/// Options for `importNdjson`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportInput {
+    /// Keep every event's global position (the default; needs the store's head just
+    /// before the file's first new event, as in an empty store). With `false`, events
+    /// go after the head with new positions, keeping ids and versions.
+    #[serde(default)]
+    #[tsify(optional)]
+    pub keep_positions: Option<bool>,
+}
+
+/// A bad line of an import.
+#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportLineError {
+    /// Its line number, from 1.
+    pub line: u64,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportResult {
+    /// Lines read.
+    pub lines: u64,
+    /// Events written.
+    pub imported: u64,
+    /// Events already present, skipped.
+    pub skipped: u64,
+    /// The bad lines (the first hundred).
+    pub errors: Vec<ImportLineError>,
+    /// How many lines were bad in all.
+    pub error_count: u64,
+}
+
+impl From<chronik_core::ImportReport> for ImportResult {
+    fn from(r: chronik_core::ImportReport) -> Self {
+        ImportResult {
+            lines: r.lines,
+            imported: r.imported,
+            skipped: r.skipped,
+            errors: r
+                .errors
+                .into_iter()
+                .map(|e| ImportLineError {
+                    line: e.line,
+                    message: e.message,
+                })
+                .collect(),
+            error_count: r.error_count,
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! The JavaScript API: the `Chronik` class, its projections and subscriptions.
 //!
 //! Classes here are thin: they convert arguments (`types.rs`), call the engine in
-//! `chronik-core` on the [`Backend`](backend::Backend), and convert the results back.
+//! `chronik-core` on the [`Backend`], and convert the results back.
 //! Errors become `ChronikError`s in one place, `crate::error`.
 
+mod aggregate;
 mod backend;
 mod domain_types;
 mod domains;
@@ -24,6 +25,7 @@ use serde::Serialize;
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
+pub use aggregate::Aggregate;
 pub use backend::Backend;
 pub use domains::{Bank, Fulfilment, Orders};
 pub use projection::Projection;
@@ -326,6 +328,121 @@ impl Chronik {
             }
         }
         names
+    }
+
+    /// Defines an aggregate written in JavaScript: `decide(state, command)` returns the
+    /// events a command causes (or throws to refuse it), `evolve(state, event)` returns
+    /// the next state. Its streams are `<name>-<id>`; it is snapshotted every
+    /// `snapshotEvery` events (default 10, 0 for never).
+    #[wasm_bindgen(js_name = defineAggregate)]
+    pub fn define_aggregate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "DefineAggregateOptions")] options: js_sys::Object,
+    ) -> Result<Aggregate, JsValue> {
+        let field = |key: &str| js_sys::Reflect::get(&options, &JsValue::from_str(key));
+        let function = |key: &str| -> Result<js_sys::Function, JsValue> {
+            field(key)?
+                .dyn_into::<js_sys::Function>()
+                .map_err(|_| invalid_input(format!("defineAggregate needs a `{key}` function")))
+        };
+        let name = field("name")?
+            .as_string()
+            .ok_or_else(|| invalid_input("defineAggregate needs a `name`"))?;
+        let initial = from_js_value(field("initialState")?)
+            .map_err(|e| invalid_input(format!("initialState: {e}")))?;
+        let every = field("snapshotEvery")?;
+        let snapshot_every = match every.as_f64() {
+            Some(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as u64),
+            Some(_) => return Err(invalid_input("snapshotEvery must be a whole number")),
+            None if every.is_undefined() || every.is_null() => None,
+            None => return Err(invalid_input("snapshotEvery must be a number")),
+        };
+        let aggregate =
+            aggregate::JsAggregate::new(name, initial, function("decide")?, function("evolve")?);
+        Aggregate::new(Rc::clone(&self.shared), aggregate, snapshot_every)
+    }
+
+    /// The whole log as NDJSON (one stored event a line), built from pages so that no
+    /// single string holds it: a `Blob` to download or upload.
+    #[wasm_bindgen(js_name = exportNdjson)]
+    pub async fn export_ndjson(&self) -> Result<web_sys::Blob, JsValue> {
+        let parts = js_sys::Array::new();
+        let store = Rc::clone(&self.shared.store);
+        chronik_core::export_ndjson(
+            &*store,
+            chronik_core::ndjson::DEFAULT_EXPORT_PAGE,
+            |chunk| {
+                parts.push(&JsValue::from_str(chunk));
+            },
+        )
+        .await
+        .map_err(store_error)?;
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type("application/x-ndjson");
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+    }
+
+    /// Streams the log as NDJSON: `onChunk` receives whole lines, a page at a time.
+    /// Resolves to the number of events exported.
+    #[wasm_bindgen(js_name = exportNdjsonChunks)]
+    pub async fn export_ndjson_chunks(
+        &self,
+        #[wasm_bindgen(js_name = onChunk, unchecked_param_type = "(chunk: string) => void")]
+        on_chunk: js_sys::Function,
+    ) -> Result<f64, JsValue> {
+        let store = Rc::clone(&self.shared.store);
+        let mut thrown = None;
+        let n = chronik_core::export_ndjson(
+            &*store,
+            chronik_core::ndjson::DEFAULT_EXPORT_PAGE,
+            |chunk| {
+                if thrown.is_none() {
+                    if let Err(e) = on_chunk.call1(&JsValue::NULL, &JsValue::from_str(chunk)) {
+                        thrown = Some(e);
+                    }
+                }
+            },
+        )
+        .await
+        .map_err(store_error)?;
+        match thrown {
+            Some(e) => Err(e),
+            None => Ok(n as f64),
+        }
+    }
+
+    /// Imports NDJSON written by `exportNdjson`. Every line is checked first (the report
+    /// lists bad lines by number, and nothing is written when any is bad); events keep
+    /// their ids, versions, positions and times; events already present are skipped, so
+    /// importing the same file again duplicates nothing and resumes an interrupted import.
+    #[wasm_bindgen(js_name = importNdjson)]
+    pub async fn import_ndjson(
+        &self,
+        text: String,
+        options: Option<Ts<domain_types::ImportInput>>,
+        #[wasm_bindgen(js_name = onProgress, unchecked_param_type = "(done: number, total: number) => void")]
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<Ts<domain_types::ImportResult>, JsValue> {
+        let input = rust_options(options)?;
+        let mut core_options = chronik_core::ImportOptions::default();
+        if let Some(keep) = input.keep_positions {
+            core_options.keep_positions = keep;
+        }
+        let shared = Rc::clone(&self.shared);
+        let report = chronik_core::import_ndjson(&*shared.store, &text, core_options, |p| {
+            if let Some(f) = &on_progress {
+                let _ = f.call2(
+                    &JsValue::NULL,
+                    &(p.lines_done as f64).into(),
+                    &(p.lines_total as f64).into(),
+                );
+            }
+        })
+        .await;
+        shared.changed();
+        to_js(&domain_types::ImportResult::from(
+            report.map_err(store_error)?,
+        ))
     }
 
     /// Bank accounts and transfers, stored in this database.

@@ -27,6 +27,20 @@ export interface DefineProjectionOptions<S extends JsonValue = JsonValue> {
     apply(state: S, event: RecordedEvent): S;
 }
 
+/** What `defineAggregate` takes: JSON state, and pure `decide` and `evolve`. */
+export interface DefineAggregateOptions<S extends JsonValue = JsonValue, C extends JsonValue = JsonValue> {
+    /** The stream category: aggregate `id` lives in stream `<name>-<id>` (no `-` in it). */
+    name: string;
+    /** The state before any event. */
+    initialState: S;
+    /** The events `command` causes in `state`; throw to refuse (nothing is written). */
+    decide(state: S, command: C): { type: string; data?: JsonValue; schemaVersion?: number; metadata?: Record<string, JsonValue> }[];
+    /** The state after `event`. */
+    evolve(state: S, event: RecordedEvent): S;
+    /** Save a snapshot every this many events (default 10; 0: never). */
+    snapshotEvery?: number;
+}
+
 /** What `Projection.rebuild` takes. */
 export interface RebuildOptions {
     /** Called after every page of events with how far the rebuild has come. */

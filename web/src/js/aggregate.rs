@@ -1,0 +1,242 @@
+//! Aggregates written in JavaScript (`db.defineAggregate`): JS `decide` and `evolve` over
+//! JSON state, with the same snapshots, concurrency retries and metadata as Rust ones.
+
+use std::rc::Rc;
+
+use chronik_core::{
+    AggregateState, DecidedEvent, DynamicAggregate, DynamicError, DynamicHandler, RecordedEvent,
+    SnapshotPolicy,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tsify::{Ts, Tsify};
+use wasm_bindgen::prelude::*;
+
+use super::domain_types::{CommandOptions, StateOptions};
+use super::types::RecordedEvent as JsRecordedEvent;
+use super::{from_js_value, rust_options, to_js, to_js_value, Backend, Shared};
+use crate::error::{js_error, store_error};
+
+/// The JavaScript functions behind an aggregate.
+pub struct JsAggregate {
+    name: String,
+    initial: Value,
+    decide: js_sys::Function,
+    evolve: js_sys::Function,
+}
+
+impl JsAggregate {
+    /// An aggregate named `name` (its streams are `<name>-<id>`).
+    pub fn new(
+        name: String,
+        initial: Value,
+        decide: js_sys::Function,
+        evolve: js_sys::Function,
+    ) -> Self {
+        Self {
+            name,
+            initial,
+            decide,
+            evolve,
+        }
+    }
+}
+
+impl DynamicAggregate for JsAggregate {
+    /// Whatever `decide` or `evolve` threw, passed back to the caller untouched.
+    type Error = JsValue;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn initial_state(&self) -> Value {
+        self.initial.clone()
+    }
+
+    fn decide(&self, state: &Value, command: &Value) -> Result<Vec<DecidedEvent>, JsValue> {
+        let events =
+            self.decide
+                .call2(&JsValue::NULL, &to_js_value(state), &to_js_value(command))?;
+        from_js_value::<Vec<DecidedEvent>>(events).map_err(|e| {
+            js_error(
+                "InvalidInput",
+                &format!("decide must return an array of {{ type, data }} events: {e}"),
+            )
+            .into()
+        })
+    }
+
+    fn evolve(&self, state: Value, event: &RecordedEvent) -> Result<Value, JsValue> {
+        let event = to_js_value(&JsRecordedEvent::from(event.clone()));
+        let next = self
+            .evolve
+            .call2(&JsValue::NULL, &to_js_value(&state), &event)?;
+        from_js_value(next).map_err(|e| {
+            js_error(
+                "InvalidInput",
+                &format!("evolve must return JSON state: {e}"),
+            )
+            .into()
+        })
+    }
+}
+
+/// A JS aggregate's state and the version of its stream that it includes.
+#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(hashmap_as_object)]
+pub struct AggregateView {
+    /// The state.
+    #[tsify(type = "JsonValue")]
+    pub state: Value,
+    /// The stream version the state includes (0: no events yet).
+    pub version: u64,
+}
+
+/// What `execute` resolves to.
+#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(hashmap_as_object)]
+pub struct ExecuteResult {
+    /// The state after the command.
+    #[tsify(type = "JsonValue")]
+    pub state: Value,
+    /// The stream's new version.
+    pub version: u64,
+    /// The events the command recorded.
+    pub events: Vec<JsRecordedEvent>,
+}
+
+fn dynamic_error(err: DynamicError<JsValue>) -> JsValue {
+    let message = err.to_string_lossy();
+    match err {
+        DynamicError::Rejected(thrown) | DynamicError::Evolve { error: thrown, .. } => thrown,
+        DynamicError::Store(e) => store_error(e),
+        DynamicError::RetriesExhausted { .. } => js_error("RetriesExhausted", &message).into(),
+        DynamicError::VersionNotFound { .. } => js_error("VersionNotFound", &message).into(),
+        DynamicError::Upcast { .. } => js_error("CorruptData", &message).into(),
+        DynamicError::InvalidName(_) => js_error("InvalidInput", &message).into(),
+    }
+}
+
+/// What a `DynamicError<JsValue>` says, without requiring `JsValue: Display`.
+trait Lossy {
+    fn to_string_lossy(&self) -> String;
+}
+
+impl Lossy for DynamicError<JsValue> {
+    fn to_string_lossy(&self) -> String {
+        match self {
+            DynamicError::Rejected(_) => "command rejected".into(),
+            DynamicError::Evolve {
+                stream, version, ..
+            } => {
+                format!("evolve failed at stream '{stream}' version {version}")
+            }
+            DynamicError::Store(e) => e.to_string(),
+            DynamicError::RetriesExhausted { attempts, source } => {
+                format!("gave up after {attempts} attempts: {source}")
+            }
+            DynamicError::Upcast {
+                stream,
+                version,
+                source,
+            } => {
+                format!("stream '{stream}' version {version}: {source}")
+            }
+            DynamicError::VersionNotFound {
+                stream,
+                requested,
+                current,
+            } => {
+                format!("stream '{stream}' has no version {requested}; it is at {current}")
+            }
+            DynamicError::InvalidName(name) => format!("invalid aggregate name: {name}"),
+        }
+    }
+}
+
+/// An aggregate defined in JavaScript. Get one from `db.defineAggregate`.
+#[wasm_bindgen]
+pub struct Aggregate {
+    shared: Rc<Shared>,
+    handler: Rc<DynamicHandler<Rc<Backend>, JsAggregate>>,
+}
+
+impl Aggregate {
+    /// Wraps `aggregate`, snapshotting every `snapshot_every` events (0: never).
+    pub(super) fn new(
+        shared: Rc<Shared>,
+        aggregate: JsAggregate,
+        snapshot_every: Option<u64>,
+    ) -> Result<Self, JsValue> {
+        let policy = match snapshot_every {
+            Some(0) => SnapshotPolicy::Off,
+            Some(n) => SnapshotPolicy::Every(n),
+            None => SnapshotPolicy::default(),
+        };
+        let handler = DynamicHandler::new(Rc::clone(&shared.store), aggregate)
+            .map_err(dynamic_error)?
+            .with_snapshot_policy(policy);
+        Ok(Aggregate {
+            shared,
+            handler: Rc::new(handler),
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Aggregate {
+    /// Loads aggregate `id` (nearest snapshot plus the events after it), runs `decide`,
+    /// and appends its events expecting the version it loaded; when another writer got
+    /// there first it loads and decides again. Whatever `decide` throws is rethrown
+    /// unchanged, and nothing is written.
+    pub async fn execute(
+        &self,
+        id: String,
+        #[wasm_bindgen(unchecked_param_type = "JsonValue")] command: JsValue,
+        options: Option<Ts<CommandOptions>>,
+    ) -> Result<Ts<ExecuteResult>, JsValue> {
+        let command: Value = from_js_value(command)
+            .map_err(|e| js_error("InvalidInput", &format!("the command is not JSON: {e}")))?;
+        let ctx = rust_options(options)?.context();
+        let (handler, shared) = (Rc::clone(&self.handler), Rc::clone(&self.shared));
+        let outcome = handler
+            .handle(&id, &command, &ctx)
+            .await
+            .map_err(dynamic_error)?;
+        shared.changed();
+        to_js(&ExecuteResult {
+            state: outcome.state,
+            version: outcome.version,
+            events: outcome.events.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// The state of `id` now, after version `atVersion`, or as of time `atTime`.
+    pub async fn state(
+        &self,
+        id: String,
+        options: Option<Ts<StateOptions>>,
+    ) -> Result<Ts<AggregateView>, JsValue> {
+        let options = rust_options(options)?;
+        let handler = Rc::clone(&self.handler);
+        let loaded: AggregateState<Value> = match (options.at_version, options.at_time) {
+            (Some(v), _) => handler.state_at_version(&id, v).await,
+            (None, Some(t)) => handler.state_at_time(&id, t).await,
+            (None, None) => handler.load(&id).await,
+        }
+        .map_err(dynamic_error)?;
+        to_js(&AggregateView {
+            state: loaded.state,
+            version: loaded.version,
+        })
+    }
+
+    /// The stream that holds aggregate `id`: `<name>-<id>`.
+    #[wasm_bindgen(js_name = streamId)]
+    pub fn stream_id(&self, id: &str) -> String {
+        self.handler.stream_id(id)
+    }
+}
