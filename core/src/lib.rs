@@ -147,3 +147,8 @@ pub use store::{
     stream_category, Checkpoint, Direction, EventStore, ReadAllOptions, ReadStreamOptions,
     Snapshot, StreamInfo,
 };
+
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
