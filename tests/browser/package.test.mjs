@@ -88,3 +88,36 @@ test("two pages appending to one stream with expectedVersion never both win a ve
   for (const page of pages) assert.deepEqual(page.errors, []);
   await context.close();
 });
+
+test("a subscription in one page receives what another page appends", async () => {
+  const context = await browser.newContext();
+  const [reader, writer] = [await harnessPage(context), await harnessPage(context)];
+  const db = `pkg-live-${Date.now()}`;
+  await reader.evaluate(async (db) => {
+    window.store = await window.chronik.Chronik.open(db);
+    window.received = [];
+    window.store.subscribe({ types: ["Ticked"] }, (e) => window.received.push([e.position, e.data.n]));
+  }, db);
+  await writer.evaluate(async (db) => {
+    const store = await window.chronik.Chronik.open(db);
+    for (let n = 1; n <= 5; n++) {
+      await store.append("clock-1", [{ type: "Ticked", data: { n } }, { type: "Tocked", data: { n } }]);
+    }
+    store.close();
+  }, db);
+  await reader.waitForFunction(() => window.received.length === 5);
+  const received = await reader.evaluate(() => window.received);
+  assert.deepEqual(received, [
+    [1, 1],
+    [3, 2],
+    [5, 3],
+    [7, 4],
+    [9, 5],
+  ]);
+  const stats = await reader.evaluate(() => window.store.stats());
+  assert.equal(stats.eventCount, 10);
+  assert.ok(stats.storageQuota > 0, "stats report the storage quota");
+  assert.ok(stats.storageUsage >= 0);
+  for (const page of [reader, writer]) assert.deepEqual(page.errors, []);
+  await context.close();
+});

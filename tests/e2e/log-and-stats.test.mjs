@@ -53,11 +53,16 @@ test("the event log lists events in order, filters them, and shows one in detail
   await page.screenshot({ path: `${ARTIFACTS}/event-log.png`, fullPage: true });
 
   await page.getByLabel("Stream", { exact: true }).fill("order-");
-  await page.getByTestId("log-row").first().getByText("OrderCreated").waitFor();
-  assert.equal(await page.getByTestId("log-row").count(), 1);
-  await page.getByLabel("Stream", { exact: true }).fill("");
-  await page.getByLabel("Type").selectOption("MoneyDeposited");
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="log-row"]').length === 1);
+  assert.deepEqual(await page.getByTestId("log-row-type").allTextContents(), ["OrderCreated"]);
+  await page.getByLabel("Stream", { exact: true }).fill("");
+  await page.getByTestId("log-row").nth(3).waitFor();
+  await page.getByLabel("Type").selectOption("MoneyDeposited");
+  // Wait for the filtered page itself: one row, of the chosen type.
+  await page.waitForFunction(() => {
+    const types = [...document.querySelectorAll('[data-testid="log-row-type"]')].map((e) => e.textContent);
+    return types.length === 1 && types[0] === "MoneyDeposited";
+  });
   assert.deepEqual(await page.getByTestId("log-row-stream").allTextContents(), ["account-7"]);
 
   await page.getByRole("link", { name: "Stats" }).click();

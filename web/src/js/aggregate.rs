@@ -4,8 +4,7 @@
 use std::rc::Rc;
 
 use chronik_core::{
-    AggregateState, DecidedEvent, DynamicAggregate, DynamicError, DynamicHandler, RecordedEvent,
-    SnapshotPolicy,
+    AggregateState, DecidedEvent, DynamicAggregate, DynamicError, DynamicHandler, SnapshotPolicy,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +12,7 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 use super::domain_types::{CommandOptions, StateOptions};
-use super::types::RecordedEvent as JsRecordedEvent;
+use super::types::RecordedEvent;
 use super::{from_js_value, rust_options, to_js, to_js_value, Backend, Shared};
 use crate::error::{js_error, store_error};
 
@@ -67,8 +66,8 @@ impl DynamicAggregate for JsAggregate {
         })
     }
 
-    fn evolve(&self, state: Value, event: &RecordedEvent) -> Result<Value, JsValue> {
-        let event = to_js_value(&JsRecordedEvent::from(event.clone()));
+    fn evolve(&self, state: Value, event: &chronik_core::RecordedEvent) -> Result<Value, JsValue> {
+        let event = to_js_value(&RecordedEvent::from(event.clone()));
         let next = self
             .evolve
             .call2(&JsValue::NULL, &to_js_value(&state), &event)?;
@@ -105,7 +104,7 @@ pub struct ExecuteResult {
     /// The stream's new version.
     pub version: u64,
     /// The events the command recorded.
-    pub events: Vec<JsRecordedEvent>,
+    pub events: Vec<RecordedEvent>,
 }
 
 fn dynamic_error(err: DynamicError<JsValue>) -> JsValue {
