@@ -12,7 +12,7 @@ after(async () => {
 });
 
 async function appendEvents(page, stream, events) {
-  await page.goto(BASE_URL);
+  await page.goto(`${BASE_URL}append`);
   await page.getByLabel("Stream").fill(stream);
   for (const [i, [type, data]] of events.entries()) {
     await page.getByLabel("Event type").fill(type);
@@ -78,7 +78,7 @@ test("the event log lists events in order, filters them, and shows one in detail
 test("the log pages through more events than fit on one page", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(BASE_URL);
+  await page.goto(`${BASE_URL}append`);
   // 60 events through the app's own store, straight from the page.
   await page.getByLabel("Stream").fill("bulk-1");
   for (let i = 0; i < 60; i++) {

@@ -16,7 +16,7 @@ test("three appended events survive a page reload", async () => {
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(BASE_URL);
+  await page.goto(`${BASE_URL}append`);
 
   const stream = `e2e-${Date.now()}`;
   await page.getByLabel("Stream").fill(stream);
@@ -42,7 +42,7 @@ test("three appended events survive a page reload", async () => {
 test("a payload that is not JSON is refused with a reason and appends nothing", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(BASE_URL);
+  await page.goto(`${BASE_URL}append`);
   const stream = `e2e-bad-${Date.now()}`;
   await page.getByLabel("Stream").fill(stream);
   await page.getByTestId("empty").waitFor();

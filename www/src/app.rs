@@ -4,9 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
-use crate::pages::append::AppendPage;
-use crate::pages::log::LogPage;
-use crate::pages::stats::StatsPage;
+use crate::pages;
 
 /// The whole app.
 #[component]
@@ -16,17 +14,20 @@ pub fn App() -> impl IntoView {
             <header class="topbar">
                 <h1>"chronik"</h1>
                 <p class="tagline">"Offline-first event sourcing in your browser"</p>
+                // One link per page, in this order.
                 <nav aria-label="Main" class="nav">
-                    <A href="/">"Append"</A>
                     <A href="/log">"Event log"</A>
                     <A href="/stats">"Stats"</A>
+                    <A href="/append">"Append"</A>
                 </nav>
             </header>
             <main>
+                // One route per page.
                 <Routes fallback=|| view! { <p role="alert">"Page not found."</p> }>
-                    <Route path=path!("/") view=AppendPage />
-                    <Route path=path!("/log") view=LogPage />
-                    <Route path=path!("/stats") view=StatsPage />
+                    <Route path=path!("/") view=pages::append::AppendPage />
+                    <Route path=path!("/log") view=pages::log::LogPage />
+                    <Route path=path!("/stats") view=pages::stats::StatsPage />
+                    <Route path=path!("/append") view=pages::append::AppendPage />
                 </Routes>
             </main>
         </Router>

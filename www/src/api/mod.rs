@@ -1,5 +1,6 @@
 //! All data access of the app: the one IndexedDB store, opened once, and the operations
-//! the pages call. Views never touch storage directly.
+//! the pages call. Views never touch storage directly. Each domain's operations live in a
+//! submodule; this file holds the store, the change signal and the event log.
 
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -28,7 +29,8 @@ pub fn changes() -> RwSignal<u64> {
     CHANGES.with(|c| *c.get_or_init(|| RwSignal::new(0)))
 }
 
-fn changed() {
+/// Tells every view that tracks [`changes`] that the store has grown.
+pub(crate) fn changed() {
     changes().update(|n| *n += 1);
 }
 
@@ -50,7 +52,7 @@ fn listen_to_other_tabs() {
 }
 
 /// The app's store, opened on first use.
-async fn store() -> Result<Rc<IdbStore>, String> {
+pub(crate) async fn store() -> Result<Rc<IdbStore>, String> {
     if let Some(store) = STORE.with(|s| s.get().cloned()) {
         return Ok(store);
     }
