@@ -121,3 +121,34 @@ test("a subscription in one page receives what another page appends", async () =
   for (const page of [reader, writer]) assert.deepEqual(page.errors, []);
   await context.close();
 });
+
+test("export then import into a fresh IndexedDB database gives the same events", async () => {
+  const context = await browser.newContext();
+  const page = await harnessPage(context);
+  const [source, target] = [`pkg-export-${Date.now()}`, `pkg-import-${Date.now()}`];
+  const result = await page.evaluate(async ({ source, target }) => {
+    const { Chronik } = window.chronik;
+    const a = await Chronik.open(source);
+    await a.generateDemo({ seed: 11, events: 400 });
+    await a.bank().execute("acc-x", { type: "OpenAccount", owner: "Ada", initialDeposit: "12.34" });
+    const original = await a.readAll();
+    const text = await (await a.exportNdjson()).text();
+    a.close();
+    const b = await Chronik.open(target);
+    const report = await b.importNdjson(text);
+    const copied = await b.readAll();
+    const again = await b.importNdjson(text);
+    const balance = (await b.bank().state("acc-x")).balance;
+    b.close();
+    await Chronik.deleteDatabase(source);
+    await Chronik.deleteDatabase(target);
+    return { original, copied, report, again, balance };
+  }, { source, target });
+  assert.equal(result.report.imported, result.original.length);
+  assert.deepEqual(result.copied, result.original);
+  assert.equal(result.again.imported, 0);
+  assert.equal(result.again.skipped, result.original.length);
+  assert.equal(result.balance, "12.34");
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});

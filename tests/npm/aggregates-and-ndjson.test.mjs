@@ -80,7 +80,7 @@ test("export to NDJSON and import into a fresh store gives the same events; re-i
 
   const target = Chronik.inMemory();
   const progress = [];
-  const report = await target.importNdjson(text, undefined, (done, total) => progress.push([done, total]));
+  const report = await target.importNdjson(text, { onProgress: (done, total) => progress.push([done, total]) });
   assert.equal(report.imported, original.length);
   assert.deepEqual(report.errors, []);
   assert.deepEqual(await target.readAll(), original);
@@ -92,15 +92,18 @@ test("export to NDJSON and import into a fresh store gives the same events; re-i
   assert.equal((await target.readAll()).length, original.length);
 });
 
-test("an import with bad lines lists them by number and writes nothing", async () => {
+test("an import with bad lines is refused with their numbers, and writes nothing", async () => {
   const source = Chronik.inMemory();
   await source.append("s-1", [{ type: "A", data: { n: 1 } }, { type: "B", data: { n: 2 } }]);
   const lines = (await (await source.exportNdjson()).text()).split("\n").filter(Boolean);
   const broken = [lines[0], "{not json", lines[1], JSON.stringify({ hello: "world" })].join("\n");
   const target = Chronik.inMemory();
-  const report = await target.importNdjson(broken);
-  assert.deepEqual(report.errors.map((e) => e.line), [2, 4]);
-  assert.equal(report.errorCount, 2);
-  assert.equal(report.imported, 0);
-  assert.equal((await target.readAll()).length, 0);
+  await assert.rejects(target.importNdjson(broken), (e) => {
+    assert.equal(e.code, "InvalidImport");
+    assert.deepEqual(e.errors.map((l) => l.line), [2, 4]);
+    assert.equal(e.errorCount, 2);
+    assert.match(e.message, /line 2/);
+    return true;
+  });
+  assert.equal((await target.readAll()).length, 0, "nothing was written");
 });

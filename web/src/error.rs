@@ -17,7 +17,11 @@ const CHRONIK_ERROR: &str = r#"
 export type ChronikErrorCode =
     | "WrongExpectedVersion" | "PartialDuplicate" | "DuplicateEventId" | "InvalidInput"
     | "QuotaExceeded" | "StorageFailure" | "CorruptData" | "UnknownProjection"
-    | "CallbackFailed" | "Internal" | "UpgradeBlocked" | "DatabaseClosed" | (string & {});
+    | "CallbackFailed" | "Internal" | "UpgradeBlocked" | "DatabaseClosed" | "InvalidImport"
+    | "InvalidCommand" | "InvalidAmount" | "InsufficientFunds" | "InvalidTransition"
+    | "AccountClosed" | "AccountNotFound" | "AccountAlreadyExists" | "BalanceNotZero"
+    | "OrderNotFound" | "RetriesExhausted" | "VersionNotFound" | "ServiceFailed"
+    | "RefundRejected" | "SagaOutOfOrder" | "Interrupted" | (string & {});
 
 /** What every error thrown by chronik carries besides `message` and `stack`. */
 export interface ChronikError extends Error {
@@ -32,6 +36,14 @@ export interface ChronikError extends Error {
     readonly actual?: number | null;
     /** `PartialDuplicate`: the ids already stored. */
     readonly duplicateIds?: string[];
+    /** `InsufficientFunds`: the balance and the amount asked for; `BalanceNotZero`: the balance. */
+    readonly balance?: string;
+    /** `InsufficientFunds`: the amount asked for, such as `"1000.00"`. */
+    readonly amount?: string;
+    /** `InvalidImport`: the bad lines (the first hundred). */
+    readonly errors?: { line: number; message: string }[];
+    /** `InvalidImport`: how many lines were bad. */
+    readonly errorCount?: number;
 }
 "#;
 

@@ -128,17 +128,31 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .env("WASM_BINDGEN_TEST_TIMEOUT", "180"),
         )
     });
+    // Every target the package ships (web, bundler, nodejs), built as `cargo xtask package`
+    // builds them; the tests use the web and nodejs builds.
+    let package = match crate::package::build_all() {
+        Ok(()) => Tally {
+            passed: 1,
+            failed: 0,
+        },
+        Err(e) => {
+            eprintln!("{e}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    };
     step("npm package from Node", &mut || {
-        let build = wasm_pack("nodejs", "pkg-node");
-        if build.failed > 0 {
-            return build;
+        if package.failed > 0 {
+            return package;
         }
         suite(
             cmd("node", &["--test", "--test-reporter=tap", "npm/"])
                 .current_dir(root().join("tests")),
         )
     });
-    let web_build = wasm_pack("web", "pkg");
+    let web_build = package;
     step("npm package in headless Chromium", &mut || {
         if web_build.failed > 0 {
             return web_build;
@@ -222,23 +236,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Err(format!("{} failed", total.failed))
     } else {
         Ok(())
-    }
-}
-
-/// Builds the npm package for one wasm-pack target (see [`crate::package`]).
-fn wasm_pack(target: &str, out_dir: &str) -> Tally {
-    match crate::package::build(target, out_dir) {
-        Ok(()) => Tally {
-            passed: 1,
-            failed: 0,
-        },
-        Err(e) => {
-            eprintln!("{e}");
-            Tally {
-                passed: 0,
-                failed: 1,
-            }
-        }
     }
 }
 

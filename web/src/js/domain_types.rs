@@ -518,18 +518,6 @@ pub fn money(cents: i64) -> String {
     Money::from_cents(cents).to_string()
 }
 
-/// Options for `importNdjson`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ImportInput {
-    /// Keep every event's global position (the default; needs the store's head just
-    /// before the file's first new event, as in an empty store). With `false`, events
-    /// go after the head with new positions, keeping ids and versions.
-    #[serde(default)]
-    #[tsify(optional)]
-    pub keep_positions: Option<bool>,
-}
-
 /// A bad line of an import.
 #[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]

@@ -411,22 +411,33 @@ impl Chronik {
         }
     }
 
-    /// Imports NDJSON written by `exportNdjson`. Every line is checked first (the report
-    /// lists bad lines by number, and nothing is written when any is bad); events keep
-    /// their ids, versions, positions and times; events already present are skipped, so
-    /// importing the same file again duplicates nothing and resumes an interrupted import.
+    /// Imports NDJSON written by `exportNdjson`. Every line is checked first: when any is
+    /// bad, nothing is written and a `ChronikError` with code `InvalidImport` lists the bad
+    /// lines (`errors: [{ line, message }]`, `errorCount`). Events keep their ids,
+    /// versions, positions and times; events already present are skipped, so importing
+    /// the same file again duplicates nothing and resumes an interrupted import.
     #[wasm_bindgen(js_name = importNdjson)]
     pub async fn import_ndjson(
         &self,
         text: String,
-        options: Option<Ts<domain_types::ImportInput>>,
-        #[wasm_bindgen(js_name = onProgress, unchecked_param_type = "(done: number, total: number) => void")]
-        on_progress: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_param_type = "ImportOptions")] options: Option<js_sys::Object>,
     ) -> Result<Ts<domain_types::ImportResult>, JsValue> {
-        let input = rust_options(options)?;
         let mut core_options = chronik_core::ImportOptions::default();
-        if let Some(keep) = input.keep_positions {
-            core_options.keep_positions = keep;
+        let mut on_progress = None;
+        if let Some(o) = &options {
+            let keep = js_sys::Reflect::get(o, &"keepPositions".into())?;
+            if let Some(keep) = keep.as_bool() {
+                core_options.keep_positions = keep;
+            } else if !keep.is_undefined() {
+                return Err(invalid_input("keepPositions must be a boolean"));
+            }
+            let f = js_sys::Reflect::get(o, &"onProgress".into())?;
+            if !f.is_undefined() {
+                on_progress = Some(
+                    f.dyn_into::<js_sys::Function>()
+                        .map_err(|_| invalid_input("onProgress must be a function"))?,
+                );
+            }
         }
         let shared = Rc::clone(&self.shared);
         let report = chronik_core::import_ndjson(&*shared.store, &text, core_options, |p| {
@@ -438,11 +449,25 @@ impl Chronik {
                 );
             }
         })
-        .await;
+        .await
+        .map_err(store_error)?;
         shared.changed();
-        to_js(&domain_types::ImportResult::from(
-            report.map_err(store_error)?,
-        ))
+        let result = domain_types::ImportResult::from(report);
+        if result.error_count > 0 && result.imported == 0 {
+            let err = js_error(
+                "InvalidImport",
+                &format!(
+                    "{} bad line(s), nothing imported; first: line {}: {}",
+                    result.error_count,
+                    result.errors.first().map_or(0, |e| e.line),
+                    result.errors.first().map_or("", |e| e.message.as_str()),
+                ),
+            );
+            crate::error::set_field(&err, "errors", to_js_value(&result.errors));
+            crate::error::set_field(&err, "errorCount", (result.error_count as f64).into());
+            return Err(err.into());
+        }
+        to_js(&result)
     }
 
     /// Bank accounts and transfers, stored in this database.

@@ -41,6 +41,16 @@ export interface DefineAggregateOptions<S extends JsonValue = JsonValue, C exten
     snapshotEvery?: number;
 }
 
+/** What `importNdjson` takes. */
+export interface ImportOptions {
+    /** Keep every event's global position (default true; needs the store's head just
+     * before the file's first new event, as in an empty store). With false, events go
+     * after the head with new positions, keeping ids and versions. */
+    keepPositions?: boolean;
+    /** Called as lines are processed. */
+    onProgress?: (done: number, total: number) => void;
+}
+
 /** What `Projection.rebuild` takes. */
 export interface RebuildOptions {
     /** Called after every page of events with how far the rebuild has come. */
