@@ -1,7 +1,7 @@
 //! IndexedDB store tests, run in headless Chromium by `wasm-bindgen-test`.
 #![cfg(target_arch = "wasm32")]
 
-use std::cell::Cell;
+mod common;
 
 use chronik::{IdbStore, JsClock, RandomUuids};
 use chronik_core::{conformance, EventStore, ExpectedVersion, NewEvent, ReadStreamOptions};
@@ -10,17 +10,9 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-thread_local! {
-    static NEXT: Cell<u32> = const { Cell::new(0) };
-}
-
 /// A database name no other test (or earlier run) uses.
 fn fresh_name(label: &str) -> String {
-    let n = NEXT.with(|c| {
-        c.set(c.get() + 1);
-        c.get()
-    });
-    format!("chronik-test-{label}-{}-{n}", js_sys::Date::now() as u64)
+    common::fresh_name("test", label)
 }
 
 #[wasm_bindgen_test]

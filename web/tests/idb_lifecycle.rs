@@ -3,7 +3,9 @@
 //! error mapping and storage estimates.
 #![cfg(target_arch = "wasm32")]
 
-use std::cell::{Cell, RefCell};
+mod common;
+
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 
@@ -25,17 +27,9 @@ use web_sys::{BroadcastChannel, DomException, IdbDatabase, IdbFactory, MessageEv
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-thread_local! {
-    static NEXT: Cell<u32> = const { Cell::new(0) };
-}
-
 /// A database name no other test (or earlier run) uses.
 fn fresh_name(label: &str) -> String {
-    let n = NEXT.with(|c| {
-        c.set(c.get() + 1);
-        c.get()
-    });
-    format!("chronik-life-{label}-{}-{n}", js_sys::Date::now() as u64)
+    common::fresh_name("life", label)
 }
 
 fn global(key: &str) -> JsValue {

@@ -3,7 +3,9 @@
 //! metadata, `recordedAt`), and importing it again writes nothing.
 #![cfg(target_arch = "wasm32")]
 
-use std::cell::{Cell, RefCell};
+mod common;
+
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use chronik::{IdbStore, RandomUuids};
@@ -16,17 +18,9 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-thread_local! {
-    static NEXT: Cell<u32> = const { Cell::new(0) };
-}
-
 /// A database name no other test (or earlier run) uses.
 fn fresh_name(label: &str) -> String {
-    let n = NEXT.with(|c| {
-        c.set(c.get() + 1);
-        c.get()
-    });
-    format!("chronik-ndjson-{label}-{}-{n}", js_sys::Date::now() as u64)
+    common::fresh_name("ndjson", label)
 }
 
 const DAY_MS: i64 = 86_400_000;

@@ -157,29 +157,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if web_build.failed > 0 {
             return web_build;
         }
-        let port = match crate::serve::serve_in_background(root()) {
-            Ok(port) => port,
-            Err(e) => {
-                eprintln!("cannot serve the repository: {e}");
-                return Tally {
-                    passed: 0,
-                    failed: 1,
-                };
-            }
-        };
-        suite(
-            cmd(
-                "node",
-                &[
-                    "--test",
-                    "--test-reporter=tap",
-                    "--test-concurrency=1",
-                    "browser/",
-                ],
-            )
-            .current_dir(root().join("tests"))
-            .env("CHRONIK_ROOT_URL", format!("http://127.0.0.1:{port}/")),
-        )
+        browser_suite(root(), "CHRONIK_ROOT_URL", "browser/")
     });
     step("TypeScript consumer (tsc --noEmit)", &mut || {
         if web_build.failed > 0 {
@@ -192,29 +170,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if build.failed > 0 {
             return build;
         }
-        let port = match crate::serve::serve_in_background(root().join("dist")) {
-            Ok(port) => port,
-            Err(e) => {
-                eprintln!("cannot serve dist/: {e}");
-                return Tally {
-                    passed: 0,
-                    failed: 1,
-                };
-            }
-        };
-        suite(
-            cmd(
-                "node",
-                &[
-                    "--test",
-                    "--test-reporter=tap",
-                    "--test-concurrency=1",
-                    "e2e/",
-                ],
-            )
-            .current_dir(root().join("tests"))
-            .env("CHRONIK_URL", format!("http://127.0.0.1:{port}/")),
-        )
+        browser_suite(root().join("dist"), "CHRONIK_URL", "e2e/")
     });
 
     eprintln!("\nsummary:");
@@ -237,6 +193,35 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// Serves `dir` on a free loopback port, tells the node tests in `tests/<tests>` its URL
+/// in the environment variable `url_var`, and runs them one file at a time (each drives
+/// its own headless Chromium).
+fn browser_suite(dir: std::path::PathBuf, url_var: &str, tests: &str) -> Tally {
+    let port = match crate::serve::serve_in_background(dir.clone()) {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("cannot serve {}: {e}", dir.display());
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    suite(
+        cmd(
+            "node",
+            &[
+                "--test",
+                "--test-reporter=tap",
+                "--test-concurrency=1",
+                tests,
+            ],
+        )
+        .current_dir(root().join("tests"))
+        .env(url_var, format!("http://127.0.0.1:{port}/")),
+    )
 }
 
 /// A check that passes or fails as a whole (fmt, clippy, a build).
