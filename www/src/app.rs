@@ -16,6 +16,7 @@ pub fn App() -> impl IntoView {
                 <p class="tagline">"Offline-first event sourcing in your browser"</p>
                 // One link per page, in this order.
                 <nav aria-label="Main" class="nav">
+                    <pages::bank::BankNavLink />
                     <A href="/log">"Event log"</A>
                     <A href="/stats">"Stats"</A>
                     <A href="/append">"Append"</A>
@@ -24,7 +25,8 @@ pub fn App() -> impl IntoView {
             <main>
                 // One route per page.
                 <Routes fallback=|| view! { <p role="alert">"Page not found."</p> }>
-                    <Route path=path!("/") view=pages::append::AppendPage />
+                    <Route path=path!("/") view=pages::bank::BankPage />
+                    <Route path=path!("/bank/:id") view=pages::bank::BankPage />
                     <Route path=path!("/log") view=pages::log::LogPage />
                     <Route path=path!("/stats") view=pages::stats::StatsPage />
                     <Route path=path!("/append") view=pages::append::AppendPage />

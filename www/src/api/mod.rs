@@ -2,6 +2,8 @@
 //! the pages call. Views never touch storage directly. Each domain's operations live in a
 //! submodule; this file holds the store, the change signal and the event log.
 
+pub mod bank;
+
 use std::cell::OnceCell;
 use std::rc::Rc;
 

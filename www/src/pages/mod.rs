@@ -1,5 +1,6 @@
 //! One module per page.
 
 pub mod append;
+pub mod bank;
 pub mod log;
 pub mod stats;

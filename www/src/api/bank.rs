@@ -1,0 +1,214 @@
+//! The bank: account commands and transfers through `chronik_core`'s [`Bank`] facade, and
+//! its three read models (balances, per-account history, per-day totals).
+//!
+//! Each read model has one [`ProjectionRunner`] per page session. A runner loads its saved
+//! checkpoint once, then every read first catches up on the events appended since (here
+//! or in another tab) and saves the checkpoint again, so opening the app with a large log
+//! never replays it from the start.
+
+use std::cell::{Cell, OnceCell};
+use std::rc::Rc;
+
+use chronik::{IdbStore, JsClock, RandomUuids};
+use chronik_core::domains::bank::{
+    AccountBalances, AccountBalancesState, BankAccount, BankCommand, BankError, DailySummary,
+    DaySummary, Transaction, TransactionHistory, TransactionKind, Transfer,
+};
+use chronik_core::domains::{Bank, Money};
+use chronik_core::{
+    utc_date, CommandContext, HandlerError, IdSource, Projection, ProjectionRunner,
+    ProjectionStatus,
+};
+use futures::lock::Mutex;
+
+use super::{changed, store};
+
+type Store = Rc<IdbStore>;
+
+/// The bank and its read models, made once per page session.
+struct Session {
+    bank: Bank<Store>,
+    balances: Mutex<ProjectionRunner<Store, AccountBalances>>,
+    history: Mutex<ProjectionRunner<Store, TransactionHistory>>,
+    daily: Mutex<ProjectionRunner<Store, DailySummary>>,
+}
+
+thread_local! {
+    static SESSION: OnceCell<Rc<Session>> = const { OnceCell::new() };
+    static COUNTER: Cell<u64> = const { Cell::new(0) };
+}
+
+async fn session() -> Result<Rc<Session>, String> {
+    if let Some(session) = SESSION.with(|s| s.get().cloned()) {
+        return Ok(session);
+    }
+    let bank = Bank::new(store().await?);
+    let session = Rc::new(Session {
+        balances: Mutex::new(bank.projection(AccountBalances, JsClock)),
+        history: Mutex::new(bank.projection(TransactionHistory, JsClock)),
+        daily: Mutex::new(bank.projection(DailySummary, JsClock)),
+        bank,
+    });
+    // Two callers may race to make it; keep whichever finished first.
+    Ok(SESSION.with(|s| s.get_or_init(|| session).clone()))
+}
+
+/// Catches `runner` up with the log and reads its state with `read`. A projection that
+/// stopped on an event it cannot apply is an error naming that event.
+async fn read<P: Projection, T>(
+    runner: &Mutex<ProjectionRunner<Store, P>>,
+    read: impl FnOnce(&P::State) -> T,
+) -> Result<T, String> {
+    let mut runner = runner.lock().await;
+    runner.catch_up().await.map_err(|e| e.to_string())?;
+    if let ProjectionStatus::Failed { position, error } = runner.status() {
+        return Err(format!(
+            "{} stopped at position {position}: {error}",
+            runner.projection().name()
+        ));
+    }
+    Ok(read(runner.state()))
+}
+
+/// A fresh id, unique across tabs: the time, this tab's counter and a random part.
+fn fresh_id(prefix: &str) -> String {
+    let n = COUNTER.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    let random = RandomUuids.next_id();
+    format!(
+        "{prefix}-{}-{n}-{}",
+        js_sys::Date::now() as i64,
+        &random[..8]
+    )
+}
+
+/// A new transfer id, for a new intent to move money.
+pub fn new_transfer_id() -> String {
+    fresh_id("t")
+}
+
+/// The reason of a rejection, or what failed.
+fn reason(error: HandlerError<BankError>) -> String {
+    match error {
+        HandlerError::Rejected(reason) => reason.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Handles `command` for `account` and returns the account after it. A rejected command
+/// records nothing and comes back as its reason.
+pub async fn execute(account: &str, command: BankCommand) -> Result<BankAccount, String> {
+    let account = account.trim();
+    if account.is_empty() {
+        return Err("enter an account id".into());
+    }
+    let session = session().await?;
+    let context = CommandContext::new(fresh_id("cmd"));
+    let state = session
+        .bank
+        .execute(account, &command, &context)
+        .await
+        .map_err(reason)?;
+    changed();
+    Ok(state)
+}
+
+/// Runs transfer `id` of `amount` from `from` to `to` and returns its outcome
+/// (completed, or refunded when the target refused the credit).
+///
+/// What the source account would refuse (no such account, closed, not enough money) and
+/// bad input are refused here, before anything is recorded. Past these checks the
+/// transfer records its steps in `transfer-{id}`; running it again with the same id
+/// continues from its last step and never moves money twice.
+pub async fn transfer(id: &str, from: &str, to: &str, amount: &str) -> Result<Transfer, String> {
+    let (from, to) = (from.trim(), to.trim());
+    if from.is_empty() {
+        return Err("enter the account to transfer from".into());
+    }
+    if to.is_empty() {
+        return Err("enter the account to transfer to".into());
+    }
+    if from == to {
+        return Err("cannot transfer from an account to itself".into());
+    }
+    let cents = Money::parse(amount).map_err(|e| BankError::InvalidAmount(e).to_string())?;
+    let session = session().await?;
+    let source = session.bank.account(from).await.map_err(reason)?;
+    match source {
+        None => return Err(format!("{from}: {}", BankError::AccountNotFound)),
+        Some(account) if !account.is_open() => {
+            return Err(format!("{from}: {}", BankError::AccountClosed))
+        }
+        Some(account) if account.balance < cents => {
+            return Err(BankError::InsufficientFunds {
+                balance: account.balance,
+                amount: cents,
+            }
+            .to_string())
+        }
+        Some(_) => {}
+    }
+    let result = session.bank.transfer(id, from, to, amount).await;
+    // Even a failed run may have recorded steps.
+    changed();
+    result.map_err(|e| e.to_string())
+}
+
+/// Every account's owner, status and balance, and the total of all balances.
+pub async fn balances() -> Result<AccountBalancesState, String> {
+    let session = session().await?;
+    read(&session.balances, Clone::clone).await
+}
+
+/// The deposits and withdrawals of `account`, newest first, with the balance after each.
+pub async fn history(account: &str) -> Result<Vec<Transaction>, String> {
+    let session = session().await?;
+    read(&session.history, |state| {
+        state.for_account(account).cloned().collect()
+    })
+    .await
+}
+
+/// Per UTC day (newest first), the deposits and withdrawals of all accounts.
+pub async fn daily_summary() -> Result<Vec<(String, DaySummary)>, String> {
+    let session = session().await?;
+    read(&session.daily, |state| {
+        state
+            .days
+            .iter()
+            .rev()
+            .map(|(day, summary)| (day.clone(), *summary))
+            .collect()
+    })
+    .await
+}
+
+/// Per UTC day (newest first), the totals of one account's `transactions` (newest first,
+/// as [`history`] returns them): the [`DailySummary`] figures for that account alone.
+pub fn days_of(transactions: &[Transaction]) -> Vec<(String, DaySummary)> {
+    let mut days: Vec<(String, DaySummary)> = Vec::new();
+    for t in transactions {
+        let day = utc_date(t.at);
+        if days.last().map(|(d, _)| d) != Some(&day) {
+            days.push((day, DaySummary::default()));
+        }
+        let Some((_, summary)) = days.last_mut() else {
+            continue;
+        };
+        match t.kind {
+            TransactionKind::Deposit => {
+                summary.deposits = summary.deposits.saturating_add(t.amount);
+                summary.deposit_count += 1;
+                summary.net = summary.net.saturating_add(t.amount);
+            }
+            TransactionKind::Withdrawal => {
+                summary.withdrawals = summary.withdrawals.saturating_add(t.amount);
+                summary.withdrawal_count += 1;
+                summary.net = summary.net.saturating_sub(t.amount);
+            }
+        }
+    }
+    days
+}
