@@ -12,7 +12,7 @@ use chronik_core::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, ReadAllOptions, ReadStreamOptions,
     RecordedEvent, StoreStats, Upcasters,
 };
-use leptos::prelude::{RwSignal, Update};
+use leptos::prelude::{ArcRwSignal, Update};
 use wasm_bindgen::prelude::*;
 
 /// The IndexedDB database the app keeps its events in.
@@ -20,15 +20,19 @@ pub const DATABASE: &str = "chronik-app";
 
 thread_local! {
     static STORE: OnceCell<Rc<IdbStore>> = const { OnceCell::new() };
-    static CHANGES: OnceCell<RwSignal<u64>> = const { OnceCell::new() };
+    static CHANGES: OnceCell<ArcRwSignal<u64>> = const { OnceCell::new() };
     static CHANNEL: OnceCell<web_sys::BroadcastChannel> = const { OnceCell::new() };
 }
 
 /// A counter that moves whenever the store may have changed: after this tab appends,
 /// and when another tab announces an append on the store's `BroadcastChannel`. Views
 /// that show stored data track it to refresh.
-pub fn changes() -> RwSignal<u64> {
-    CHANGES.with(|c| *c.get_or_init(|| RwSignal::new(0)))
+///
+/// Reference-counted rather than arena-owned: an arena signal belongs to the reactive
+/// owner that first asked for it (say, a resource's fetcher) and dies with it, after
+/// which every view tracking it would stop refreshing.
+pub fn changes() -> ArcRwSignal<u64> {
+    CHANGES.with(|c| c.get_or_init(|| ArcRwSignal::new(0)).clone())
 }
 
 /// Tells every view that tracks [`changes`] that the store has grown.

@@ -159,7 +159,7 @@ pub fn BankPage() -> impl IntoView {
                     <input type="text" autocomplete="off" placeholder="acc-2" data-testid="bank-to" bind:value=to />
                 </label>
                 <div class="bank-actions">
-                    <div class="action-group" role="group" aria-label="Account">
+                    <div class="action-group" role="group" aria-label="Open or close an account">
                         <span class="group-label">"Account + Owner"</span>
                         <button type="button" disabled=busy on:click=move |_| run(Action::Open { account: account.get(), owner: owner.get() })>
                             "Open account"
@@ -168,7 +168,7 @@ pub fn BankPage() -> impl IntoView {
                             "Close account"
                         </button>
                     </div>
-                    <div class="action-group" role="group" aria-label="Money">
+                    <div class="action-group" role="group" aria-label="Deposit or withdraw">
                         <span class="group-label">"Account + Amount"</span>
                         <button type="button" disabled=busy on:click=move |_| run(Action::Deposit { account: account.get(), amount: amount.get() })>
                             "Deposit"
@@ -177,7 +177,7 @@ pub fn BankPage() -> impl IntoView {
                             "Withdraw"
                         </button>
                     </div>
-                    <div class="action-group" role="group" aria-label="Transfer">
+                    <div class="action-group" role="group" aria-label="Transfer between accounts">
                         <span class="group-label">"Account + Amount + To account"</span>
                         <button type="button" disabled=busy on:click=move |_| run(Action::Transfer { from: account.get(), to: to.get(), amount: amount.get() })>
                             "Transfer"
@@ -214,7 +214,7 @@ pub fn BankPage() -> impl IntoView {
             {move || match selected.get() {
                 Some(id) => view! { <AccountView id=id balances=balances /> }.into_any(),
                 None => view! {
-                    <section class="card account-view empty" aria-label="Account">
+                    <section class="card account-view empty" aria-label="Account details">
                         <p class="muted">"Choose an account to see its transactions, running balance and daily totals."</p>
                     </section>
                 }.into_any(),
