@@ -3,6 +3,9 @@
 //! `/bank/:id`, one account's history with running balance (TransactionHistory) and its
 //! totals per day.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use chronik_core::domains::bank::{
     AccountBalance, AccountBalancesState, AccountStatus, BankAccount, BankCommand, DaySummary,
     Transaction, TransactionKind, Transfer, TransferStatus,
@@ -29,11 +32,26 @@ pub fn BankNavLink() -> impl IntoView {
 /// A command the form can send, with the form's values at the click.
 #[derive(Debug, Clone)]
 enum Action {
-    Open { account: String, owner: String },
-    Deposit { account: String, amount: String },
-    Withdraw { account: String, amount: String },
-    Close { account: String },
-    Transfer { from: String, to: String, amount: String },
+    Open {
+        account: String,
+        owner: String,
+    },
+    Deposit {
+        account: String,
+        amount: String,
+    },
+    Withdraw {
+        account: String,
+        amount: String,
+    },
+    Close {
+        account: String,
+    },
+    Transfer {
+        from: String,
+        to: String,
+        amount: String,
+    },
 }
 
 /// What the feedback line says after a command.
@@ -67,8 +85,8 @@ pub fn BankPage() -> impl IntoView {
     // recorded step and cannot move the money twice. Once the transfer has an outcome the
     // id is dropped and the amount cleared, so a quick second click finds no amount
     // instead of silently sending the money again; a deliberate second transfer of the
-    // same amount is a new intent with a new id. While any command runs the buttons are
-    // disabled, so a double click cannot start two runs at once either.
+    // same amount is a new intent with a new id. While any command runs, clicks are
+    // ignored (see `run`), so a double click cannot start two runs at once either.
     let pending_transfer = StoredValue::new(None::<(String, String, String, String)>);
 
     // Selecting an account makes it the one the form acts on.
@@ -110,9 +128,14 @@ pub fn BankPage() -> impl IntoView {
                         .await
                         .map(|_| format!("Closed {}.", account.trim()))
                 }
-                Action::Transfer { from, to: target, amount: value } => {
+                Action::Transfer {
+                    from,
+                    to: target,
+                    amount: value,
+                } => {
                     let result = run_transfer(pending_transfer, from, target, value.clone()).await;
-                    let completed = matches!(&result, Ok(t) if t.status == TransferStatus::Completed);
+                    let completed =
+                        matches!(&result, Ok(t) if t.status == TransferStatus::Completed);
                     if completed && amount.get_untracked() == value {
                         amount.set(String::new());
                     }
@@ -141,7 +164,7 @@ pub fn BankPage() -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="commands-heading">
             <h2 id="commands-heading">"Commands"</h2>
-            <form class="bank-form" on:submit=|ev| ev.prevent_default()>
+            <form class="bank-form" on:submit=|ev| ev.prevent_default() aria-busy=move || busy.get().to_string()>
                 <label>
                     "Account"
                     <input type="text" autocomplete="off" placeholder="acc-1" data-testid="bank-account" bind:value=account />
@@ -161,37 +184,43 @@ pub fn BankPage() -> impl IntoView {
                 <div class="bank-actions">
                     <div class="action-group" role="group" aria-label="Open or close an account">
                         <span class="group-label">"Account + Owner"</span>
-                        <button type="button" disabled=busy on:click=move |_| run(Action::Open { account: account.get(), owner: owner.get() })>
-                            "Open account"
-                        </button>
-                        <button type="button" class="secondary" disabled=busy on:click=move |_| run(Action::Close { account: account.get() })>
-                            "Close account"
-                        </button>
+                        <div class="buttons">
+                            <button type="button" on:click=move |_| run(Action::Open { account: account.get(), owner: owner.get() })>
+                                "Open account"
+                            </button>
+                            <button type="button" class="secondary" on:click=move |_| run(Action::Close { account: account.get() })>
+                                "Close account"
+                            </button>
+                        </div>
                     </div>
                     <div class="action-group" role="group" aria-label="Deposit or withdraw">
                         <span class="group-label">"Account + Amount"</span>
-                        <button type="button" disabled=busy on:click=move |_| run(Action::Deposit { account: account.get(), amount: amount.get() })>
-                            "Deposit"
-                        </button>
-                        <button type="button" disabled=busy on:click=move |_| run(Action::Withdraw { account: account.get(), amount: amount.get() })>
-                            "Withdraw"
-                        </button>
+                        <div class="buttons">
+                            <button type="button" on:click=move |_| run(Action::Deposit { account: account.get(), amount: amount.get() })>
+                                "Deposit"
+                            </button>
+                            <button type="button" on:click=move |_| run(Action::Withdraw { account: account.get(), amount: amount.get() })>
+                                "Withdraw"
+                            </button>
+                        </div>
                     </div>
                     <div class="action-group" role="group" aria-label="Transfer between accounts">
                         <span class="group-label">"Account + Amount + To account"</span>
-                        <button type="button" disabled=busy on:click=move |_| run(Action::Transfer { from: account.get(), to: to.get(), amount: amount.get() })>
-                            "Transfer"
-                        </button>
+                        <div class="buttons">
+                            <button type="button" on:click=move |_| run(Action::Transfer { from: account.get(), to: to.get(), amount: amount.get() })>
+                                "Transfer"
+                            </button>
+                        </div>
                     </div>
+                    <p class="bank-feedback" role="status" aria-live="polite" data-testid="bank-error">
+                        {move || match feedback.get() {
+                            Some(Feedback::Done(text)) => view! { <span class="ok">{text}</span> }.into_any(),
+                            Some(Feedback::Refused(text)) => view! { <span class="error">{text}</span> }.into_any(),
+                            None => ().into_any(),
+                        }}
+                    </p>
                 </div>
             </form>
-            <p class="bank-feedback" role="status" aria-live="polite" data-testid="bank-error">
-                {move || match feedback.get() {
-                    Some(Feedback::Done(text)) => view! { <span class="ok">{text}</span> }.into_any(),
-                    Some(Feedback::Refused(text)) => view! { <span class="error">{text}</span> }.into_any(),
-                    None => ().into_any(),
-                }}
-            </p>
         </section>
         <div class="bank-layout">
             <div class="bank-column">
@@ -231,7 +260,11 @@ async fn run_transfer(
     to: String,
     amount: String,
 ) -> Result<Transfer, String> {
-    let key = (from.trim().to_string(), to.trim().to_string(), amount.trim().to_string());
+    let key = (
+        from.trim().to_string(),
+        to.trim().to_string(),
+        amount.trim().to_string(),
+    );
     let id = pending
         .get_value()
         .filter(|(_, f, t, a)| (f, t, a) == (&key.0, &key.1, &key.2))
@@ -270,7 +303,9 @@ fn transfer_message(t: &Transfer) -> Result<String, String> {
             t.amount, t.from
         )),
         TransferStatus::Failed => Err(format!("Transfer failed: {reason}")),
-        other => Err(format!("Transfer stopped at {other:?}; press Transfer again to finish it.")),
+        other => Err(format!(
+            "Transfer stopped at {other:?}; press Transfer again to finish it."
+        )),
     }
 }
 
@@ -522,6 +557,14 @@ fn AccountView(
 /// An account's transactions, newest first, with the balance after each.
 #[component]
 fn HistoryTable(lines: Vec<Transaction>) -> impl IntoView {
+    // A deposit for a transfer this account was also debited for is that transfer's
+    // refund (the target refused the credit).
+    let debited: HashSet<String> = lines
+        .iter()
+        .filter(|t| t.kind == TransactionKind::Withdrawal)
+        .filter_map(|t| t.transfer_id.clone())
+        .collect();
+    let refunded = Arc::new(debited);
     view! {
         <table class="bank-table history" data-testid="history">
             <thead>
@@ -535,19 +578,21 @@ fn HistoryTable(lines: Vec<Transaction>) -> impl IntoView {
             <tbody>
                 <For each=move || lines.clone() key=|t| t.position let:t>
                     {
+                        let refunded = Arc::clone(&refunded);
                         let deposit = t.kind == TransactionKind::Deposit;
                         let what = match (&t.transfer_id, deposit) {
-                            (None, true) => "Deposit".to_string(),
-                            (None, false) => "Withdrawal".to_string(),
-                            (Some(_), true) => "Transfer in".to_string(),
-                            (Some(_), false) => "Transfer out".to_string(),
+                            (None, true) => "Deposit",
+                            (None, false) => "Withdrawal",
+                            (Some(id), true) if refunded.contains(id) => "Transfer refunded",
+                            (Some(_), true) => "Transfer in",
+                            (Some(_), false) => "Transfer out",
                         };
                         let amount = if deposit { format!("+{}", t.amount) } else { format!("-{}", t.amount) };
                         view! {
                             <tr data-testid="history-row">
-                                <td class="when">{format::time(t.at)}</td>
+                                <td class="when">{format::time(t.at).chars().take(19).collect::<String>()}</td>
                                 <td>
-                                    {what}
+                                    <span data-testid="history-what">{what}</span>
                                     {t.transfer_id.clone().map(|id| view! { <span class="transfer-id" title="transfer id">{id}</span> })}
                                 </td>
                                 <td class="num money" class:pos=deposit class:neg=!deposit data-testid="history-amount">{amount}</td>
