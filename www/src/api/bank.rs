@@ -121,7 +121,8 @@ pub async fn execute(account: &str, command: BankCommand) -> Result<BankAccount,
 /// What the source account would refuse (no such account, closed, not enough money) and
 /// bad input are refused here, before anything is recorded. Past these checks the
 /// transfer records its steps in `transfer-{id}`; running it again with the same id
-/// continues from its last step and never moves money twice.
+/// skips the checks (the source may already be debited), continues from its last step
+/// and never moves money twice.
 pub async fn transfer(id: &str, from: &str, to: &str, amount: &str) -> Result<Transfer, String> {
     let (from, to) = (from.trim(), to.trim());
     if from.is_empty() {
@@ -135,25 +136,34 @@ pub async fn transfer(id: &str, from: &str, to: &str, amount: &str) -> Result<Tr
     }
     let cents = Money::parse(amount).map_err(|e| BankError::InvalidAmount(e).to_string())?;
     let session = session().await?;
-    let source = session.bank.account(from).await.map_err(reason)?;
-    match source {
-        None => return Err(format!("{from}: {}", BankError::AccountNotFound)),
-        Some(account) if !account.is_open() => {
-            return Err(format!("{from}: {}", BankError::AccountClosed))
-        }
-        Some(account) if account.balance < cents => {
-            return Err(BankError::InsufficientFunds {
-                balance: account.balance,
-                amount: cents,
-            }
-            .to_string())
-        }
-        Some(_) => {}
+    // A transfer already under way only continues: its source may be debited already.
+    let under_way = session
+        .bank
+        .transfer_status(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    if !under_way {
+        check_source(&session.bank, from, cents).await?;
     }
     let result = session.bank.transfer(id, from, to, amount).await;
     // Even a failed run may have recorded steps.
     changed();
     result.map_err(|e| e.to_string())
+}
+
+/// Refuses a transfer of `amount` from `from` that the account would refuse to pay.
+async fn check_source(bank: &Bank<Store>, from: &str, amount: Money) -> Result<(), String> {
+    match bank.account(from).await.map_err(reason)? {
+        None => Err(format!("{from}: {}", BankError::AccountNotFound)),
+        Some(account) if !account.is_open() => Err(format!("{from}: {}", BankError::AccountClosed)),
+        Some(account) if account.balance < amount => Err(BankError::InsufficientFunds {
+            balance: account.balance,
+            amount,
+        }
+        .to_string()),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Every account's owner, status and balance, and the total of all balances.
