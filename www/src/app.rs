@@ -16,6 +16,7 @@ pub fn App() -> impl IntoView {
                 <p class="tagline">"Offline-first event sourcing in your browser"</p>
                 // One link per page, in this order.
                 <nav aria-label="Main" class="nav">
+                    <A href="/orders">"Orders"</A>
                     <A href="/log">"Event log"</A>
                     <A href="/stats">"Stats"</A>
                     <A href="/append">"Append"</A>
@@ -25,6 +26,7 @@ pub fn App() -> impl IntoView {
                 // One route per page.
                 <Routes fallback=|| view! { <p role="alert">"Page not found."</p> }>
                     <Route path=path!("/") view=pages::append::AppendPage />
+                    <Route path=path!("/orders") view=pages::orders::OrdersPage />
                     <Route path=path!("/log") view=pages::log::LogPage />
                     <Route path=path!("/stats") view=pages::stats::StatsPage />
                     <Route path=path!("/append") view=pages::append::AppendPage />

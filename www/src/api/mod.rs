@@ -13,6 +13,8 @@ use chronik_core::{
 use leptos::prelude::{RwSignal, Update};
 use wasm_bindgen::prelude::*;
 
+pub mod orders;
+
 /// The IndexedDB database the app keeps its events in.
 pub const DATABASE: &str = "chronik-app";
 

@@ -2,4 +2,5 @@
 
 pub mod append;
 pub mod log;
+pub mod orders;
 pub mod stats;
