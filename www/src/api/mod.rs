@@ -10,7 +10,7 @@ use chronik_core::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, ReadAllOptions, ReadStreamOptions,
     RecordedEvent, StoreStats, Upcasters,
 };
-use leptos::prelude::{RwSignal, Update};
+use leptos::prelude::{ArcRwSignal, RwSignal, Update};
 use wasm_bindgen::prelude::*;
 
 pub mod orders;
@@ -20,20 +20,24 @@ pub const DATABASE: &str = "chronik-app";
 
 thread_local! {
     static STORE: OnceCell<Rc<IdbStore>> = const { OnceCell::new() };
-    static CHANGES: OnceCell<RwSignal<u64>> = const { OnceCell::new() };
+    static CHANGES: ArcRwSignal<u64> = ArcRwSignal::new(0);
     static CHANNEL: OnceCell<web_sys::BroadcastChannel> = const { OnceCell::new() };
 }
 
 /// A counter that moves whenever the store may have changed: after this tab appends,
 /// and when another tab announces an append on the store's `BroadcastChannel`. Views
 /// that show stored data track it to refresh.
+///
+/// The counter lives as long as the page. Each call hands out a handle owned by the
+/// caller's reactive scope: a signal created inside the first view (or resource) that
+/// asked for it would be disposed with that scope, and every view would stop refreshing.
 pub fn changes() -> RwSignal<u64> {
-    CHANGES.with(|c| *c.get_or_init(|| RwSignal::new(0)))
+    CHANGES.with(|c| RwSignal::from(c.clone()))
 }
 
 /// Tells every view that tracks [`changes`] that the store has grown.
 pub(crate) fn changed() {
-    changes().update(|n| *n += 1);
+    CHANGES.with(|c| c.update(|n| *n += 1));
 }
 
 /// Listens for other tabs' appends (the store posts on `chronik:<database>`).

@@ -8,8 +8,8 @@ use chronik_core::domains::orders::{CurrentOrders, OrderHistory};
 use chronik_core::domains::saga::{SagaEvent, StepStatus};
 use chronik_core::domains::services::{Inventory, StockLevel};
 use chronik_core::domains::{
-    Faults, FulfilmentSagas, Order, OrderCommand, OrderStatus, Orders,
-    SagaState, SagaStep, Services,
+    Faults, FulfilmentSagas, Order, OrderCommand, OrderStatus, Orders, SagaState, SagaStep,
+    Services,
 };
 use chronik_core::projection::{Projection, ProjectionRunner, ProjectionStatus};
 use chronik_core::{
@@ -203,9 +203,12 @@ pub struct Cancelled {
 /// stock, refunds the payment, calls the parcel back).
 pub async fn cancel(order_id: &str, reason_text: &str) -> Result<Cancelled, String> {
     let reason_text = required(reason_text, "a reason for the cancellation")?.to_string();
-    let order = execute(order_id, OrderCommand::CancelOrder {
-        reason: reason_text,
-    })
+    let order = execute(
+        order_id,
+        OrderCommand::CancelOrder {
+            reason: reason_text,
+        },
+    )
     .await?;
     let sagas = sagas(FaultSwitches::default()).await?;
     let saga = match sagas.saga(&order.id).await.map_err(|e| e.to_string())? {
@@ -364,7 +367,10 @@ pub async fn board() -> Result<Vec<OrderGroup>, String> {
 /// The saga of `order_id` folded from its stream, `None` when not started.
 async fn saga(store: &impl EventStore, order_id: &str) -> Result<Option<SagaView>, String> {
     let recorded = store
-        .read_stream(&SagaState::stream_id(order_id), ReadStreamOptions::default())
+        .read_stream(
+            &SagaState::stream_id(order_id),
+            ReadStreamOptions::default(),
+        )
         .await
         .map_err(|e| e.to_string())?;
     if recorded.is_empty() {
@@ -373,9 +379,8 @@ async fn saga(store: &impl EventStore, order_id: &str) -> Result<Option<SagaView
     let mut state = SagaState::default();
     let mut events = Vec::with_capacity(recorded.len());
     for e in recorded {
-        let event = SagaEvent::from_data(&e.event_type, e.data.clone()).map_err(|err| {
-            format!("cannot decode {} of {}: {err}", e.event_type, e.stream_id)
-        })?;
+        let event = SagaEvent::from_data(&e.event_type, e.data.clone())
+            .map_err(|err| format!("cannot decode {} of {}: {err}", e.event_type, e.stream_id))?;
         let detail = match &event {
             SagaEvent::SagaStarted { items, total, .. } => {
                 format!("{} item line(s), total {total}", items.len())
@@ -409,4 +414,3 @@ pub fn step_status(saga: &SagaState, step: SagaStep) -> &'static str {
         None => "pending",
     }
 }
-

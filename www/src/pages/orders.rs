@@ -12,8 +12,8 @@ use chronik_core::domains::{Order, OrderStatus, SagaState, SagaStatus, SagaStep}
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::orders::{self as api_orders, FaultSwitches, OrderCard, OrderGroup, STATUSES};
 use crate::api;
+use crate::api::orders::{self as api_orders, FaultSwitches, OrderCard, OrderGroup, STATUSES};
 
 /// What every control of the page shares: the feedback regions, whether a command is
 /// running, the failure switches, and the sagas this page has moved.
@@ -153,7 +153,10 @@ fn Feedback(ctx: Ctx, head: LocalResource<u64>) -> impl IntoView {
                 }}
             </p>
             <p class="muted" data-testid="orders-head">
-                {move || format!("{} events in the store", head.get().unwrap_or(0))}
+                {move || match head.get().unwrap_or(0) {
+                    1 => "1 event in the store".to_string(),
+                    n => format!("{n} events in the store"),
+                }}
             </p>
         </div>
     }
@@ -333,7 +336,9 @@ fn OrderCardView(card: OrderCard, ctx: Ctx) -> impl IntoView {
     let order = card.order;
     let id = order.id.clone();
     let draft = order.status == OrderStatus::Draft;
-    let open = !order.status.is_terminal();
+    // A completed order keeps its cancel control: trying it shows the state machine
+    // refusing (a shipped order cannot be cancelled).
+    let cancellable = order.status != OrderStatus::Cancelled;
     let saga = card.saga;
     let saga_started = saga.is_some();
     let total = order.total();
@@ -365,7 +370,7 @@ fn OrderCardView(card: OrderCard, ctx: Ctx) -> impl IntoView {
                 }.into_any(),
                 None => ().into_any(),
             }}
-            {open.then(|| view! {
+            {cancellable.then(|| view! {
                 <OrderCommands order_id=id.clone() draft=draft saga_started=saga_started ctx=ctx />
             })}
         </article>
@@ -459,7 +464,14 @@ fn AddItem(order_id: String, ctx: Ctx) -> impl IntoView {
         let (oid, p, q, u) = (oid.clone(), product.get(), quantity.get(), price.get());
         ctx.run(
             async move { api_orders::add_item(&oid, &p, &q, &u).await },
-            |o| format!("{} has {} line(s), total {}", o.id, o.items.len(), o.total()),
+            |o| {
+                format!(
+                    "{} has {} line(s), total {}",
+                    o.id,
+                    o.items.len(),
+                    o.total()
+                )
+            },
         );
     };
     view! {
@@ -478,7 +490,7 @@ fn AddItem(order_id: String, ctx: Ctx) -> impl IntoView {
     }
 }
 
-/// Submit (a draft) and cancel (any open order, with a reason).
+/// Submit (a draft) and cancel (with a reason).
 #[component]
 fn OrderCommands(order_id: String, draft: bool, saga_started: bool, ctx: Ctx) -> impl IntoView {
     let reason = RwSignal::new(String::new());
@@ -486,7 +498,11 @@ fn OrderCommands(order_id: String, draft: bool, saga_started: bool, ctx: Ctx) ->
     let submit = move |_| {
         let oid = oid.clone();
         ctx.run(async move { api_orders::submit(&oid).await }, |o| {
-            format!("submitted {} (total {}); its saga can start", o.id, o.total())
+            format!(
+                "submitted {} (total {}); its saga can start",
+                o.id,
+                o.total()
+            )
         });
     };
     let oid = order_id.clone();
@@ -494,10 +510,13 @@ fn OrderCommands(order_id: String, draft: bool, saga_started: bool, ctx: Ctx) ->
         ev.prevent_default();
         let (oid, why) = (oid.clone(), reason.get());
         ctx.touch(&oid);
-        ctx.run(async move { api_orders::cancel(&oid, &why).await }, |c| match c.saga {
-            Some(_) => format!("cancelled {}; its saga undid what it had done", c.order.id),
-            None => format!("cancelled {}", c.order.id),
-        });
+        ctx.run(
+            async move { api_orders::cancel(&oid, &why).await },
+            |c| match c.saga {
+                Some(_) => format!("cancelled {}; its saga undid what it had done", c.order.id),
+                None => format!("cancelled {}", c.order.id),
+            },
+        );
     };
     view! {
         <div class="order-commands">
@@ -524,7 +543,11 @@ fn SagaButtons(order_id: String, resume: bool, ctx: Ctx) -> impl IntoView {
         ctx.touch(&oid);
         let switches = ctx.switches.get_untracked();
         ctx.run(
-            async move { api_orders::step_saga(&oid, switches).await.map(|s| (oid, s)) },
+            async move {
+                api_orders::step_saga(&oid, switches)
+                    .await
+                    .map(|s| (oid, s))
+            },
             |(oid, s)| format!("saga of {oid}: next, {}", describe(s.next_action())),
         );
     };
@@ -663,7 +686,9 @@ fn describe(action: SagaAction) -> String {
         SagaAction::BeginStep(step) => format!("start {step}"),
         SagaAction::RunStep(step) => format!("call the service for {step} and record its answer"),
         SagaAction::BeginCompensation(step) => format!("start undoing {step}"),
-        SagaAction::RunCompensation(step) => format!("{} and record it", compensation_name(step).to_lowercase()),
+        SagaAction::RunCompensation(step) => {
+            format!("{} and record it", compensation_name(step).to_lowercase())
+        }
         SagaAction::Finish => "record SagaCompleted".into(),
         SagaAction::Abort => "cancel the order and record SagaAborted".into(),
         SagaAction::Done => "nothing: the saga is finished".into(),
