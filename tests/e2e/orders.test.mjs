@@ -96,13 +96,14 @@ test("payment failing compensates the saga; another order completes", async () =
   await addItem(page, "ord-1", "sku-3", 1, "1.00");
   await done(page, "total 25.98");
   // Change a quantity and remove a line.
-  await page.getByLabel("Quantity of sku-2 in ord-1").fill("3");
+  await page.getByLabel("Quantity of sku-2 in ord-1", { exact: true }).fill("3");
   await page.getByRole("button", { name: "Set quantity of sku-2 in ord-1" }).click();
   await done(page, "ord-1 now has 3 × sku-2, total 35.98");
   await page.getByRole("button", { name: "Remove sku-3 from ord-1" }).click();
   await done(page, "removed sku-3 from ord-1, total 34.98");
   assert.equal(await text(page, "total-ord-1"), "34.98");
   assert.equal(await page.getByTestId("order-ord-1").getByTestId("order-item").count(), 2);
+  await page.getByTestId("order-ord-1").screenshot({ path: `${ARTIFACTS}/orders-draft.png` });
   await submit(page, "ord-1");
 
   // Payment refuses: the saga releases the stock it reserved and cancels the order.
@@ -281,6 +282,7 @@ test("illegal commands are refused with a reason and append nothing", async () =
   await page.getByLabel("Reason to cancel ord-x").fill("too late");
   await page.getByRole("button", { name: "Cancel order ord-x" }).click();
   await error.getByText("cannot cancel: the order is Completed").waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}/orders-refused.png` });
   await page.reload();
   await page.getByTestId("group-Completed").getByTestId("order-ord-x").waitFor();
   // The refused cancel appended nothing.

@@ -291,7 +291,18 @@ fn GroupView(status: OrderStatus, group: Memo<Option<OrderGroup>>, ctx: Ctx) -> 
     let name = status.to_string();
     let heading = format!("group-{name}-heading");
     let count = move || group.with(|g| g.as_ref().map_or(0, |g| g.count));
-    let cards = move || group.with(|g| g.as_ref().map(|g| g.orders.clone()).unwrap_or_default());
+    let ids = move || {
+        group.with(|g| {
+            g.as_ref()
+                .map(|g| {
+                    g.orders
+                        .iter()
+                        .map(|c| c.order.id.clone())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
     let hidden = move || {
         group.with(|g| {
             g.as_ref()
@@ -301,6 +312,7 @@ fn GroupView(status: OrderStatus, group: Memo<Option<OrderGroup>>, ctx: Ctx) -> 
     view! {
         <section
             class=format!("card order-group status-{}", name.to_lowercase())
+            class:empty=move || count() == 0
             aria-labelledby=heading
             data-testid=format!("group-{name}")
         >
@@ -310,8 +322,8 @@ fn GroupView(status: OrderStatus, group: Memo<Option<OrderGroup>>, ctx: Ctx) -> 
             </h2>
             {move || (count() == 0).then(|| view! { <p class="muted">"No orders."</p> })}
             <div class="order-grid">
-                <For each=cards key=card_key let:card>
-                    <OrderCardView card=card ctx=ctx />
+                <For each=ids key=|id| id.clone() let:id>
+                    <OrderCardView id=id status=status group=group ctx=ctx />
                 </For>
             </div>
             {move || (hidden() > 0).then(|| view! {
@@ -321,59 +333,79 @@ fn GroupView(status: OrderStatus, group: Memo<Option<OrderGroup>>, ctx: Ctx) -> 
     }
 }
 
-/// A card is drawn again when its order or its saga records something.
-fn card_key(card: &OrderCard) -> (String, i64, usize) {
-    (
-        card.order.id.clone(),
-        card.updated_at,
-        card.saga.as_ref().map_or(0, |s| s.events.len()),
-    )
-}
-
-/// One order: its items and total, the commands it accepts now, and its saga.
+/// One order: its items and total, the commands it accepts now, and its saga. The card
+/// stays while the order keeps its status (so what is typed into it survives); its
+/// contents follow the order's and the saga's events.
 #[component]
-fn OrderCardView(card: OrderCard, ctx: Ctx) -> impl IntoView {
-    let order = card.order;
-    let id = order.id.clone();
-    let draft = order.status == OrderStatus::Draft;
+fn OrderCardView(
+    id: String,
+    status: OrderStatus,
+    group: Memo<Option<OrderGroup>>,
+    ctx: Ctx,
+) -> impl IntoView {
+    let card = {
+        let id = id.clone();
+        Memo::new(move |_| {
+            group.with(|g| {
+                g.as_ref()
+                    .and_then(|g| g.orders.iter().find(|c| c.order.id == id).cloned())
+            })
+        })
+    };
+    let draft = status == OrderStatus::Draft;
     // A completed order keeps its cancel control: trying it shows the state machine
     // refusing (a shipped order cannot be cancelled).
-    let cancellable = order.status != OrderStatus::Cancelled;
-    let saga = card.saga;
-    let saga_started = saga.is_some();
-    let total = order.total();
+    let cancellable = status != OrderStatus::Cancelled;
     view! {
         <article class="order" data-testid=format!("order-{id}") aria-label=format!("Order {id}")>
-            <header class="order-head">
-                <h3>{id.clone()}</h3>
-                <span class="muted">{order.customer_id.clone()}</span>
-                <span class=format!("pill pill-{}", order.status.to_string().to_lowercase())
-                    data-testid=format!("status-{id}")>{order.status.to_string()}</span>
-                <span class="order-total">
-                    "Total " <strong data-testid=format!("total-{id}")>{total.to_string()}</strong>
-                </span>
-            </header>
-            <ItemsTable order=order.clone() ctx=ctx editable=draft />
+            {move || card.get().map(|c| view! { <OrderLines order=c.order ctx=ctx editable=draft /> })}
             {draft.then(|| view! { <AddItem order_id=id.clone() ctx=ctx /> })}
-            {order.cancel_reason.clone().map(|reason| view! {
-                <p class="cancel-reason">
-                    "Cancelled: " <span data-testid=format!("cancel-reason-{id}")>{reason}</span>
-                </p>
-            })}
-            {order.tracking_number.clone().map(|t| view! {
-                <p class="ok">"Shipped, tracking " <code data-testid=format!("tracking-{id}")>{t}</code></p>
-            })}
-            {match saga {
-                Some(saga) => view! { <SagaPanel order_id=id.clone() saga=saga.state events=saga.events ctx=ctx /> }.into_any(),
-                None if order.status == OrderStatus::Submitted => view! {
-                    <NotStarted order_id=id.clone() ctx=ctx />
-                }.into_any(),
-                None => ().into_any(),
-            }}
-            {cancellable.then(|| view! {
-                <OrderCommands order_id=id.clone() draft=draft saga_started=saga_started ctx=ctx />
-            })}
+            {move || card.get().map(|c| view! { <OrderOutcome card=c ctx=ctx /> })}
+            {cancellable.then(|| view! { <OrderCommands order_id=id.clone() draft=draft ctx=ctx /> })}
         </article>
+    }
+}
+
+/// The order's header (id, customer, status, total) and its lines.
+#[component]
+fn OrderLines(order: Order, ctx: Ctx, editable: bool) -> impl IntoView {
+    let id = order.id.clone();
+    let total = order.total();
+    view! {
+        <header class="order-head">
+            <h3>{id.clone()}</h3>
+            <span class="muted">{order.customer_id.clone()}</span>
+            <span class=format!("pill pill-{}", order.status.to_string().to_lowercase())
+                data-testid=format!("status-{id}")>{order.status.to_string()}</span>
+            <span class="order-total">
+                "Total " <strong data-testid=format!("total-{id}")>{total.to_string()}</strong>
+            </span>
+        </header>
+        <ItemsTable order=order ctx=ctx editable=editable />
+    }
+}
+
+/// How the order ended (cancellation reason, tracking number) and its saga.
+#[component]
+fn OrderOutcome(card: OrderCard, ctx: Ctx) -> impl IntoView {
+    let order = card.order;
+    let id = order.id.clone();
+    view! {
+        {order.cancel_reason.clone().map(|reason| view! {
+            <p class="cancel-reason">
+                "Cancelled: " <span data-testid=format!("cancel-reason-{id}")>{reason}</span>
+            </p>
+        })}
+        {order.tracking_number.clone().map(|t| view! {
+            <p class="ok">"Shipped, tracking " <code data-testid=format!("tracking-{id}")>{t}</code></p>
+        })}
+        {match card.saga {
+            Some(saga) => view! { <SagaPanel order_id=id.clone() saga=saga.state events=saga.events ctx=ctx /> }.into_any(),
+            None if order.status == OrderStatus::Submitted => view! {
+                <NotStarted order_id=id.clone() ctx=ctx />
+            }.into_any(),
+            None => ().into_any(),
+        }}
     }
 }
 
@@ -492,7 +524,7 @@ fn AddItem(order_id: String, ctx: Ctx) -> impl IntoView {
 
 /// Submit (a draft) and cancel (with a reason).
 #[component]
-fn OrderCommands(order_id: String, draft: bool, saga_started: bool, ctx: Ctx) -> impl IntoView {
+fn OrderCommands(order_id: String, draft: bool, ctx: Ctx) -> impl IntoView {
     let reason = RwSignal::new(String::new());
     let oid = order_id.clone();
     let submit = move |_| {
@@ -527,7 +559,7 @@ fn OrderCommands(order_id: String, draft: bool, saga_started: bool, ctx: Ctx) ->
             <form class="cancel-form" on:submit=cancel>
                 <input type="text" placeholder="reason" aria-label=format!("Reason to cancel {order_id}") bind:value=reason />
                 <button type="submit" class="danger" aria-label=format!("Cancel order {order_id}")
-                    title=if saga_started { "Cancels the order; the saga then undoes its steps" } else { "Cancels the order" }
+                    title="Cancels the order; a saga under way then undoes its steps"
                     disabled=move || ctx.busy.get()>"Cancel order"</button>
             </form>
         </div>
@@ -602,7 +634,7 @@ fn SagaPanel(
         let reference = saga.step(step).and_then(|r| r.reference.clone());
         view! {
             <li class=format!("step step-{state}") data-testid="saga-step" data-step=step.as_str() data-state=state>
-                <span class="step-name">{step.as_str()}</span>
+                <span class="step-name">{step_label(step)}</span>
                 <span class="step-state">{state}</span>
                 {reference.map(|r| view! { <code class="step-ref">{r}</code> })}
             </li>
@@ -640,10 +672,11 @@ fn SagaPanel(
                     {move || if interrupted() {
                         view! {
                             <p class="interrupted" data-testid="saga-interrupted">
-                                {format!("Interrupted midway after {event_count} events (the page was reloaded or closed). ")}
-                                "Resume saga continues from the last recorded event: steps already answered are "
-                                "never called again, and a step started but unanswered is retried with the same "
-                                "idempotency key, so the service answers as before."
+                                <strong>{format!("Interrupted after {event_count} events")}</strong>
+                                " (the page was reloaded or closed). Resume saga continues from the last "
+                                "recorded event: an answered step is never called again; a step started but "
+                                "unanswered is retried with the same idempotency key, and the service answers "
+                                "as before."
                             </p>
                         }.into_any()
                     } else {
@@ -666,6 +699,16 @@ fn SagaPanel(
                 </ol>
             </details>
         </div>
+    }
+}
+
+/// A forward step, in words.
+fn step_label(step: SagaStep) -> &'static str {
+    match step {
+        SagaStep::ReserveInventory => "Reserve inventory",
+        SagaStep::TakePayment => "Take payment",
+        SagaStep::Ship => "Ship",
+        SagaStep::CompleteOrder => "Complete order",
     }
 }
 
