@@ -56,12 +56,17 @@ async function submit(page, id) {
 
 const text = async (page, testId) => (await page.getByTestId(testId).textContent()).trim();
 
-async function stock(page, product) {
-  return {
-    onHand: await text(page, `stock-onhand-${product}`),
-    reserved: await text(page, `stock-reserved-${product}`),
-    available: await text(page, `stock-available-${product}`),
-  };
+/** Waits until the element `testId` reads exactly `value`. */
+async function reads(page, testId, value) {
+  const exact = new RegExp(`^\\s*${value.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s*$`);
+  await page.getByTestId(testId).filter({ hasText: exact }).waitFor();
+}
+
+/** Waits until the stock panel shows these units of `product`. */
+async function expectStock(page, product, { onHand, reserved, available }) {
+  await reads(page, `stock-onhand-${product}`, String(onHand));
+  await reads(page, `stock-reserved-${product}`, String(reserved));
+  await reads(page, `stock-available-${product}`, String(available));
 }
 
 /** The saga of `id`: each step's state, the compensations, and its events. */
@@ -86,7 +91,7 @@ test("payment failing compensates the saga; another order completes", async () =
   const { context, page, errors } = await openOrders();
   await receive(page, "sku-1", 10);
   await receive(page, "sku-2", 5);
-  assert.deepEqual(await stock(page, "sku-1"), { onHand: "10", reserved: "0", available: "10" });
+  await expectStock(page, "sku-1", { onHand: 10, reserved: 0, available: 10 });
 
   await createOrder(page, "ord-1", "cust-1");
   await addItem(page, "ord-1", "sku-1", 2, "9.99");
@@ -101,7 +106,7 @@ test("payment failing compensates the saga; another order completes", async () =
   await done(page, "ord-1 now has 3 × sku-2, total 35.98");
   await page.getByRole("button", { name: "Remove sku-3 from ord-1" }).click();
   await done(page, "removed sku-3 from ord-1, total 34.98");
-  assert.equal(await text(page, "total-ord-1"), "34.98");
+  await reads(page, "total-ord-1", "34.98");
   assert.equal(await page.getByTestId("order-ord-1").getByTestId("order-item").count(), 2);
   await page.getByTestId("order-ord-1").screenshot({ path: `${ARTIFACTS}/orders-draft.png` });
   await submit(page, "ord-1");
@@ -128,8 +133,8 @@ test("payment failing compensates the saga; another order completes", async () =
     "TakePayment failed: simulated failure",
   );
   assert.deepEqual(failed.events.at(-1), "10 SagaAborted TakePayment failed: simulated failure");
-  assert.deepEqual(await stock(page, "sku-1"), { onHand: "10", reserved: "0", available: "10" });
-  assert.deepEqual(await stock(page, "sku-2"), { onHand: "5", reserved: "0", available: "5" });
+  await expectStock(page, "sku-1", { onHand: 10, reserved: 0, available: 10 });
+  await expectStock(page, "sku-2", { onHand: 5, reserved: 0, available: 5 });
 
   // With the switch off, the next order goes all the way.
   await page.getByLabel("Fail payment").uncheck();
@@ -145,7 +150,7 @@ test("payment failing compensates the saga; another order completes", async () =
   assert.deepEqual(Object.values(completed.steps), ["done", "done", "done", "done"]);
   assert.deepEqual(completed.compensations, []);
   assert.match(await text(page, "tracking-ord-2"), /^TRK\d{10}$/);
-  assert.deepEqual(await stock(page, "sku-1"), { onHand: "7", reserved: "0", available: "7" });
+  await expectStock(page, "sku-1", { onHand: 7, reserved: 0, available: 7 });
   assert.equal(await text(page, "count-Completed"), "1");
   assert.equal(await text(page, "count-Cancelled"), "1");
 
@@ -183,7 +188,7 @@ test("sagas stopped midway by a reload resume without repeating a step", async (
   }
   assert.equal((await saga(page, "ord-a")).steps.ReserveInventory, "started");
   assert.equal((await saga(page, "ord-b")).steps.ReserveInventory, "done");
-  assert.deepEqual(await stock(page, "sku-r"), { onHand: "10", reserved: "3", available: "7" });
+  await expectStock(page, "sku-r", { onHand: 10, reserved: 3, available: 7 });
   await page.getByTestId("reservation-ord-b").getByText("3 × sku-r").waitFor();
 
   await page.reload();
@@ -220,7 +225,7 @@ test("sagas stopped midway by a reload resume without repeating a step", async (
     );
   }
   // Reserved once and shipped once per order: 10 − 2 − 3.
-  assert.deepEqual(await stock(page, "sku-r"), { onHand: "5", reserved: "0", available: "5" });
+  await expectStock(page, "sku-r", { onHand: 5, reserved: 0, available: 5 });
   assert.equal(await page.getByTestId("reservation-ord-a").count(), 0);
   assert.deepEqual(errors, [], "no uncaught errors on the page");
   await context.close();

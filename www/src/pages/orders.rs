@@ -8,7 +8,7 @@ use std::future::Future;
 
 use chronik_core::domains::saga::SagaAction;
 use chronik_core::domains::services::Inventory;
-use chronik_core::domains::{Order, OrderStatus, SagaState, SagaStatus, SagaStep};
+use chronik_core::domains::{Order, OrderItem, OrderStatus, SagaState, SagaStatus, SagaStep};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -352,13 +352,21 @@ fn OrderCardView(
             })
         })
     };
+    let items = Memo::new(move |_| {
+        card.with(|c| {
+            c.as_ref()
+                .map(|c| c.order.items.clone())
+                .unwrap_or_default()
+        })
+    });
     let draft = status == OrderStatus::Draft;
     // A completed order keeps its cancel control: trying it shows the state machine
     // refusing (a shipped order cannot be cancelled).
     let cancellable = status != OrderStatus::Cancelled;
     view! {
         <article class="order" data-testid=format!("order-{id}") aria-label=format!("Order {id}")>
-            {move || card.get().map(|c| view! { <OrderLines order=c.order ctx=ctx editable=draft /> })}
+            {move || card.get().map(|c| view! { <OrderHeader order=c.order /> })}
+            <ItemsTable order_id=id.clone() items=items ctx=ctx editable=draft />
             {draft.then(|| view! { <AddItem order_id=id.clone() ctx=ctx /> })}
             {move || card.get().map(|c| view! { <OrderOutcome card=c ctx=ctx /> })}
             {cancellable.then(|| view! { <OrderCommands order_id=id.clone() draft=draft ctx=ctx /> })}
@@ -366,11 +374,10 @@ fn OrderCardView(
     }
 }
 
-/// The order's header (id, customer, status, total) and its lines.
+/// The order's id, customer, status and total.
 #[component]
-fn OrderLines(order: Order, ctx: Ctx, editable: bool) -> impl IntoView {
+fn OrderHeader(order: Order) -> impl IntoView {
     let id = order.id.clone();
-    let total = order.total();
     view! {
         <header class="order-head">
             <h3>{id.clone()}</h3>
@@ -378,10 +385,9 @@ fn OrderLines(order: Order, ctx: Ctx, editable: bool) -> impl IntoView {
             <span class=format!("pill pill-{}", order.status.to_string().to_lowercase())
                 data-testid=format!("status-{id}")>{order.status.to_string()}</span>
             <span class="order-total">
-                "Total " <strong data-testid=format!("total-{id}")>{total.to_string()}</strong>
+                "Total " <strong data-testid=format!("total-{id}")>{order.total().to_string()}</strong>
             </span>
         </header>
-        <ItemsTable order=order ctx=ctx editable=editable />
     }
 }
 
@@ -409,15 +415,18 @@ fn OrderOutcome(card: OrderCard, ctx: Ctx) -> impl IntoView {
     }
 }
 
-/// The order's lines; in a draft, each line's quantity can change and the line go.
+/// The order's lines; in a draft, each line's quantity can change and the line go. A
+/// row stays (with what is typed into it) until its own line changes.
 #[component]
-fn ItemsTable(order: Order, ctx: Ctx, editable: bool) -> impl IntoView {
-    if order.items.is_empty() {
-        return view! { <p class="muted">"No items yet."</p> }.into_any();
-    }
-    let order_id = order.id.clone();
+fn ItemsTable(
+    order_id: String,
+    items: Memo<Vec<OrderItem>>,
+    ctx: Ctx,
+    editable: bool,
+) -> impl IntoView {
     view! {
-        <table class="events items">
+        {move || items.with(Vec::is_empty).then(|| view! { <p class="muted">"No items yet."</p> })}
+        <table class="events items" hidden=move || items.with(Vec::is_empty)>
             <thead>
                 <tr>
                     <th scope="col">"Product"</th>
@@ -428,60 +437,80 @@ fn ItemsTable(order: Order, ctx: Ctx, editable: bool) -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
-                {order.items.into_iter().map(|item| {
-                    let product = item.product_id.clone();
-                    let quantity = RwSignal::new(item.quantity.to_string());
-                    let (oid, pid) = (order_id.clone(), product.clone());
-                    let set_quantity = move |_| {
-                        let (oid, pid, q) = (oid.clone(), pid.clone(), quantity.get());
-                        ctx.run(
-                            async move { api_orders::change_quantity(&oid, &pid, &q).await.map(|o| (o, pid)) },
-                            |(o, pid)| format!("{} now has {} × {pid}, total {}", o.id, o.items.iter().find(|i| i.product_id == pid).map_or(0, |i| i.quantity), o.total()),
-                        );
-                    };
-                    let (oid, pid) = (order_id.clone(), product.clone());
-                    let remove = move |_| {
-                        let (oid, pid) = (oid.clone(), pid.clone());
-                        ctx.run(
-                            async move { api_orders::remove_item(&oid, &pid).await.map(|o| (o, pid)) },
-                            |(o, pid)| format!("removed {pid} from {}, total {}", o.id, o.total()),
-                        );
-                    };
-                    view! {
-                        <tr data-testid="order-item">
-                            <td><code>{product.clone()}</code></td>
-                            <td class="num">
-                                {if editable {
-                                    view! {
-                                        <input
-                                            class="qty"
-                                            type="text"
-                                            inputmode="numeric"
-                                            aria-label=format!("Quantity of {product} in {order_id}")
-                                            bind:value=quantity
-                                        />
-                                    }.into_any()
-                                } else {
-                                    view! { <span data-testid="item-quantity">{item.quantity}</span> }.into_any()
-                                }}
-                            </td>
-                            <td class="num">{item.unit_price.to_string()}</td>
-                            <td class="num">{item.line_total().to_string()}</td>
-                            {editable.then(|| view! {
-                                <td class="row-actions">
-                                    <button class="secondary" aria-label=format!("Set quantity of {product} in {order_id}")
-                                        on:click=set_quantity disabled=move || ctx.busy.get()>"Set"</button>
-                                    <button class="secondary" aria-label=format!("Remove {product} from {order_id}")
-                                        on:click=remove disabled=move || ctx.busy.get()>"Remove"</button>
-                                </td>
-                            })}
-                        </tr>
-                    }
-                }).collect_view()}
+                <For
+                    each=move || items.get()
+                    key=|i| (i.product_id.clone(), i.quantity, i.unit_price)
+                    let:item
+                >
+                    <ItemRow order_id=order_id.clone() item=item ctx=ctx editable=editable />
+                </For>
             </tbody>
         </table>
     }
-    .into_any()
+}
+
+/// One line of an order.
+#[component]
+fn ItemRow(order_id: String, item: OrderItem, ctx: Ctx, editable: bool) -> impl IntoView {
+    let product = item.product_id.clone();
+    let quantity = RwSignal::new(item.quantity.to_string());
+    let (oid, pid) = (order_id.clone(), product.clone());
+    let set_quantity = move |_| {
+        let (oid, pid, q) = (oid.clone(), pid.clone(), quantity.get());
+        ctx.run(
+            async move {
+                api_orders::change_quantity(&oid, &pid, &q)
+                    .await
+                    .map(|o| (o, pid))
+            },
+            |(o, pid)| {
+                let now = o
+                    .items
+                    .iter()
+                    .find(|i| i.product_id == pid)
+                    .map_or(0, |i| i.quantity);
+                format!("{} now has {now} × {pid}, total {}", o.id, o.total())
+            },
+        );
+    };
+    let (oid, pid) = (order_id.clone(), product.clone());
+    let remove = move |_| {
+        let (oid, pid) = (oid.clone(), pid.clone());
+        ctx.run(
+            async move { api_orders::remove_item(&oid, &pid).await.map(|o| (o, pid)) },
+            |(o, pid)| format!("removed {pid} from {}, total {}", o.id, o.total()),
+        );
+    };
+    view! {
+        <tr data-testid="order-item">
+            <td><code>{product.clone()}</code></td>
+            <td class="num">
+                {if editable {
+                    view! {
+                        <input
+                            class="qty"
+                            type="text"
+                            inputmode="numeric"
+                            aria-label=format!("Quantity of {product} in {order_id}")
+                            bind:value=quantity
+                        />
+                    }.into_any()
+                } else {
+                    view! { <span data-testid="item-quantity">{item.quantity}</span> }.into_any()
+                }}
+            </td>
+            <td class="num">{item.unit_price.to_string()}</td>
+            <td class="num">{item.line_total().to_string()}</td>
+            {editable.then(|| view! {
+                <td class="row-actions">
+                    <button class="secondary" aria-label=format!("Set quantity of {product} in {order_id}")
+                        on:click=set_quantity disabled=move || ctx.busy.get()>"Set"</button>
+                    <button class="secondary" aria-label=format!("Remove {product} from {order_id}")
+                        on:click=remove disabled=move || ctx.busy.get()>"Remove"</button>
+                </td>
+            })}
+        </tr>
+    }
 }
 
 /// Adds a line to a draft order.
