@@ -287,7 +287,7 @@ test("illegal commands are refused with a reason and append nothing", async () =
   await page.getByLabel("Reason to cancel ord-x").fill("too late");
   await page.getByRole("button", { name: "Cancel order ord-x" }).click();
   await error.getByText("cannot cancel: the order is Completed").waitFor();
-  await page.screenshot({ path: `${ARTIFACTS}/orders-refused.png` });
+  await page.getByTestId("order-ord-x").screenshot({ path: `${ARTIFACTS}/orders-refused.png` });
   await page.reload();
   await page.getByTestId("group-Completed").getByTestId("order-ord-x").waitFor();
   // The refused cancel appended nothing.

@@ -21,6 +21,9 @@ use crate::api::orders::{self as api_orders, FaultSwitches, OrderCard, OrderGrou
 struct Ctx {
     /// The last command's outcome: `Ok` a note, `Err` why it was refused.
     feedback: RwSignal<Option<Result<String, String>>>,
+    /// Where the last command came from (`create`, `stock` or an order id): its outcome
+    /// shows there, next to the control that was used.
+    origin: RwSignal<String>,
     /// A command is running: buttons wait.
     busy: RwSignal<bool>,
     /// Which steps the simulated services refuse.
@@ -31,15 +34,17 @@ struct Ctx {
 }
 
 impl Ctx {
-    /// Runs a command; its outcome (a note from `ok`, or the reason it was refused)
-    /// goes to the feedback regions.
+    /// Runs a command issued from `origin`; its outcome (a note from `ok`, or the
+    /// reason it was refused) shows in that place's feedback regions.
     fn run<T: 'static>(
         self,
+        origin: String,
         command: impl Future<Output = Result<T, String>> + 'static,
         ok: impl FnOnce(T) -> String + 'static,
     ) {
         self.busy.set(true);
         self.feedback.set(None);
+        self.origin.set(origin);
         spawn_local(async move {
             let outcome = command.await.map(ok);
             self.feedback.set(Some(outcome));
@@ -60,6 +65,7 @@ impl Ctx {
 pub fn OrdersPage() -> impl IntoView {
     let ctx = Ctx {
         feedback: RwSignal::new(None),
+        origin: RwSignal::new(String::new()),
         busy: RwSignal::new(false),
         switches: RwSignal::new(FaultSwitches::default()),
         touched: RwSignal::new(HashSet::new()),
@@ -119,6 +125,7 @@ fn CreateOrder(ctx: Ctx) -> impl IntoView {
         ev.prevent_default();
         let (id, who) = (order_id.get(), customer.get());
         ctx.run(
+            "create".into(),
             async move { api_orders::create_order(&id, &who).await },
             move |order| {
                 order_id.set(String::new());
@@ -135,29 +142,52 @@ fn CreateOrder(ctx: Ctx) -> impl IntoView {
     }
 }
 
-/// The outcome of the last command: a note, or the reason it was refused.
+/// The create form's feedback and the size of the store.
 #[component]
 fn Feedback(ctx: Ctx, head: LocalResource<u64>) -> impl IntoView {
     view! {
         <div class="orders-feedback">
-            <p class="error" aria-live="polite" data-testid="orders-error">
-                {move || match ctx.feedback.get() {
-                    Some(Err(reason)) => reason,
-                    _ => String::new(),
-                }}
-            </p>
-            <p class="ok" role="status" data-testid="orders-status">
-                {move || match ctx.feedback.get() {
-                    Some(Ok(note)) => note,
-                    _ => String::new(),
-                }}
-            </p>
+            <FeedbackSlot ctx=ctx here="create".to_string() />
             <p class="muted" data-testid="orders-head">
                 {move || match head.get().unwrap_or(0) {
                     1 => "1 event in the store".to_string(),
                     n => format!("{n} events in the store"),
                 }}
             </p>
+        </div>
+    }
+}
+
+/// Live regions for the outcome of a command issued here: the reason it was refused,
+/// or a note. Every place has its regions from the start (so that screen readers
+/// announce what appears in them); only the place the last command came from fills
+/// them and carries the test ids.
+#[component]
+fn FeedbackSlot(ctx: Ctx, here: String) -> impl IntoView {
+    let active = move || ctx.origin.with(|o| *o == here);
+    let error = {
+        let active = active.clone();
+        move || match ctx.feedback.get() {
+            Some(Err(reason)) if active() => reason,
+            _ => String::new(),
+        }
+    };
+    let note = {
+        let active = active.clone();
+        move || match ctx.feedback.get() {
+            Some(Ok(note)) if active() => note,
+            _ => String::new(),
+        }
+    };
+    let error_id = {
+        let active = active.clone();
+        move || active().then_some("orders-error")
+    };
+    let note_id = move || active().then_some("orders-status");
+    view! {
+        <div class="feedback-slot">
+            <p class="error feedback" aria-live="polite" data-testid=error_id>{error}</p>
+            <p class="ok feedback" role="status" data-testid=note_id>{note}</p>
         </div>
     }
 }
@@ -171,6 +201,7 @@ fn StockPanel(ctx: Ctx, stock: LocalResource<Result<Inventory, String>>) -> impl
         ev.prevent_default();
         let (p, n) = (product.get(), units.get());
         ctx.run(
+            "stock".into(),
             async move {
                 let level = api_orders::receive_stock(&p, &n).await?;
                 Ok((p, level))
@@ -193,6 +224,7 @@ fn StockPanel(ctx: Ctx, stock: LocalResource<Result<Inventory, String>>) -> impl
                 <label>"Stock units" <input type="text" inputmode="numeric" bind:value=units /></label>
                 <button type="submit" disabled=move || ctx.busy.get()>"Receive stock"</button>
             </form>
+            <FeedbackSlot ctx=ctx here="stock".to_string() />
             {move || stock.get().map(|result| match result {
                 Ok(inventory) => view! { <StockTable inventory=inventory /> }.into_any(),
                 Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
@@ -370,6 +402,7 @@ fn OrderCardView(
             {draft.then(|| view! { <AddItem order_id=id.clone() ctx=ctx /> })}
             {move || card.get().map(|c| view! { <OrderOutcome card=c ctx=ctx /> })}
             {cancellable.then(|| view! { <OrderCommands order_id=id.clone() draft=draft ctx=ctx /> })}
+            <FeedbackSlot ctx=ctx here=id.clone() />
         </article>
     }
 }
@@ -458,6 +491,7 @@ fn ItemRow(order_id: String, item: OrderItem, ctx: Ctx, editable: bool) -> impl 
     let set_quantity = move |_| {
         let (oid, pid, q) = (oid.clone(), pid.clone(), quantity.get());
         ctx.run(
+            oid.clone(),
             async move {
                 api_orders::change_quantity(&oid, &pid, &q)
                     .await
@@ -477,6 +511,7 @@ fn ItemRow(order_id: String, item: OrderItem, ctx: Ctx, editable: bool) -> impl 
     let remove = move |_| {
         let (oid, pid) = (oid.clone(), pid.clone());
         ctx.run(
+            oid.clone(),
             async move { api_orders::remove_item(&oid, &pid).await.map(|o| (o, pid)) },
             |(o, pid)| format!("removed {pid} from {}, total {}", o.id, o.total()),
         );
@@ -524,6 +559,7 @@ fn AddItem(order_id: String, ctx: Ctx) -> impl IntoView {
         ev.prevent_default();
         let (oid, p, q, u) = (oid.clone(), product.get(), quantity.get(), price.get());
         ctx.run(
+            oid.clone(),
             async move { api_orders::add_item(&oid, &p, &q, &u).await },
             |o| {
                 format!(
@@ -558,13 +594,17 @@ fn OrderCommands(order_id: String, draft: bool, ctx: Ctx) -> impl IntoView {
     let oid = order_id.clone();
     let submit = move |_| {
         let oid = oid.clone();
-        ctx.run(async move { api_orders::submit(&oid).await }, |o| {
-            format!(
-                "submitted {} (total {}); its saga can start",
-                o.id,
-                o.total()
-            )
-        });
+        ctx.run(
+            oid.clone(),
+            async move { api_orders::submit(&oid).await },
+            |o| {
+                format!(
+                    "submitted {} (total {}); its saga can start",
+                    o.id,
+                    o.total()
+                )
+            },
+        );
     };
     let oid = order_id.clone();
     let cancel = move |ev: leptos::ev::SubmitEvent| {
@@ -572,6 +612,7 @@ fn OrderCommands(order_id: String, draft: bool, ctx: Ctx) -> impl IntoView {
         let (oid, why) = (oid.clone(), reason.get());
         ctx.touch(&oid);
         ctx.run(
+            oid.clone(),
             async move { api_orders::cancel(&oid, &why).await },
             |c| match c.saga {
                 Some(_) => format!("cancelled {}; its saga undid what it had done", c.order.id),
@@ -604,6 +645,7 @@ fn SagaButtons(order_id: String, resume: bool, ctx: Ctx) -> impl IntoView {
         ctx.touch(&oid);
         let switches = ctx.switches.get_untracked();
         ctx.run(
+            oid.clone(),
             async move {
                 api_orders::step_saga(&oid, switches)
                     .await
@@ -618,6 +660,7 @@ fn SagaButtons(order_id: String, resume: bool, ctx: Ctx) -> impl IntoView {
         ctx.touch(&oid);
         let switches = ctx.switches.get_untracked();
         ctx.run(
+            oid.clone(),
             async move { api_orders::run_saga(&oid, switches).await.map(|s| (oid, s)) },
             |(oid, s)| outcome(&oid, &s),
         );
