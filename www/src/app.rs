@@ -17,6 +17,7 @@ pub fn App() -> impl IntoView {
                 // One link per page, in this order.
                 <nav aria-label="Main" class="nav">
                     <pages::bank::BankNavLink />
+                    <A href="/orders">"Orders"</A>
                     <A href="/log">"Event log"</A>
                     <A href="/stats">"Stats"</A>
                     <A href="/append">"Append"</A>
@@ -27,6 +28,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <p role="alert">"Page not found."</p> }>
                     <Route path=path!("/") view=pages::bank::BankPage />
                     <Route path=path!("/bank/:id") view=pages::bank::BankPage />
+                    <Route path=path!("/orders") view=pages::orders::OrdersPage />
                     <Route path=path!("/log") view=pages::log::LogPage />
                     <Route path=path!("/stats") view=pages::stats::StatsPage />
                     <Route path=path!("/append") view=pages::append::AppendPage />

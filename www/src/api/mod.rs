@@ -15,6 +15,8 @@ use chronik_core::{
 use leptos::prelude::{ArcRwSignal, Update};
 use wasm_bindgen::prelude::*;
 
+pub mod orders;
+
 /// The IndexedDB database the app keeps its events in.
 pub const DATABASE: &str = "chronik-app";
 

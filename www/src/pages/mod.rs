@@ -3,4 +3,5 @@
 pub mod append;
 pub mod bank;
 pub mod log;
+pub mod orders;
 pub mod stats;
