@@ -19,7 +19,9 @@ pub fn App() -> impl IntoView {
                     <pages::bank::BankNavLink />
                     <A href="/orders">"Orders"</A>
                     <A href="/log">"Event log"</A>
+                    <A href="/projections">"Projections"</A>
                     <A href="/stats">"Stats"</A>
+                    <A href="/data">"Data"</A>
                     <A href="/append">"Append"</A>
                 </nav>
             </header>
@@ -30,7 +32,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/bank/:id") view=pages::bank::BankPage />
                     <Route path=path!("/orders") view=pages::orders::OrdersPage />
                     <Route path=path!("/log") view=pages::log::LogPage />
+                    <Route path=path!("/projections") view=pages::projections::ProjectionsPage />
                     <Route path=path!("/stats") view=pages::stats::StatsPage />
+                    <Route path=path!("/data") view=pages::data::DataPage />
                     <Route path=path!("/append") view=pages::append::AppendPage />
                 </Routes>
             </main>

@@ -3,8 +3,10 @@
 //! submodule; this file holds the store, the change signal and the event log.
 
 pub mod bank;
+pub mod data;
+pub mod projections;
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 use chronik::{IdbStore, JsClock, RandomUuids};
@@ -21,7 +23,7 @@ pub mod orders;
 pub const DATABASE: &str = "chronik-app";
 
 thread_local! {
-    static STORE: OnceCell<Rc<IdbStore>> = const { OnceCell::new() };
+    static STORE: RefCell<Option<Rc<IdbStore>>> = const { RefCell::new(None) };
     static CHANGES: OnceCell<ArcRwSignal<u64>> = const { OnceCell::new() };
     static CHANNEL: OnceCell<web_sys::BroadcastChannel> = const { OnceCell::new() };
 }
@@ -59,9 +61,9 @@ fn listen_to_other_tabs() {
     });
 }
 
-/// The app's store, opened on first use.
+/// The app's store, opened on first use (and again after [`forget_store`]).
 pub(crate) async fn store() -> Result<Rc<IdbStore>, String> {
-    if let Some(store) = STORE.with(|s| s.get().cloned()) {
+    if let Some(store) = STORE.with(|s| s.borrow().clone()) {
         return Ok(store);
     }
     let opened = Rc::new(
@@ -71,7 +73,14 @@ pub(crate) async fn store() -> Result<Rc<IdbStore>, String> {
     );
     listen_to_other_tabs();
     // Two callers may race to open; keep whichever finished first.
-    Ok(STORE.with(|s| s.get_or_init(|| opened).clone()))
+    Ok(STORE.with(|s| s.borrow_mut().get_or_insert(opened).clone()))
+}
+
+/// Takes the app's store out of use: the next [`store`] call opens the database again.
+/// Returns the handle so the caller can close it (dropping the last handle closes the
+/// connection). Callers must not keep store handles across awaits they do not own.
+pub(crate) fn forget_store() -> Option<Rc<IdbStore>> {
+    STORE.with(|s| s.borrow_mut().take())
 }
 
 /// Parses `payload` as JSON and appends one event of `event_type` to `stream`.

@@ -2,6 +2,8 @@
 
 pub mod append;
 pub mod bank;
+pub mod data;
 pub mod log;
 pub mod orders;
+pub mod projections;
 pub mod stats;

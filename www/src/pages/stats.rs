@@ -3,7 +3,7 @@
 use chronik_core::StoreStats;
 use leptos::prelude::*;
 
-use crate::api;
+use crate::{api, format};
 
 /// The stats page.
 #[component]
@@ -39,6 +39,7 @@ fn StatsView(stats: StoreStats) -> impl IntoView {
             <Tile label="Streams" value=stats.stream_count testid="stat-streams" />
             <Tile label="Snapshots" value=stats.snapshot_count testid="stat-snapshots" />
             <Tile label="Event types" value=stats.events_by_type.len() as u64 testid="stat-types" />
+            <StorageTiles />
         </div>
         <h3 id="by-type">"Events per type"</h3>
         <BarChart rows=by_type labelled_by="by-type" testid="chart-types" />
@@ -53,6 +54,32 @@ fn Tile(label: &'static str, value: u64, testid: &'static str) -> impl IntoView 
         <div class="tile">
             <span class="tile-value" data-testid=testid>{value}</span>
             <span class="tile-label">{label}</span>
+        </div>
+    }
+}
+
+/// Storage used and quota, as the browser estimates them for this origin.
+#[component]
+fn StorageTiles() -> impl IntoView {
+    let estimate = LocalResource::new(move || {
+        api::changes().track();
+        api::data::storage_estimate()
+    });
+    let shown = move |pick: fn((u64, u64)) -> u64| {
+        move || match estimate.get() {
+            Some(Some(e)) => format::bytes(pick(e)),
+            Some(None) => "unknown".to_string(),
+            None => "…".to_string(),
+        }
+    };
+    view! {
+        <div class="tile">
+            <span class="tile-value" data-testid="stat-storage-used">{shown(|e| e.0)}</span>
+            <span class="tile-label">"Storage used"</span>
+        </div>
+        <div class="tile">
+            <span class="tile-value" data-testid="stat-storage-quota">{shown(|e| e.1)}</span>
+            <span class="tile-label">"Quota"</span>
         </div>
     }
 }

@@ -1,0 +1,266 @@
+//! The whole database at once: demo data, NDJSON export and import, clearing it, and
+//! how much storage it takes.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use chronik::{IdbStore, JsClock, RandomUuids};
+use chronik_core::domains::{DemoConfig, DemoData};
+use chronik_core::{
+    import_ndjson, Clock, EventStore, ImportOptions, ImportReport, NdjsonExport, ReadAllOptions,
+    StoreError,
+};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use super::{changed, forget_store, projections, store, DATABASE};
+
+/// The name an export downloads as.
+pub const EXPORT_FILE: &str = "chronik-export.ndjson";
+
+/// The seed of the demo data: the same size always gives the same events.
+const DEMO_SEED: u64 = 1;
+
+/// How much the origin stores and may store, in bytes (the browser's estimate).
+pub async fn storage_estimate() -> Option<(u64, u64)> {
+    IdbStore::storage_estimate().await
+}
+
+/// A clock the demo writer sets before each batch, so demo events carry the times the
+/// generator gives them instead of all being "now".
+#[derive(Clone, Default)]
+struct DemoClock(Rc<Cell<i64>>);
+
+impl Clock for DemoClock {
+    fn now_ms(&self) -> i64 {
+        self.0.get()
+    }
+}
+
+/// What a demo-data run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generated {
+    /// Events the store gained.
+    pub written: u64,
+    /// Events the generator produced (already stored ones included).
+    pub produced: u64,
+    /// Whether the run stopped early because it was cancelled.
+    pub cancelled: bool,
+}
+
+/// Writes `events` demo events (bank accounts, transfers, orders and their sagas), one
+/// append per batch, calling `on_progress(done, total)` every 1% or so. `cancelled` is
+/// asked between batches: a cancelled run stops there and keeps what it wrote. The
+/// events are spread over the time before now (about 20 s apart), after the store's
+/// newest event. The data is deterministic, so a repeated run writes nothing new; the
+/// streams it writes (`account-acc-…`, `order-ord-…`, …) must not hold other events.
+pub async fn generate_demo(
+    events: u64,
+    cancelled: impl Fn() -> bool,
+    on_progress: impl Fn(u64, u64),
+) -> Result<Generated, String> {
+    let app = store().await?;
+    let head_before = app.head_position().await.map_err(|e| e.to_string())?;
+    let newest = if head_before == 0 {
+        i64::MIN
+    } else {
+        app.read_all(ReadAllOptions {
+            from_position: head_before,
+            limit: Some(1),
+            ..ReadAllOptions::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .first()
+        .map_or(i64::MIN, |e| e.recorded_at)
+    };
+    let now = JsClock.now_ms();
+    let start_ms = (now - events as i64 * 20_000).max(newest.saturating_add(1));
+
+    // A second connection whose clock follows the generator.
+    let clock = DemoClock::default();
+    let demo_store = IdbStore::open(DATABASE, clock.clone(), RandomUuids)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut data = DemoData::new(DemoConfig {
+        start_ms,
+        ..DemoConfig::new(DEMO_SEED, events)
+    });
+    let total = data.total();
+    let step = (total / 100).max(1);
+    let mut reported = 0;
+    let mut was_cancelled = false;
+    on_progress(0, total);
+    let outcome: Result<(), String> = async {
+        while let Some(batch) = data.next() {
+            clock.0.set(batch.at_ms);
+            demo_store
+                .append(&batch.stream_id, batch.expected_version, batch.events)
+                .await
+                .map_err(|e| match e {
+                    StoreError::WrongExpectedVersion { .. } => format!(
+                        "{e}: the store already holds other events in the demo's streams; \
+                         demo data goes into a store without them (clear the database first)"
+                    ),
+                    e => e.to_string(),
+                })?;
+            if data.produced() - reported >= step {
+                reported = data.produced();
+                on_progress(reported, total);
+            }
+            if data.produced() < total && cancelled() {
+                was_cancelled = true;
+                break;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    demo_store.close();
+    let head_after = app.head_position().await.map_err(|e| e.to_string())?;
+    if head_after != head_before {
+        changed();
+    }
+    outcome?;
+    on_progress(data.produced(), total);
+    Ok(Generated {
+        written: head_after - head_before,
+        produced: data.produced(),
+        cancelled: was_cancelled,
+    })
+}
+
+/// A finished export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// An object URL of the NDJSON file (valid until the next export).
+    pub url: String,
+    /// Events in it.
+    pub events: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+thread_local! {
+    static EXPORT_URL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn js_err(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Exports every event as NDJSON, one page of lines at a time into a `Blob` (never one
+/// giant string), calling `on_progress(done, total)` after every page, and starts the
+/// download of [`EXPORT_FILE`].
+pub async fn export(on_progress: impl Fn(u64, u64)) -> Result<Export, String> {
+    let store = store().await?;
+    let mut export = NdjsonExport::new(store);
+    let parts = js_sys::Array::new();
+    let mut bytes = 0u64;
+    while let Some(chunk) = export.next_chunk().await.map_err(|e| e.to_string())? {
+        bytes += chunk.len() as u64;
+        parts.push(&JsValue::from_str(&chunk));
+        on_progress(export.exported(), export.total().unwrap_or(0));
+    }
+    on_progress(export.exported(), export.exported());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/x-ndjson");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(js_err)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(js_err)?;
+    if let Some(old) = EXPORT_URL.with(|u| u.borrow_mut().replace(url.clone())) {
+        let _ = web_sys::Url::revoke_object_url(&old);
+    }
+    download(&url)?;
+    Ok(Export {
+        url,
+        events: export.exported(),
+        bytes,
+    })
+}
+
+/// Starts the download of `url` as [`EXPORT_FILE`] through an `<a download>`.
+fn download(url: &str) -> Result<(), String> {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let anchor: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(js_err)?
+        .dyn_into()
+        .map_err(|_| "cannot create a link")?;
+    anchor.set_href(url);
+    anchor.set_download(EXPORT_FILE);
+    anchor.click();
+    Ok(())
+}
+
+/// A file the person picked in an `<input type="file">`.
+#[derive(Debug, Clone)]
+pub struct PickedFile(web_sys::File);
+
+impl PickedFile {
+    /// The first file picked in the input that `ev` (its `change` event) came from.
+    pub fn from_change(ev: &leptos::ev::Event) -> Option<Self> {
+        let input: web_sys::HtmlInputElement = ev.target()?.dyn_into().ok()?;
+        input.files()?.get(0).map(Self)
+    }
+
+    /// Its name.
+    pub fn name(&self) -> String {
+        self.0.name()
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.0.size() as u64
+    }
+}
+
+/// Imports an NDJSON export. Every line is checked first: if any is malformed, nothing
+/// is written and the report lists them (line number and message). Otherwise events
+/// are written in atomic runs per stream, keeping their ids, versions, positions and
+/// times, with `on_progress(lines done, lines)` after every batch; events already
+/// stored are skipped. A store failure midway keeps what was written (importing the
+/// same file again resumes).
+pub async fn import(
+    file: &PickedFile,
+    on_progress: impl Fn(u64, u64),
+) -> Result<ImportReport, String> {
+    let text = JsFuture::from(file.0.text())
+        .await
+        .map_err(js_err)?
+        .as_string()
+        .ok_or("the file is not text")?;
+    let store = store().await?;
+    let head_before = store.head_position().await.map_err(|e| e.to_string())?;
+    let result = import_ndjson(store.clone(), &text, ImportOptions::default(), |p| {
+        on_progress(p.lines_done, p.lines_total)
+    })
+    .await;
+    if store.head_position().await.map_err(|e| e.to_string())? != head_before {
+        changed();
+    }
+    result.map_err(|e| format!("{e}; the events written so far are kept: import the same file again to resume"))
+}
+
+/// Deletes the whole database (events, snapshots, checkpoints) and starts afresh: the
+/// app's connection is closed first (a deletion is blocked while one is open), and the
+/// next use opens a new, empty store.
+pub async fn clear_database() -> Result<(), String> {
+    projections::forget_runners();
+    if let Some(store) = forget_store() {
+        // The last handle closes the connection; any other still open closes itself
+        // when the deletion asks it to (`versionchange`).
+        drop(store);
+    }
+    let result = IdbStore::delete_database(DATABASE)
+        .await
+        .map_err(|e| e.to_string());
+    changed();
+    result
+}
