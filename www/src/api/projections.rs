@@ -362,12 +362,23 @@ pub async fn catch_up_all(after_each: impl Fn()) -> Result<(), String> {
     result
 }
 
+/// How a rebuild ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rebuilt {
+    /// Events applied.
+    pub applied: usize,
+    /// The checkpoint it reached.
+    pub position: u64,
+    /// Caught up, or failed at an event.
+    pub status: ProjectionStatus,
+}
+
 /// Forgets projection `name`'s state and replays the whole log, calling `progress`
-/// after every page. Returns how many events it applied.
+/// after every page. A failing event stops it there, as in a catch-up.
 pub async fn rebuild(
     name: &str,
     mut progress: impl FnMut(RebuildProgress),
-) -> Result<usize, String> {
+) -> Result<Rebuilt, String> {
     let reg = registry().await?;
     let slot = reg
         .slots
@@ -378,5 +389,10 @@ pub async fn rebuild(
     *slot.busy.borrow_mut() = Some(ProjectionStatus::Rebuilding);
     let result = runner.rebuild(&mut progress).await;
     *slot.busy.borrow_mut() = None;
-    result.map_err(|e| e.to_string())
+    let applied = result.map_err(|e| e.to_string())?;
+    Ok(Rebuilt {
+        applied,
+        position: runner.position(),
+        status: runner.status(),
+    })
 }

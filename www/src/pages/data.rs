@@ -67,9 +67,11 @@ fn StorageCard(refresh: RwSignal<u64>) -> impl IntoView {
                         Some((used, quota)) => (
                             format::bytes(used),
                             format::bytes(quota),
-                            if quota > 0 { used as f64 / quota as f64 } else { 0.0 },
+                            (quota > 0).then(|| {
+                                format!("That is {:.2}% of the quota. ", used as f64 / quota as f64 * 100.0)
+                            }),
                         ),
-                        None => ("unknown".to_string(), "unknown".to_string(), 0.0),
+                        None => ("unknown".to_string(), "unknown".to_string(), None),
                     };
                     view! {
                         <div class="tiles tiles-3">
@@ -86,13 +88,11 @@ fn StorageCard(refresh: RwSignal<u64>) -> impl IntoView {
                                 <span class="tile-label">"Quota"</span>
                             </div>
                         </div>
-                        <meter
-                            class="quota-meter"
-                            aria-label="Share of the quota used"
-                            min="0"
-                            max="1"
-                            value=share
-                        ></meter>
+                        <p class="muted small storage-note">
+                            {share}
+                            "Storage used counts all this site keeps: the event database and the "
+                            "offline copy of the app."
+                        </p>
                     }
                 })}
             </Transition>
@@ -293,6 +293,12 @@ fn ImportCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
                 progress.try_set(Some((done, total)));
             })
             .await;
+            if let Ok(report) = &result {
+                // Lines were checked before anything was written: no progress to show.
+                if report.imported == 0 && !report.is_ok() {
+                    progress.try_set(None);
+                }
+            }
             outcome.try_set(Some(result));
             busy.try_set(Busy::Idle);
             refresh.try_update(|n| *n += 1);

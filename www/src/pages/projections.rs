@@ -31,7 +31,15 @@ pub fn ProjectionsPage() -> impl IntoView {
             catch_up_error.try_set(result.err());
         });
     });
-    let infos = Memo::new(move |_| overview.get().and_then(|r| r.ok()).unwrap_or_default());
+    // The last list read: kept while a refresh is under way.
+    let infos = RwSignal::new(Vec::<ProjectionInfo>::new());
+    let loaded = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(Ok(list)) = overview.get() {
+            infos.set(list);
+            loaded.set(true);
+        }
+    });
     let head = Memo::new(move |_| infos.with(|l| l.first().map_or(0, |i| i.head)));
 
     view! {
@@ -54,25 +62,28 @@ pub fn ProjectionsPage() -> impl IntoView {
                     _ => None,
                 }}
             </div>
-            <Transition fallback=|| view! { <p>"Loading projections…"</p> }>
-                {move || overview.get().map(|_| view! {
-                    <div class="projection-grid" data-testid="projection-list">
-                        <For
-                            each=move || { let names: Vec<String> = infos.get().into_iter().map(|i| i.name).collect(); names }
-                            key=|name| name.clone()
-                            let:name
-                        >
-                            <ProjectionCard
-                                info=Signal::derive({
-                                    let name = name.clone();
-                                    move || infos.with(|l| l.iter().find(|i| i.name == name).cloned())
-                                })
-                                on_done=move || { tick.try_update(|n| *n += 1); }
-                            />
-                        </For>
-                    </div>
-                })}
-            </Transition>
+            // Rendered once: the cards read their numbers from `infos` and keep their own
+            // rebuild progress while the list refreshes.
+            <Show
+                when=move || loaded.get()
+                fallback=|| view! { <p>"Loading projections…"</p> }
+            >
+                <div class="projection-grid" data-testid="projection-list">
+                    <For
+                        each=move || { let names: Vec<String> = infos.get().into_iter().map(|i| i.name).collect(); names }
+                        key=|name| name.clone()
+                        let:name
+                    >
+                        <ProjectionCard
+                            info=Signal::derive({
+                                let name = name.clone();
+                                move || infos.with(|l| l.iter().find(|i| i.name == name).cloned())
+                            })
+                            on_done=move || { tick.try_update(|n| *n += 1); }
+                        />
+                    </For>
+                </div>
+            </Show>
         </section>
     }
 }
@@ -113,12 +124,25 @@ fn ProjectionCard(
                 progress.try_set(Some(p));
             })
             .await;
-            outcome.try_set(Some(result.map(|n| {
-                format!(
-                    "Rebuilt from position 0: applied {} events",
-                    format::count(n as u64)
-                )
-            })));
+            let message = result.and_then(|r| {
+                progress.try_update(|p| {
+                    if let Some(p) = p {
+                        p.position = r.position;
+                    }
+                });
+                let applied = format!(
+                    "applied {} {}",
+                    format::count(r.applied as u64),
+                    if r.applied == 1 { "event" } else { "events" }
+                );
+                match r.status {
+                    ProjectionStatus::Failed { position, .. } => Err(format!(
+                        "Rebuilt from position 0: {applied}, then stopped again at position {position}"
+                    )),
+                    _ => Ok(format!("Rebuilt from position 0: {applied}")),
+                }
+            });
+            outcome.try_set(Some(message));
             rebuilding.try_set(false);
             on_done();
         });
@@ -142,7 +166,6 @@ fn ProjectionCard(
         <article class="projection" data-testid=move || format!("projection-{}", name())>
             <header class="projection-head">
                 <h3>{name}</h3>
-                <span class="domain-tag">{field(|i| i.domain.to_string())}</span>
                 <span
                     class=move || format!("status status-{}", status_label(&status()).1)
                     data-testid="projection-status"
@@ -150,7 +173,10 @@ fn ProjectionCard(
                     {move || status_label(&status()).0}
                 </span>
             </header>
-            <p class="muted">{field(|i| i.description.to_string())}</p>
+            <p class="muted">
+                <span class="domain-tag">{field(|i| i.domain.to_string())}</span>
+                {field(|i| i.description.to_string())}
+            </p>
             <dl class="projection-numbers">
                 <div>
                     <dt>"Checkpoint"</dt>
@@ -163,16 +189,16 @@ fn ProjectionCard(
                     </dd>
                 </div>
                 <div>
-                    <dt>"Events applied"</dt>
+                    <dt>"Applied"</dt>
                     <dd data-testid="projection-processed">{field(|i| format::count(i.processed))}</dd>
                 </div>
                 <div>
                     <dt>"Handles"</dt>
                     <dd title=field(|i| i.handles.join(", "))>
                         {field(|i| match i.handles.len() {
-                            0 => "every event type".to_string(),
-                            1 => "1 event type".to_string(),
-                            n => format!("{n} event types"),
+                            0 => "all types".to_string(),
+                            1 => "1 type".to_string(),
+                            n => format!("{n} types"),
                         })}
                     </dd>
                 </div>
