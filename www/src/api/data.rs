@@ -170,7 +170,8 @@ pub async fn export(on_progress: impl Fn(u64, u64)) -> Result<Export, String> {
     on_progress(export.exported(), export.exported());
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("application/x-ndjson");
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(js_err)?;
+    let blob =
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(js_err)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(js_err)?;
     if let Some(old) = EXPORT_URL.with(|u| u.borrow_mut().replace(url.clone())) {
         let _ = web_sys::Url::revoke_object_url(&old);
@@ -245,7 +246,9 @@ pub async fn import(
     if store.head_position().await.map_err(|e| e.to_string())? != head_before {
         changed();
     }
-    result.map_err(|e| format!("{e}; the events written so far are kept: import the same file again to resume"))
+    result.map_err(|e| {
+        format!("{e}; the events written so far are kept: import the same file again to resume")
+    })
 }
 
 /// Deletes the whole database (events, snapshots, checkpoints) and starts afresh: the

@@ -285,7 +285,11 @@ fn ImportCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
             return;
         }
         busy.set(Busy::Importing);
-        file_label.set(Some(format!("{} ({})", file.name(), format::bytes(file.size()))));
+        file_label.set(Some(format!(
+            "{} ({})",
+            file.name(),
+            format::bytes(file.size())
+        )));
         outcome.set(None);
         progress.set(Some((0, 0)));
         spawn_local(async move {
@@ -349,14 +353,22 @@ fn ImportErrors(report: ImportReport) -> impl IntoView {
         format!(
             "Nothing was imported: {} {} errors.",
             format::count(report.error_count),
-            if report.error_count == 1 { "line has" } else { "lines have" }
+            if report.error_count == 1 {
+                "line has"
+            } else {
+                "lines have"
+            }
         )
     } else {
         format!(
             "Imported {} events, then stopped: {} {} errors.",
             format::count(report.imported),
             format::count(report.error_count),
-            if report.error_count == 1 { "line has" } else { "lines have" }
+            if report.error_count == 1 {
+                "line has"
+            } else {
+                "lines have"
+            }
         )
     };
     let more = report.error_count - report.errors.len() as u64;
@@ -385,9 +397,9 @@ fn ClearCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
         outcome.set(None);
         spawn_local(async move {
             let result = data_api::clear_database().await;
-            outcome.try_set(Some(
-                result.map(|()| "The database is empty: every event, snapshot and checkpoint is gone.".to_string()),
-            ));
+            outcome.try_set(Some(result.map(|()| {
+                "The database is empty: every event, snapshot and checkpoint is gone.".to_string()
+            })));
             busy.try_set(Busy::Idle);
             refresh.try_update(|n| *n += 1);
         });
