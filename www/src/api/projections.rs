@@ -46,7 +46,8 @@ pub struct ProjectionInfo {
     /// Events of the log past the checkpoint (head − checkpoint).
     pub lag: u64,
     /// Events of the handled types at or before the checkpoint: how many it has applied.
-    pub processed: u64,
+    /// Unknown (`None`) while it lags by more than [`COUNT_PENDING_UP_TO`] events.
+    pub processed: Option<u64>,
     /// A one-line summary of its current state.
     pub summary: String,
 }
@@ -97,9 +98,12 @@ impl<P: Projection + 'static> Runner for Entry<P> {
     }
 }
 
-/// Events per page while catching up or rebuilding: small enough that a rebuild's
-/// progress bar moves visibly.
-const PAGE_SIZE: usize = 250;
+/// Events per page while catching up or rebuilding (the checkpoint is saved after each).
+const PAGE_SIZE: usize = 500;
+
+/// The largest lag for which the events a projection still has to apply are read to
+/// count them; past it, its applied count is left unknown until it catches up.
+pub const COUNT_PENDING_UP_TO: u64 = 5_000;
 
 /// One read model: its runner behind an async lock, and what is known about it while
 /// the lock is held by a long run.
@@ -281,7 +285,7 @@ pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
                     position: 0,
                     head,
                     lag: head,
-                    processed: 0,
+                    processed: None,
                     summary: String::new(),
                 },
             });
@@ -298,11 +302,12 @@ pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
                 .sum(),
             None => stats.event_count,
         };
-        // Handled events past the checkpoint, read only when the projection lags.
-        let pending = if position >= head {
-            0
-        } else {
-            store
+        // Handled events past the checkpoint, read only when the projection lags a little.
+        let lag = head.saturating_sub(position);
+        let pending = if lag == 0 {
+            Some(0)
+        } else if lag <= COUNT_PENDING_UP_TO {
+            let events = store
                 .read_all(ReadAllOptions {
                     from_position: position + 1,
                     limit: None,
@@ -310,8 +315,10 @@ pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
                     stream_prefix: None,
                 })
                 .await
-                .map_err(|e| e.to_string())?
-                .len() as u64
+                .map_err(|e| e.to_string())?;
+            Some(events.len() as u64)
+        } else {
+            None
         };
         let info = ProjectionInfo {
             name: slot.name.clone(),
@@ -321,8 +328,8 @@ pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
             status: runner.status(),
             position,
             head,
-            lag: head.saturating_sub(position),
-            processed: all.saturating_sub(pending),
+            lag,
+            processed: pending.map(|p| all.saturating_sub(p)),
             summary: runner.summary(),
         };
         *slot.last.borrow_mut() = Some(info.clone());

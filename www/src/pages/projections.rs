@@ -190,7 +190,12 @@ fn ProjectionCard(
                 </div>
                 <div>
                     <dt>"Applied"</dt>
-                    <dd data-testid="projection-processed">{field(|i| format::count(i.processed))}</dd>
+                    <dd
+                        data-testid="projection-processed"
+                        title=move || info.with(|i| i.as_ref().is_some_and(|i| i.processed.is_none()).then_some("counted once it has caught up"))
+                    >
+                        {field(|i| i.processed.map_or("—".to_string(), format::count))}
+                    </dd>
                 </div>
                 <div>
                     <dt>"Handles"</dt>
