@@ -46,7 +46,7 @@ test("every projection catches up to the head, and one rebuilds to completion", 
 
   await page.getByRole("link", { name: "Projections" }).click();
   await waitForAll(page, "Caught up");
-  assert.equal(await page.getByTestId("projections-head").textContent(), "1000");
+  assert.equal(await page.getByTestId("projections-head").textContent(), "1,000");
   for (const name of PROJECTIONS) {
     const card = page.getByTestId(`projection-${name}`);
     assert.equal(await card.getByTestId("projection-position").textContent(), "1,000", name);

@@ -53,7 +53,7 @@ pub fn ProjectionsPage() -> impl IntoView {
             </p>
             <p class="head-line">
                 "The log's head is at position "
-                <strong data-testid="projections-head">{move || head.get()}</strong>
+                <strong data-testid="projections-head">{move || format::count(head.get())}</strong>
             </p>
             <div aria-live="polite">
                 {move || catch_up_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
