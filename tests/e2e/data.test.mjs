@@ -77,9 +77,15 @@ test("generate, export, clear and import give back the same state", async () => 
   await page.getByRole("button", { name: "Clear database" }).click();
   const dialog = page.getByRole("alertdialog", { name: "Delete everything?" });
   await dialog.waitFor();
+  await page.screenshot({ path: `${ARTIFACTS}/data-clear-confirm.png` });
   await dialog.getByRole("button", { name: "Keep my data" }).click();
   await dialog.waitFor({ state: "detached" });
   await page.getByTestId("data-events").getByText("1,000").waitFor();
+  // Focus starts on the safe choice, and Escape backs out too.
+  await page.getByRole("button", { name: "Clear database" }).click();
+  await dialog.getByRole("button", { name: "Keep my data" }).and(page.locator(":focus")).waitFor();
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached" });
   await page.getByRole("button", { name: "Clear database" }).click();
   await dialog.getByRole("button", { name: "Delete everything" }).click();
   await page.getByTestId("clear-outcome").getByText("The database is empty").waitFor();

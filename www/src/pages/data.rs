@@ -391,6 +391,13 @@ fn ImportErrors(report: ImportReport) -> impl IntoView {
 fn ClearCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let outcome = RwSignal::new(None::<Result<String, String>>);
+    // When the confirmation opens, focus goes to the safe choice.
+    let keep_button = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(button) = keep_button.get() {
+            let _ = button.focus();
+        }
+    });
     let clear = move |_| {
         confirming.set(false);
         busy.set(Busy::Clearing);
@@ -421,7 +428,14 @@ fn ClearCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
                 "Clear database"
             </button>
             <Show when=move || confirming.get()>
-                <div class="overlay">
+                <div
+                    class="overlay"
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.key() == "Escape" {
+                            confirming.set(false);
+                        }
+                    }
+                >
                     <div
                         class="dialog"
                         role="alertdialog"
@@ -435,10 +449,10 @@ fn ClearCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
                             "This cannot be undone."
                         </p>
                         <div class="dialog-buttons">
-                            <button type="button" class="secondary" on:click=move |_| confirming.set(false)>
+                            <button type="button" class="secondary" on:click=move |_| confirming.set(false) node_ref=keep_button>
                                 "Keep my data"
                             </button>
-                            <button type="button" class="danger-button" on:click=clear autofocus>
+                            <button type="button" class="danger-button" on:click=clear>
                                 "Delete everything"
                             </button>
                         </div>
