@@ -6,7 +6,7 @@
 //! or in another tab) and saves the checkpoint again, so opening the app with a large log
 //! never replays it from the start.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use chronik::{IdbStore, JsClock, RandomUuids};
@@ -25,8 +25,10 @@ use super::{changed, store};
 
 type Store = Rc<IdbStore>;
 
-/// The bank and its read models, made once per page session.
+/// The bank and its read models, made once per page session (and again when the store
+/// is reopened, after the database was cleared).
 struct Session {
+    store: Store,
     bank: Bank<Store>,
     balances: Mutex<ProjectionRunner<Store, AccountBalances>>,
     history: Mutex<ProjectionRunner<Store, TransactionHistory>>,
@@ -34,23 +36,33 @@ struct Session {
 }
 
 thread_local! {
-    static SESSION: OnceCell<Rc<Session>> = const { OnceCell::new() };
+    static SESSION: RefCell<Option<Rc<Session>>> = const { RefCell::new(None) };
     static COUNTER: Cell<u64> = const { Cell::new(0) };
 }
 
 async fn session() -> Result<Rc<Session>, String> {
-    if let Some(session) = SESSION.with(|s| s.get().cloned()) {
-        return Ok(session);
+    let store = store().await?;
+    if let Some(session) = SESSION.with(|s| s.borrow().clone()) {
+        if Rc::ptr_eq(&session.store, &store) {
+            return Ok(session);
+        }
     }
-    let bank = Bank::new(store().await?);
+    let bank = Bank::new(store.clone());
     let session = Rc::new(Session {
+        store,
         balances: Mutex::new(bank.projection(AccountBalances, JsClock)),
         history: Mutex::new(bank.projection(TransactionHistory, JsClock)),
         daily: Mutex::new(bank.projection(DailySummary, JsClock)),
         bank,
     });
-    // Two callers may race to make it; keep whichever finished first.
-    Ok(SESSION.with(|s| s.get_or_init(|| session).clone()))
+    // Two callers may race to make it; keep whichever finished first for this store.
+    Ok(SESSION.with(|s| {
+        let mut slot = s.borrow_mut();
+        match &*slot {
+            Some(kept) if Rc::ptr_eq(&kept.store, &session.store) => kept.clone(),
+            _ => slot.insert(session).clone(),
+        }
+    }))
 }
 
 /// Catches `runner` up with the log and reads its state with `read`. A projection that
