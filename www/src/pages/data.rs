@@ -53,7 +53,7 @@ fn StorageCard(refresh: RwSignal<u64>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="storage-heading">
             <h2 id="storage-heading">"Data"</h2>
-            <p class="muted intro">
+            <p class="muted page-intro">
                 "Everything lives in this browser's IndexedDB. Fill it with demo data, take it "
                 "with you as an NDJSON file (one event a line), bring it back, or start over."
             </p>

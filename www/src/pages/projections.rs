@@ -45,7 +45,7 @@ pub fn ProjectionsPage() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="projections-heading">
             <h2 id="projections-heading">"Projections"</h2>
-            <p class="muted intro">
+            <p class="muted page-intro">
                 "Read models folded from the event log. Each saves its state together with a "
                 "checkpoint (the position of the last event it accounted for), so opening the "
                 "app resumes from there instead of replaying everything. Lag is how many events "
