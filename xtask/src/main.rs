@@ -2,6 +2,7 @@
 //!
 //! Standard library only, so that it builds in seconds on a fresh machine.
 
+mod bench;
 mod package;
 mod serve;
 mod setup;
@@ -20,6 +21,8 @@ commands:
   build              build the app in release into dist/
   package            build the npm package (web, bundler, nodejs) into web/pkg*
   test               setup, then every check; ends with `N passed, N failed`
+  bench [options]    native criterion benches and the browser workloads side by side with
+                     raw IndexedDB, Dexie and Emmett; writes bench/results.md (--help)
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
         Some("build") => setup::run().and_then(|()| serve::build_app()),
         Some("package") => setup::run().and_then(|()| package::build_all()),
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,204 @@
+// Drives bench/index.html in headless Chromium (Debian's, through playwright-core) and
+// writes every sample and median to bench/results.json. `cargo xtask bench` serves the
+// site and runs this; run by hand with BENCH_URL set to a server of the same site:
+// the app's dist/ at the root, and bench/, web/ and tests/ of the repository beside it.
+//
+//   BENCH_URL            the site (required)
+//   BENCH_APP_DIST       the app's dist folder, for the bundle sizes (required)
+//   BENCH_RUNS           repetitions per measurement (default 3)
+//   BENCH_APPEND_EVENTS  events per append workload (default 10000)
+//   BENCH_DEMO_EVENTS    events of demo data for projections and the cold open (default 100000)
+//   BENCH_TEMPORAL_EVENTS events per account for the state-at-version workload (default 100000)
+//   BENCH_OUT            output file (default bench/results.json)
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { launch } from "../tests/e2e/browser.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const SITE = process.env.BENCH_URL;
+const APP_DIST = process.env.BENCH_APP_DIST;
+if (!SITE || !APP_DIST) throw new Error("set BENCH_URL and BENCH_APP_DIST (cargo xtask bench does)");
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const APPEND_EVENTS = Number(process.env.BENCH_APPEND_EVENTS ?? 10_000);
+const DEMO_EVENTS = Number(process.env.BENCH_DEMO_EVENTS ?? 100_000);
+const TEMPORAL_EVENTS = Number(process.env.BENCH_TEMPORAL_EVENTS ?? 100_000);
+const OUT = process.env.BENCH_OUT ?? join(ROOT, "bench/results.json");
+const APP_DB = "chronik-app";
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const log = (...a) => console.error("bench:", ...a);
+/** The systems in a different order on each run, so drift does not favour one. */
+const rotate = (xs, run) => xs.map((_, i) => xs[(i + run) % xs.length]);
+
+const results = {
+  started: new Date().toISOString(),
+  settings: { runs: RUNS, appendEvents: APPEND_EVENTS, demoEvents: DEMO_EVENTS, temporalEvents: TEMPORAL_EVENTS },
+  machine: {
+    nproc: availableParallelism(),
+    cpu: (readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/) ?? [])[1] ?? "unknown",
+    loadBefore: loadavg(),
+    node: process.version,
+  },
+  append: [],
+  read: [],
+  projection: {},
+  temporal: {},
+  coldOpen: {},
+  bundle: {},
+};
+
+const browser = await launch();
+results.machine.chromium = browser.version();
+const context = await browser.newContext();
+
+async function benchPage() {
+  const page = await context.newPage();
+  page.on("pageerror", (e) => log("page error:", e.message));
+  await page.goto(new URL("bench/index.html", SITE).href);
+  await page.waitForFunction(() => window.bench !== undefined || window.benchError !== undefined);
+  const error = await page.evaluate(() => window.benchError);
+  if (error) throw new Error(`the bench page did not load: ${error}`);
+  return page;
+}
+
+const call = (page, fn, ...args) =>
+  page.evaluate(([fn, args]) => window.bench[fn](...args), [fn, args]);
+
+try {
+  const page = await benchPage();
+  results.machine.emmett = await call(page, "info");
+
+  // 1. Appends with concurrency checks.
+  const systems = ["chronik", "raw", "dexie"];
+  for (const batch of [1000, 100, 10, 1]) {
+    const samples = { chronik: [], raw: [], dexie: [] };
+    for (let run = 0; run < RUNS; run++) {
+      for (const system of rotate(systems, run)) {
+        samples[system].push(await call(page, "append", system, batch, APPEND_EVENTS, run));
+      }
+    }
+    const row = { batch, events: APPEND_EVENTS, samples, median: {} };
+    for (const s of systems) row.median[s] = median(samples[s]);
+    log(`append batch ${batch}:`, JSON.stringify(row.median));
+    results.append.push(row);
+  }
+
+  // 2. Reads.
+  for (const s of systems) await call(page, "prepareReads", s);
+  for (const what of ["stream100", "stream10k", "allFrom"]) {
+    const samples = { chronik: [], raw: [], dexie: [] };
+    for (let run = 0; run < Math.max(RUNS, 5); run++) {
+      for (const system of rotate(systems, run)) samples[system].push(await call(page, "read", system, what));
+    }
+    const row = { what, samples, median: {} };
+    for (const s of systems) row.median[s] = median(samples[s]);
+    log(`read ${what}:`, JSON.stringify(row.median));
+    results.read.push(row);
+  }
+
+  // 3. Projection rebuilds over demo data, written into the app's own database so that
+  // the cold open below finds it.
+  log(`writing ${DEMO_EVENTS} demo events…`);
+  results.projection.demo = await call(page, "prepareDemo", APP_DB, DEMO_EVENTS);
+  log("demo:", JSON.stringify(results.projection.demo));
+  results.projection.emmettLoad = await call(page, "loadEmmett");
+  const kinds = ["rebuildRust", "rebuildPlain", "rebuildJs", "rebuildEmmett"];
+  const samples = Object.fromEntries(kinds.map((k) => [k, []]));
+  const outcomes = {};
+  for (let run = 0; run < RUNS; run++) {
+    for (const kind of rotate(kinds, run)) {
+      const r = await call(page, kind);
+      if (r.error) {
+        outcomes[kind] = r;
+        continue;
+      }
+      samples[kind].push(r.ms);
+      outcomes[kind] = { applied: r.applied, accounts: r.accounts, total: r.total };
+      log(kind, JSON.stringify(r));
+    }
+  }
+  results.projection.samples = samples;
+  results.projection.median = Object.fromEntries(
+    kinds.filter((k) => samples[k].length).map((k) => [k, median(samples[k])]),
+  );
+  results.projection.outcomes = outcomes;
+  await call(page, "closeDemo");
+  await call(page, "clearCheckpoints", APP_DB);
+
+  // 4. State at a version, with and without a snapshot.
+  log(`writing 2 × ${TEMPORAL_EVENTS} events for the temporal workload…`);
+  results.temporal.prepare = await call(page, "prepareTemporal", TEMPORAL_EVENTS);
+  results.temporal.samples = { snap: [], plain: [] };
+  for (let run = 0; run < Math.max(RUNS, 5); run++) {
+    results.temporal.samples.snap.push((await call(page, "stateAt", "snap")).ms);
+  }
+  for (let run = 0; run < RUNS; run++) {
+    results.temporal.samples.plain.push((await call(page, "stateAt", "plain")).ms);
+  }
+  results.temporal.median = {
+    snap: median(results.temporal.samples.snap),
+    plain: median(results.temporal.samples.plain),
+  };
+  log("temporal:", JSON.stringify(results.temporal.median));
+  await call(page, "closeTemporal");
+  await call(page, "deleteDatabase", "bench-temporal");
+  for (const s of systems) await call(page, "deleteDatabase", `bench-read-${s}`);
+  await page.close();
+
+  // 5. Cold open: a new page navigates to the app's Stats page over DEMO_EVENTS stored
+  // events; the clock is the page's own (navigation start = 0) when the events tile
+  // shows the count. The Bank page (balances) is not on main yet.
+  const coldSamples = [];
+  for (let run = 0; run < RUNS; run++) {
+    const app = await context.newPage();
+    app.on("pageerror", (e) => log("app error:", e.message));
+    await app.goto(new URL("stats", SITE).href, { waitUntil: "commit" });
+    const handle = await app.waitForFunction(
+      (n) => {
+        const el = document.querySelector('[data-testid="stat-events"]');
+        return el && el.textContent.trim() === String(n) ? performance.now() : false;
+      },
+      DEMO_EVENTS,
+      { polling: "raf", timeout: 120_000 },
+    );
+    coldSamples.push(await handle.jsonValue());
+    await app.close();
+  }
+  results.coldOpen = {
+    page: "/stats",
+    until: `[data-testid="stat-events"] shows ${DEMO_EVENTS}`,
+    samples: coldSamples,
+    median: median(coldSamples),
+  };
+  log("cold open:", JSON.stringify(results.coldOpen));
+} finally {
+  await browser.close();
+}
+
+// 6. Bundle sizes: what a browser downloads, raw and gzipped (level 9).
+function sizes(dir, pick) {
+  const files = readdirSync(dir).filter(pick);
+  const out = { files: {}, raw: 0, gzip: 0 };
+  for (const f of files) {
+    const bytes = readFileSync(join(dir, f));
+    const gz = gzipSync(bytes, { level: 9 }).length;
+    out.files[f] = { raw: bytes.length, gzip: gz };
+    out.raw += bytes.length;
+    out.gzip += gz;
+  }
+  return out;
+}
+results.bundle.package = sizes(join(ROOT, "web/pkg"), (f) => f === "chronik.js" || f === "chronik_bg.wasm");
+results.bundle.app = sizes(APP_DIST, (f) => /\.(wasm|js|css|html)$/.test(f));
+
+results.machine.loadAfter = loadavg();
+results.finished = new Date().toISOString();
+writeFileSync(OUT, JSON.stringify(results, null, 2) + "\n");
+log(`wrote ${OUT}`);

@@ -1,0 +1,108 @@
+//! `cargo xtask bench`: the native criterion benches with short measurement times, then
+//! the browser workloads (bench/run.mjs driving headless Chromium against bench/index.html
+//! and the release app), then bench/results.md and the README's Benchmarks table
+//! (bench/report.mjs). Not part of `cargo xtask test`: timings assert nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::{cmd, exec, root};
+
+const USAGE: &str = "\
+usage: cargo xtask bench [--no-native] [--no-browser] [--app-dist DIR]
+
+  --no-native       skip `cargo bench -p chronik-core` (reuse criterion's last results)
+  --no-browser      skip the browser workloads (reuse bench/results.json)
+  --app-dist DIR    measure the app already built in DIR instead of building it with
+                    Trunk into <target>/bench-dist
+Environment for bench/run.mjs: BENCH_RUNS (3), BENCH_APPEND_EVENTS (10000),
+BENCH_DEMO_EVENTS (100000), BENCH_TEMPORAL_EVENTS (100000).";
+
+/// Short criterion settings: every bench still gets its samples, in about 4 minutes.
+const CRITERION_ARGS: [&str; 5] = [
+    "--warm-up-time",
+    "0.5",
+    "--measurement-time",
+    "1",
+    "--noplot",
+];
+
+/// `bench [options]`.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let (mut native, mut browser, mut app_dist) = (true, true, None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--no-native" => native = false,
+            "--no-browser" => browser = false,
+            "--app-dist" => {
+                app_dist = Some(PathBuf::from(it.next().ok_or("--app-dist needs a folder")?));
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown option '{other}' for bench\n\n{USAGE}")),
+        }
+    }
+    crate::setup::run()?;
+    let target = target_dir();
+    if native {
+        let mut args = vec!["bench", "-p", "chronik-core", "--"];
+        args.extend(CRITERION_ARGS);
+        exec(&mut cmd("cargo", &args))?;
+    }
+    if browser {
+        crate::package::build("web", "pkg")?;
+        let dist = match app_dist {
+            Some(dir) => dir,
+            None => {
+                let dir = target.join("bench-dist");
+                let dir_str = dir.to_string_lossy().into_owned();
+                exec(&mut cmd("trunk", &["build", "--release", "--dist", &dir_str]))?;
+                dir
+            }
+        };
+        let site = site(&target, &dist)?;
+        let port = crate::serve::serve_in_background(site)?;
+        exec(
+            cmd("node", &["bench/run.mjs"])
+                .env("BENCH_URL", format!("http://127.0.0.1:{port}/"))
+                .env("BENCH_APP_DIST", &dist),
+        )?;
+    }
+    exec(cmd("node", &["bench/report.mjs"]).env("CRITERION_DIR", target.join("criterion")))
+}
+
+/// Cargo's target folder, where criterion writes its estimates.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => root().join("target"),
+    }
+}
+
+/// One origin for everything: the app's files at the root (it owns `/` and its routes),
+/// and `bench/`, `web/` and `tests/` of the repository linked beside them, so the bench
+/// page writes into the same IndexedDB the app then opens.
+fn site(target: &Path, dist: &Path) -> Result<PathBuf, String> {
+    let site = target.join("bench-site");
+    let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", site.display());
+    if site.exists() {
+        std::fs::remove_dir_all(&site).map_err(|e| fail("cannot clear", e))?;
+    }
+    std::fs::create_dir_all(&site).map_err(|e| fail("cannot create", e))?;
+    let entries =
+        std::fs::read_dir(dist).map_err(|e| format!("cannot read {}: {e}", dist.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            std::fs::copy(&path, site.join(entry.file_name()))
+                .map_err(|e| fail("cannot copy the app into", e))?;
+        }
+    }
+    for dir in ["bench", "web", "tests"] {
+        std::os::unix::fs::symlink(root().join(dir), site.join(dir))
+            .map_err(|e| fail("cannot link into", e))?;
+    }
+    Ok(site)
+}
