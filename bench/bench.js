@@ -403,6 +403,42 @@ export async function rebuildEmmett() {
   return { ms, applied, ...summary(state) };
 }
 
+/** The engine without IndexedDB: the demo log exported as NDJSON and imported into
+ *  `Chronik.inMemory()`, and the same lines parsed into a JS array for the plain reducer. */
+export async function prepareMemory() {
+  const text = await (await demo.db.exportNdjson()).text();
+  const mem = Chronik.inMemory();
+  const report = await mem.importNdjson(text);
+  demo.memory = { db: mem, events: text.split("\n").filter((l) => l).map((l) => JSON.parse(l)) };
+  return { events: demo.memory.events.length, imported: report.imported ?? report };
+}
+
+/** AccountBalances (Rust, wasm) rebuilt over the in-memory store. */
+export async function rebuildMemoryRust() {
+  const p = demo.memory.db.projection("AccountBalances");
+  const t0 = now();
+  const n = await p.rebuild();
+  const ms = now() - t0;
+  const state = await p.state();
+  return { ms, applied: n, accounts: Object.keys(state.accounts).length, total: state.total };
+}
+
+/** The plain JS reducer over the same events held in a JS array. */
+export async function rebuildMemoryPlain() {
+  const wanted = new Set(BANK_TYPES);
+  const t0 = now();
+  const state = { accounts: {}, total: 0 };
+  let applied = 0;
+  for (const e of demo.memory.events) {
+    if (wanted.has(e.eventType)) {
+      applyBalance(state, e.streamId, e.version, e.recordedAt, e.eventType, e.data);
+      applied += 1;
+    }
+  }
+  const ms = now() - t0;
+  return { ms, applied, ...summary(state) };
+}
+
 export function closeDemo() {
   demo?.db.close();
   demo = null;
