@@ -47,7 +47,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     crate::setup::run()?;
     let target = target_dir();
     if native {
-        let mut args = vec!["bench", "-p", "chronik-core", "--"];
+        // Only the criterion targets get criterion's options (the library's libtest refuses them).
+        let mut args = vec!["bench", "-p", "chronik-core", "--bench", "*", "--"];
         args.extend(CRITERION_ARGS);
         exec(&mut cmd("cargo", &args))?;
     }
