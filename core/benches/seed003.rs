@@ -11,8 +11,7 @@ use std::time::Duration;
 use chronik_core::domains::orders::{CurrentOrders, CustomerStats};
 use chronik_core::domains::{OrderCommand, Orders};
 use chronik_core::{
-    CommandContext, EventStore, ManualClock, MemoryStore, Projection, ReadAllOptions,
-    SequentialIds,
+    CommandContext, EventStore, ManualClock, MemoryStore, Projection, ReadAllOptions, SequentialIds,
 };
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use futures::executor::block_on;

@@ -60,7 +60,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             None => {
                 let dir = target.join("bench-dist");
                 let dir_str = dir.to_string_lossy().into_owned();
-                exec(&mut cmd("trunk", &["build", "--release", "--dist", &dir_str]))?;
+                exec(&mut cmd(
+                    "trunk",
+                    &["build", "--release", "--dist", &dir_str],
+                ))?;
                 dir
             }
         };
