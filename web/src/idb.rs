@@ -677,28 +677,6 @@ fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<T, StoreError> {
     serde_wasm_bindgen::from_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// `row[name]`, `undefined` when absent.
-fn field(row: &JsValue, name: &str) -> JsValue {
-    js_sys::Reflect::get(row, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-/// Whether a stored event row can pass `options`' type and stream filters, read from the
-/// row without decoding it. `true` when a field is not a string: the decoded event then
-/// decides (or fails to decode, as it would have anyway).
-fn might_match(options: &ReadAllOptions, row: &JsValue) -> bool {
-    let types_ok = options.event_types.as_ref().is_none_or(|types| {
-        field(row, "eventType")
-            .as_string()
-            .is_none_or(|t| types.contains(&t))
-    });
-    types_ok
-        && options.stream_prefix.as_ref().is_none_or(|prefix| {
-            field(row, "streamId")
-                .as_string()
-                .is_none_or(|s| s.starts_with(prefix.as_str()))
-        })
-}
-
 fn key(parts: &[JsValue]) -> JsValue {
     parts.iter().collect::<js_sys::Array>().into()
 }
@@ -823,17 +801,8 @@ impl EventStore for IdbStore {
                 .map_err(self.rexie_err())?;
             let done = rows.len() < PAGE as usize;
             for row in rows {
-                // Look at the two filtered fields on the stored object first: decoding an
-                // event (serde-wasm-bindgen, every field across the boundary) costs far
-                // more, and a projection over one domain skips most of the log.
-                next = field(&row, "position")
-                    .as_f64()
-                    .ok_or_else(|| StoreError::Corrupt("event position is not a number".into()))?
-                    + 1.0;
-                if !might_match(&options, &row) {
-                    continue;
-                }
                 let event: RecordedEvent = from_js(row)?;
+                next = (event.position + 1) as f64;
                 if options.matches(&event) {
                     out.push(event);
                     if out.len() >= wanted {
