@@ -119,18 +119,19 @@ const P = browser.projection;
 const pm = P.median;
 const applied = P.outcomes.rebuildRust?.applied;
 const scanned = browser.settings.demoEvents;
+const speed = (m) => (m ? ratio(pm.rebuildRust / m) : "–");
 const perEvent = (m) => (m ? `${ms(m)} (${rate((applied * 1000) / m)} bank events)` : "–");
 const projectionRows = [
   ["chronik, Rust `AccountBalances` (wasm), IndexedDB", perEvent(pm.rebuildRust), "1.00×"],
   [
     "chronik, the same read model in JS (`defineProjection`), IndexedDB",
     pm.rebuildJs ? perEvent(pm.rebuildJs) : "not run (`BENCH_JS_PROJECTION=0`); see the notes",
-    pm.rebuildJs ? ratio(pm.rebuildJs / pm.rebuildRust) : "–",
+    speed(pm.rebuildJs),
   ],
-  ["plain JS reducer over `getAll` pages of 1,000 from chronik's database", perEvent(pm.rebuildPlain), ratio(pm.rebuildPlain / pm.rebuildRust)],
-  ["Emmett in-memory store, `readStream` per account + the JS reducer", perEvent(pm.rebuildEmmett), pm.rebuildEmmett ? ratio(pm.rebuildEmmett / pm.rebuildRust) : "–"],
-  ["chronik, Rust `AccountBalances`, `Chronik.inMemory()` (no IndexedDB)", perEvent(pm.rebuildMemoryRust), ratio(pm.rebuildMemoryRust / pm.rebuildRust)],
-  ["plain JS reducer over the same events in a JS array", perEvent(pm.rebuildMemoryPlain), ratio(pm.rebuildMemoryPlain / pm.rebuildRust)],
+  ["plain JS reducer over `getAll` pages of 1,000 from chronik's database", perEvent(pm.rebuildPlain), speed(pm.rebuildPlain)],
+  ["Emmett in-memory store, `readStream` per account + the JS reducer", perEvent(pm.rebuildEmmett), speed(pm.rebuildEmmett)],
+  ["chronik, Rust `AccountBalances`, `Chronik.inMemory()` (no IndexedDB)", perEvent(pm.rebuildMemoryRust), speed(pm.rebuildMemoryRust)],
+  ["plain JS reducer over the same events in a JS array", perEvent(pm.rebuildMemoryPlain), speed(pm.rebuildMemoryPlain)],
 ];
 const outcomesAgree = new Set(Object.values(P.outcomes).filter((o) => !o.error).map((o) => `${o.applied}/${o.accounts}/${o.total}`)).size === 1;
 
@@ -179,10 +180,11 @@ const targets = table(
 // ------------------------------------------------------------------ documents
 
 const m = browser.machine;
+const nativeDate = [...native.values()].map((b) => b.modified).sort((a, b) => b - a)[0]?.toISOString() ?? "none";
 const machine = [
   `- **Machine**: ${m.nproc} cores (\`nproc\`), ${m.cpu}; load average ${m.loadBefore.map((x) => x.toFixed(2)).join(", ")} at the start and ${m.loadAfter.map((x) => x.toFixed(2)).join(", ")} at the end of the browser run.`,
   `- **Browser**: Debian's Chromium ${m.chromium}, headless (playwright-core), one profile for the whole run; Node ${m.node}.`,
-  `- **Command**: \`${COMMAND}\` (criterion with \`--warm-up-time 0.5 --measurement-time 1\`; ${browser.settings.runs} runs per browser measurement, 5 for the reads and the snapshot case, medians; systems in a rotating order). Browser run ${browser.started} – ${browser.finished}.`,
+  `- **Commands**: browser tables from \`${browser.command ?? COMMAND}\`; native tables from criterion's estimates of the last \`${COMMAND}\` that ran them (${nativeDate}) (criterion with \`--warm-up-time 0.5 --measurement-time 1\`; ${browser.settings.runs} runs per browser measurement, 5 for the reads and the snapshot case, medians; systems in a rotating order). Browser run ${browser.started} – ${browser.finished}.`,
   `- **Caveat**: the machine is shared: two cores, with other engineers' builds and tests running at the same time (see the load averages). Ratios measured in the same page run are more trustworthy than absolute numbers; expect ±30% between runs.`,
 ].join("\n");
 
@@ -200,7 +202,7 @@ const appendTable = table(
   appendRows,
 );
 const readTable = table(["read", "chronik", "raw IndexedDB", "Dexie", "chronik vs raw", "chronik vs Dexie"], readRows);
-const projectionTable = table(["rebuild of AccountBalances", "median", "time vs Rust on IndexedDB"], projectionRows);
+const projectionTable = table(["rebuild of AccountBalances", "median", "speed vs chronik's Rust on IndexedDB"], projectionRows);
 const temporalTable = table(
   ["state of one account at version n/2 + 5", "median", "ratio"],
   [

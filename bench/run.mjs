@@ -41,6 +41,7 @@ const log = (...a) => console.error("bench:", ...a);
 const rotate = (xs, run) => xs.map((_, i) => xs[(i + run) % xs.length]);
 
 const results = {
+  command: `${JS_PROJECTION ? "" : "BENCH_JS_PROJECTION=0 "}${process.env.BENCH_COMMAND ?? "node bench/run.mjs"}`,
   started: new Date().toISOString(),
   settings: { runs: RUNS, appendEvents: APPEND_EVENTS, demoEvents: DEMO_EVENTS, temporalEvents: TEMPORAL_EVENTS },
   machine: {

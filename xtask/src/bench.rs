@@ -72,7 +72,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         exec(
             cmd("node", &["bench/run.mjs"])
                 .env("BENCH_URL", format!("http://127.0.0.1:{port}/"))
-                .env("BENCH_APP_DIST", &dist),
+                .env("BENCH_APP_DIST", &dist)
+                .env(
+                    "BENCH_COMMAND",
+                    format!("cargo xtask bench {}", args.join(" ")).trim_end(),
+                ),
         )?;
     }
     exec(cmd("node", &["bench/report.mjs"]).env("CRITERION_DIR", target.join("criterion")))
