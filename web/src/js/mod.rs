@@ -29,7 +29,7 @@ pub use aggregate::Aggregate;
 pub use backend::Backend;
 pub use domains::{Bank, Fulfilment, Orders};
 pub use projection::Projection;
-use projection::{js_projection, AnyProjection, SharedRunner};
+use projection::{AnyProjection, JsProjection, SharedRunner};
 use subscription::{Subscriber, Subscribers};
 use types::{
     AppendOptions, AppendResult, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent, Stats,
@@ -284,7 +284,7 @@ impl Chronik {
         }
         let runner: Rc<dyn AnyProjection> = Rc::new(SharedRunner::new(
             Rc::clone(&self.shared.store),
-            js_projection(name.clone(), types, initial, apply),
+            JsProjection::new(name.clone(), types, initial, apply),
         ));
         self.shared
             .projections

@@ -3,12 +3,10 @@
 
 use std::rc::Rc;
 
-use chronik_core::{
-    JsonProjection, Projection as CoreProjection, ProjectionRunner, ProjectionStatus, StoreError,
-};
+use chronik_core::{Projection as CoreProjection, ProjectionRunner, ProjectionStatus, StoreError};
 use futures::future::LocalBoxFuture;
 use futures::lock::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tsify::Ts;
 use wasm_bindgen::prelude::*;
@@ -126,24 +124,88 @@ where
     }
 }
 
-/// A [`JsonProjection`] whose reducer is the JavaScript `apply(state, event)`.
-pub fn js_projection(
+/// A projection's state kept as the JavaScript value `apply` returned. It crosses into
+/// Rust (as JSON) only when the runner saves or restores a checkpoint, not at every event:
+/// converting the whole state twice per event made rebuilds slower the larger the state.
+#[derive(Debug, Clone)]
+pub struct JsState(JsValue);
+
+impl Default for JsState {
+    fn default() -> Self {
+        JsState(JsValue::NULL)
+    }
+}
+
+impl Serialize for JsState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let json: Value = from_js_value(self.0.clone())
+            .map_err(|e| serde::ser::Error::custom(format!("projection state is not JSON: {e}")))?;
+        json.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(JsState(to_js_value(&Value::deserialize(deserializer)?)))
+    }
+}
+
+/// A projection whose reducer is the JavaScript `apply(state, event)`.
+pub struct JsProjection {
     name: String,
     types: Option<Vec<String>>,
     initial: Value,
     apply: js_sys::Function,
-) -> JsonProjection {
-    let projection = JsonProjection::new(name, initial, move |state, event| {
-        let state = to_js_value(&state);
+}
+
+impl JsProjection {
+    /// The projection `name` folding the events of `types` (all when `None`) with `apply`.
+    pub fn new(
+        name: String,
+        types: Option<Vec<String>>,
+        initial: Value,
+        apply: js_sys::Function,
+    ) -> Self {
+        Self {
+            name,
+            types,
+            initial,
+            apply,
+        }
+    }
+}
+
+impl CoreProjection for JsProjection {
+    type State = JsState;
+    type Error = String;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn event_types(&self) -> Option<Vec<String>> {
+        self.types.clone()
+    }
+
+    fn initial_state(&self) -> JsState {
+        JsState(to_js_value(&self.initial))
+    }
+
+    fn apply(
+        &self,
+        state: &mut JsState,
+        event: &chronik_core::RecordedEvent,
+    ) -> Result<(), String> {
         let event = to_js_value(&RecordedEvent::from(event.clone()));
-        let next = apply
-            .call2(&JsValue::NULL, &state, &event)
+        let next = self
+            .apply
+            .call2(&JsValue::NULL, &state.0, &event)
             .map_err(|thrown| describe_thrown(&thrown))?;
-        from_js_value(next).map_err(|e| format!("apply returned a value that is not JSON: {e}"))
-    });
-    match types {
-        Some(types) => projection.handling(types),
-        None => projection,
+        if next.is_undefined() {
+            return Err("apply returned undefined; it must return the next state".into());
+        }
+        state.0 = next;
+        Ok(())
     }
 }
 
