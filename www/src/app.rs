@@ -19,6 +19,7 @@ pub fn App() -> impl IntoView {
                     <pages::bank::BankNavLink />
                     <A href="/orders">"Orders"</A>
                     <A href="/log">"Event log"</A>
+                    <A href="/travel">"Time travel"</A>
                     <A href="/projections">"Projections"</A>
                     <A href="/stats">"Stats"</A>
                     <A href="/data">"Data"</A>
@@ -35,6 +36,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/projections") view=pages::projections::ProjectionsPage />
                     <Route path=path!("/stats") view=pages::stats::StatsPage />
                     <Route path=path!("/data") view=pages::data::DataPage />
+                    <Route path=path!("/travel") view=pages::travel::TravelPage />
                     <Route path=path!("/append") view=pages::append::AppendPage />
                 </Routes>
             </main>

@@ -5,6 +5,7 @@
 pub mod bank;
 pub mod data;
 pub mod projections;
+pub mod travel;
 
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;

@@ -7,3 +7,4 @@ pub mod log;
 pub mod orders;
 pub mod projections;
 pub mod stats;
+pub mod travel;

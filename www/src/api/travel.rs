@@ -1,0 +1,888 @@
+//! Time travel: the state of one stream, or of the whole store, as of a chosen point,
+//! next to the state one step earlier and the event that made the step.
+//!
+//! A stream of a known aggregate type is rebuilt with
+//! [`CommandHandler::state_at_version`]: the nearest snapshot at or below the version plus
+//! the events after it. Any other stream is folded generically from its first event. The
+//! whole store shows the AccountBalances read model at a global position, folded with the
+//! projection's own `apply` from the nearest known state at or below it: the persisted
+//! projection checkpoint, or a state this page computed earlier (kept in memory, checked
+//! against the log before it is trusted).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use chronik::IdbStore;
+use chronik_core::domains::bank::{bank_upcasters, AccountBalances, AccountBalancesState};
+use chronik_core::domains::services::{Inventory, Payment, Shipment};
+use chronik_core::domains::{BankAccount, Order, SagaState, Transfer};
+use chronik_core::{
+    stream_category, Aggregate, AggregateState, CommandHandler, EventStore, HandlerError,
+    Projection, ReadAllOptions, ReadStreamOptions, RecordedEvent, StreamInfo, Upcasters,
+};
+use serde_json::Value;
+
+use super::{changed, store, LogEntry};
+
+/// One labelled value of a state, such as the balance of an account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// What the value is (also the key the previous state is compared by).
+    pub label: String,
+    /// The value, formatted for display.
+    pub value: String,
+    /// The `data-testid` of the value, for the values tests read.
+    pub testid: Option<&'static str>,
+}
+
+/// A list within a state, such as an order's items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// What the rows are.
+    pub caption: String,
+    /// Column headings.
+    pub columns: Vec<&'static str>,
+    /// The rows, each with a key the previous state is compared by.
+    pub rows: Vec<Row>,
+}
+
+/// One row of a [`Table`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// What identifies the row across steps (an account id, a product id).
+    pub key: String,
+    /// The cells, formatted.
+    pub cells: Vec<String>,
+}
+
+/// A state as the page shows it: labelled values and lists.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StateView {
+    /// What kind of state this is ("Bank account", "AccountBalances").
+    pub title: String,
+    /// The values.
+    pub fields: Vec<Field>,
+    /// The lists.
+    pub tables: Vec<Table>,
+}
+
+/// A point on the timeline worth marking: a snapshot, or a projection checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// The version (stream) or position (whole store) it is at.
+    pub at: u64,
+    /// What it is, for its tooltip.
+    pub label: String,
+}
+
+/// How the state at the chosen point was rebuilt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rebuild {
+    /// Where the rebuild started (a snapshot, a checkpoint), 0 for the beginning.
+    pub from: u64,
+    /// How many events were replayed on top of it.
+    pub events_replayed: u64,
+    /// The whole story, in words.
+    pub summary: String,
+}
+
+/// Everything the time-travel page shows for one point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TravelPoint {
+    /// The stream travelled through, `None` for the whole store.
+    pub stream: Option<String>,
+    /// The chosen version (stream) or global position (whole store); 0 only when empty.
+    pub at: u64,
+    /// The last version or position: "now".
+    pub head: u64,
+    /// Snapshot points (or the projection checkpoint) on the timeline.
+    pub marks: Vec<Mark>,
+    /// Whether this stream can be snapshotted now (it has an aggregate type).
+    pub can_snapshot: bool,
+    /// The state as of `at`.
+    pub state: StateView,
+    /// The state one step earlier, to show what changed.
+    pub previous: StateView,
+    /// The event at `at`, which made the step (upcast for display).
+    pub cause: Option<LogEntry>,
+    /// How `state` was rebuilt.
+    pub rebuild: Rebuild,
+    /// Anything the reader should know (events a read model could not apply, a stream
+    /// that does not decode as its aggregate type).
+    pub notes: Vec<String>,
+}
+
+/// Every stream in the store, ordered by id.
+pub async fn streams() -> Result<Vec<StreamInfo>, String> {
+    store()
+        .await?
+        .list_streams()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The state of `stream` (the whole store when `None`) as of `at`: a version of the
+/// stream, or a global position; `None` means now (the last one).
+pub async fn travel(stream: Option<&str>, at: Option<u64>) -> Result<TravelPoint, String> {
+    let store = store().await?;
+    match stream {
+        None => whole_store(store, at).await,
+        Some(stream) => stream_travel(store, stream, at).await,
+    }
+}
+
+/// Saves a snapshot of `stream`'s current state now (from a full replay), so later
+/// jumps past it start there. Returns the snapshot's version.
+pub async fn snapshot_now(stream: &str) -> Result<u64, String> {
+    let store = store().await?;
+    let id = aggregate_id(stream);
+    let version = match Kind::of(stream) {
+        Kind::Account => snap::<BankAccount>(store, id, bank_upcasters()).await,
+        Kind::Order => snap::<Order>(store, id, Upcasters::new()).await,
+        Kind::Transfer => snap::<Transfer>(store, id, Upcasters::new()).await,
+        Kind::Saga => snap::<SagaState>(store, id, Upcasters::new()).await,
+        Kind::Inventory => snap::<Inventory>(store, id, Upcasters::new()).await,
+        Kind::Payment => snap::<Payment>(store, id, Upcasters::new()).await,
+        Kind::Shipment => snap::<Shipment>(store, id, Upcasters::new()).await,
+        Kind::Other => {
+            return Err(format!(
+                "'{stream}' has no aggregate type, so it has no snapshots"
+            ))
+        }
+    }?;
+    changed();
+    version.ok_or_else(|| format!("'{stream}' has no events to snapshot"))
+}
+
+async fn snap<A: Aggregate>(
+    store: Rc<IdbStore>,
+    id: &str,
+    upcasters: Upcasters,
+) -> Result<Option<u64>, String> {
+    CommandHandler::<_, A>::new(store)
+        .with_upcasters(upcasters)
+        .snapshot_now(id)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The aggregate types the app knows, by stream category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Account,
+    Order,
+    Transfer,
+    Saga,
+    Inventory,
+    Payment,
+    Shipment,
+    Other,
+}
+
+impl Kind {
+    fn of(stream: &str) -> Kind {
+        match stream_category(stream) {
+            c if c == stream => Kind::Other,
+            c if c == BankAccount::CATEGORY => Kind::Account,
+            c if c == Order::CATEGORY => Kind::Order,
+            c if c == Transfer::CATEGORY => Kind::Transfer,
+            c if c == SagaState::CATEGORY => Kind::Saga,
+            c if c == Inventory::CATEGORY => Kind::Inventory,
+            c if c == Payment::CATEGORY => Kind::Payment,
+            c if c == Shipment::CATEGORY => Kind::Shipment,
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// The aggregate id in `stream`: what follows `{category}-`.
+fn aggregate_id(stream: &str) -> &str {
+    stream.split_once('-').map_or("", |(_, id)| id)
+}
+
+// ------------------------------------------------------------------ one stream
+
+async fn stream_travel(
+    store: Rc<IdbStore>,
+    stream: &str,
+    at: Option<u64>,
+) -> Result<TravelPoint, String> {
+    let head = store
+        .stream_version(stream)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("stream '{stream}' does not exist"))?;
+    let at = at.unwrap_or(head).clamp(1, head);
+    let kind = Kind::of(stream);
+    let upcasters = if kind == Kind::Account {
+        bank_upcasters()
+    } else {
+        Upcasters::new()
+    };
+    let s = &store;
+    let typed = match kind {
+        Kind::Account => typed(s, stream, at, &upcasters, account_view).await,
+        Kind::Order => typed(s, stream, at, &upcasters, order_view).await,
+        Kind::Transfer => typed(s, stream, at, &upcasters, transfer_view).await,
+        Kind::Saga => typed(s, stream, at, &upcasters, saga_view).await,
+        Kind::Inventory => typed(s, stream, at, &upcasters, inventory_view).await,
+        Kind::Payment => typed(s, stream, at, &upcasters, payment_view).await,
+        Kind::Shipment => typed(s, stream, at, &upcasters, shipment_view).await,
+        Kind::Other => Ok(None),
+    };
+    let mut notes = Vec::new();
+    let (state, previous, rebuild) = match typed {
+        Ok(Some(found)) => found,
+        Ok(None) => generic_fold(s, stream, at, &upcasters, None).await?,
+        // Events this aggregate cannot read (appended by hand, say): fold them as JSON.
+        Err(Unreadable(reason)) => {
+            notes.push(format!(
+                "this stream does not read as its aggregate type ({reason}); showing the generic fold of its events"
+            ));
+            generic_fold(s, stream, at, &upcasters, Some(reason)).await?
+        }
+    };
+    let marks = store
+        .list_snapshots(stream)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|snap| Mark {
+            at: snap.version,
+            label: format!(
+                "snapshot at v{} (schema {}, taken {})",
+                snap.version,
+                snap.schema_version,
+                crate::format::time(snap.taken_at)
+            ),
+        })
+        .collect();
+    let cause = store
+        .read_stream(
+            stream,
+            ReadStreamOptions {
+                from_version: Some(at),
+                limit: Some(1),
+                ..ReadStreamOptions::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .map(|e| upcast_for_display(&upcasters, e));
+    Ok(TravelPoint {
+        stream: Some(stream.to_string()),
+        at,
+        head,
+        marks,
+        can_snapshot: kind != Kind::Other,
+        state,
+        previous,
+        cause,
+        rebuild,
+        notes,
+    })
+}
+
+/// Why a typed rebuild gave up: the stream's events or snapshot do not decode.
+struct Unreadable(String);
+
+type Views = (StateView, StateView, Rebuild);
+
+/// The state of a typed aggregate at `at` and at `at - 1`, each from the nearest
+/// snapshot at or below it.
+async fn typed<A: Aggregate>(
+    store: &Rc<IdbStore>,
+    stream: &str,
+    at: u64,
+    upcasters: &Upcasters,
+    view: fn(&A) -> StateView,
+) -> Result<Option<Views>, Unreadable> {
+    let handler = CommandHandler::<_, A>::new(Rc::clone(store)).with_upcasters(upcasters.clone());
+    let id = aggregate_id(stream);
+    let unreadable = |e: HandlerError<A::Error>| match e {
+        HandlerError::Decode { .. }
+        | HandlerError::Upcast { .. }
+        | HandlerError::SnapshotDecode { .. } => Unreadable(e.to_string()),
+        other => Unreadable(format!("cannot rebuild: {other}")),
+    };
+    let current = handler.state_at_version(id, at).await.map_err(unreadable)?;
+    let previous = if at > 1 {
+        handler
+            .state_at_version(id, at - 1)
+            .await
+            .map_err(unreadable)?
+    } else {
+        AggregateState::empty()
+    };
+    let from = current.snapshot_version.unwrap_or(0);
+    let replayed = current.events_replayed;
+    let summary = match current.snapshot_version {
+        Some(v) => format!(
+            "from snapshot at v{v} + {replayed} {} replayed",
+            plural(replayed, "event")
+        ),
+        None => format!(
+            "no snapshot at or below v{at}: {replayed} {} replayed from the start",
+            plural(replayed, "event")
+        ),
+    };
+    Ok(Some((
+        view(&current.state),
+        view(&previous.state),
+        Rebuild {
+            from,
+            events_replayed: replayed,
+            summary,
+        },
+    )))
+}
+
+/// A stream without an aggregate type, folded from its first event: how many events of
+/// each type, and the latest value of every payload field.
+async fn generic_fold(
+    store: &Rc<IdbStore>,
+    stream: &str,
+    at: u64,
+    upcasters: &Upcasters,
+    reason: Option<String>,
+) -> Result<Views, String> {
+    let events = store
+        .read_stream(
+            stream,
+            ReadStreamOptions {
+                limit: Some(at as usize),
+                ..ReadStreamOptions::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|e| upcast_for_display(upcasters, e).event)
+        .collect::<Vec<_>>();
+    let fold = |events: &[RecordedEvent]| {
+        let mut by_type = BTreeMap::<String, u64>::new();
+        let mut latest = BTreeMap::<String, String>::new();
+        for e in events {
+            *by_type.entry(e.event_type.clone()).or_default() += 1;
+            match &e.data {
+                Value::Object(fields) => {
+                    for (k, v) in fields {
+                        latest.insert(k.clone(), compact(v));
+                    }
+                }
+                Value::Null => {}
+                other => {
+                    latest.insert("data".into(), compact(other));
+                }
+            }
+        }
+        let mut fields = vec![Field {
+            label: "Events".into(),
+            value: events.len().to_string(),
+            testid: Some("travel-event-count"),
+        }];
+        if let Some(last) = events.last() {
+            fields.push(Field {
+                label: "Last event".into(),
+                value: last.event_type.clone(),
+                testid: None,
+            });
+        }
+        fields.extend(latest.into_iter().map(|(k, v)| Field {
+            label: format!("latest {k}"),
+            value: v,
+            testid: None,
+        }));
+        StateView {
+            title: "Events so far (generic fold)".into(),
+            fields,
+            tables: vec![Table {
+                caption: "Events by type".into(),
+                columns: vec!["Type", "Count"],
+                rows: by_type
+                    .into_iter()
+                    .map(|(t, n)| Row {
+                        key: t.clone(),
+                        cells: vec![t, n.to_string()],
+                    })
+                    .collect(),
+            }],
+        }
+    };
+    let n = events.len();
+    let state = fold(&events);
+    let previous = fold(&events[..n.saturating_sub(1)]);
+    let why = match reason {
+        Some(_) => "it does not read as its aggregate type",
+        None => "this stream has no aggregate type, so no snapshots",
+    };
+    Ok((
+        state,
+        previous,
+        Rebuild {
+            from: 0,
+            events_replayed: n as u64,
+            summary: format!(
+                "{n} {} folded from the start ({why})",
+                plural(n as u64, "event")
+            ),
+        },
+    ))
+}
+
+// ------------------------------------------------------------------ the whole store
+
+/// A state of AccountBalances this page computed, kept to start later folds from.
+#[derive(Clone)]
+struct Known {
+    /// The last bank event folded into it (position, event id), to check that the log
+    /// still holds it (the store may have been cleared and refilled since).
+    last: Option<(u64, String)>,
+    state: AccountBalancesState,
+}
+
+/// Keep a computed state every this many positions while folding.
+const MEMO_STRIDE: u64 = 1_000;
+/// At most this many computed states are kept.
+const MEMO_CAP: usize = 256;
+/// Events read per page while folding.
+const FOLD_PAGE: usize = 1_000;
+
+thread_local! {
+    static MEMO: RefCell<BTreeMap<u64, Known>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+fn remember(position: u64, known: &Known) {
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        m.insert(position, known.clone());
+        while m.len() > MEMO_CAP {
+            m.pop_first();
+        }
+    });
+}
+
+async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint, String> {
+    let err = |e: chronik_core::StoreError| e.to_string();
+    let head = store.head_position().await.map_err(err)?;
+    let at = at.unwrap_or(head).min(head);
+    let checkpoint = store
+        .load_checkpoint(AccountBalances.name())
+        .await
+        .map_err(err)?
+        .and_then(|cp| {
+            serde_json::from_value::<AccountBalancesState>(cp.state)
+                .ok()
+                .map(|state| (cp.position, state))
+        });
+    let marks = checkpoint
+        .iter()
+        .filter(|(p, _)| *p > 0)
+        .map(|(p, _)| Mark {
+            at: *p,
+            label: format!("AccountBalances checkpoint at position {p}"),
+        })
+        .collect();
+    let mut notes = Vec::new();
+    let upcasters = bank_upcasters();
+    let target = at.saturating_sub(1);
+
+    // The nearest known state at or below `target`: a state computed earlier (if the log
+    // still holds its last event) or the saved checkpoint, whichever is later.
+    let mut start = (0, "the start".to_string(), Known { last: None, state: AccountBalancesState::default() });
+    let memo = MEMO.with(|m| {
+        m.borrow()
+            .range(..=target)
+            .next_back()
+            .map(|(p, k)| (*p, k.clone()))
+    });
+    if let Some((p, known)) = memo {
+        let valid = match &known.last {
+            None => true,
+            Some((q, id)) => {
+                store
+                    .read_all(ReadAllOptions {
+                        from_position: *q,
+                        limit: Some(1),
+                        ..ReadAllOptions::default()
+                    })
+                    .await
+                    .map_err(err)?
+                    .first()
+                    .is_some_and(|e| e.position == *q && &e.event_id == id)
+            }
+        };
+        if valid {
+            start = (p, format!("a state computed earlier at position {p}"), known);
+        } else {
+            MEMO.with(|m| m.borrow_mut().clear());
+        }
+    }
+    if let Some((p, state)) = checkpoint.filter(|(p, _)| *p <= target && *p > start.0) {
+        start = (
+            p,
+            format!("the saved AccountBalances checkpoint at position {p}"),
+            Known { last: None, state },
+        );
+    }
+    let (from, from_label, mut known) = start;
+
+    // Fold the bank events after `from` up to `target`.
+    let types = AccountBalances.event_types();
+    let mut next = from + 1;
+    let mut applied = 0u64;
+    let mut next_memo = (from / MEMO_STRIDE + 1) * MEMO_STRIDE;
+    while next <= target {
+        let page = store
+            .read_all(ReadAllOptions {
+                from_position: next,
+                limit: Some(FOLD_PAGE.min((target - next + 1) as usize)),
+                event_types: types.clone(),
+                stream_prefix: None,
+            })
+            .await
+            .map_err(err)?;
+        let Some(last) = page.last().map(|e| e.position) else {
+            break;
+        };
+        for event in page.into_iter().filter(|e| e.position <= target) {
+            while next_memo < event.position {
+                remember(next_memo, &known);
+                next_memo += MEMO_STRIDE;
+            }
+            let position = event.position;
+            let id = event.event_id.clone();
+            apply(&upcasters, &mut known.state, event, &mut notes);
+            known.last = Some((position, id));
+            applied += 1;
+        }
+        next = last + 1;
+    }
+    if at > 0 {
+        remember(target, &known);
+    }
+    let previous = balances_view(&known.state);
+
+    // The step itself: the event at `at`.
+    let cause_event = if at > 0 {
+        store
+            .read_all(ReadAllOptions {
+                from_position: at,
+                limit: Some(1),
+                ..ReadAllOptions::default()
+            })
+            .await
+            .map_err(err)?
+            .into_iter()
+            .next()
+    } else {
+        None
+    };
+    if let Some(event) = cause_event.clone() {
+        if types.as_ref().is_none_or(|t| t.contains(&event.event_type)) {
+            let position = event.position;
+            let id = event.event_id.clone();
+            apply(&upcasters, &mut known.state, event, &mut notes);
+            known.last = Some((position, id));
+            applied += 1;
+        }
+        remember(at, &known);
+    }
+    let summary = format!(
+        "AccountBalances from {from_label} + {applied} bank {} applied",
+        plural(applied, "event")
+    );
+    Ok(TravelPoint {
+        stream: None,
+        at,
+        head,
+        marks,
+        can_snapshot: false,
+        state: balances_view(&known.state),
+        previous,
+        cause: cause_event.map(|e| upcast_for_display(&upcasters, e)),
+        rebuild: Rebuild {
+            from,
+            events_replayed: applied,
+            summary,
+        },
+        notes,
+    })
+}
+
+/// Applies one bank event to the read model; one it cannot apply is skipped and noted.
+fn apply(
+    upcasters: &Upcasters,
+    state: &mut AccountBalancesState,
+    event: RecordedEvent,
+    notes: &mut Vec<String>,
+) {
+    let position = event.position;
+    let result = upcasters
+        .upcast(event)
+        .map_err(|e| e.to_string())
+        .and_then(|up| AccountBalances.apply(state, &up.event));
+    if let Err(e) = result {
+        notes.push(format!("skipped the event at position {position}: {e}"));
+    }
+}
+
+// ------------------------------------------------------------------ views
+
+fn upcast_for_display(upcasters: &Upcasters, event: RecordedEvent) -> LogEntry {
+    let stored_schema_version = event.schema_version;
+    match upcasters.upcast(event.clone()) {
+        Ok(up) => LogEntry {
+            event: up.event,
+            stored_schema_version,
+            upcast_error: None,
+        },
+        Err(e) => LogEntry {
+            event,
+            stored_schema_version,
+            upcast_error: Some(e.to_string()),
+        },
+    }
+}
+
+fn field(label: &str, value: impl ToString) -> Field {
+    Field {
+        label: label.into(),
+        value: value.to_string(),
+        testid: None,
+    }
+}
+
+fn tested(label: &str, value: impl ToString, testid: &'static str) -> Field {
+    Field {
+        testid: Some(testid),
+        ..field(label, value)
+    }
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
+}
+
+/// A JSON value on one line, strings without quotes.
+fn compact(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn or_dash(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "—".into())
+}
+
+fn account_view(a: &BankAccount) -> StateView {
+    StateView {
+        title: "Bank account".into(),
+        fields: vec![
+            tested("Owner", &a.owner, "travel-owner"),
+            tested("Status", format!("{:?}", a.status), "travel-status"),
+            tested("Balance", a.balance, "travel-balance"),
+            field("Events", a.version),
+        ],
+        tables: Vec::new(),
+    }
+}
+
+fn order_view(o: &Order) -> StateView {
+    let mut fields = vec![
+        field("Customer", &o.customer_id),
+        tested("Status", o.status, "travel-status"),
+        tested("Total", o.total(), "travel-total"),
+    ];
+    for (label, value) in [
+        ("Reservation", &o.reservation_id),
+        ("Payment", &o.payment_id),
+        ("Tracking number", &o.tracking_number),
+        ("Cancel reason", &o.cancel_reason),
+    ] {
+        if value.is_some() {
+            fields.push(field(label, or_dash(value)));
+        }
+    }
+    StateView {
+        title: "Order".into(),
+        fields,
+        tables: vec![Table {
+            caption: "Items".into(),
+            columns: vec!["Product", "Quantity", "Unit price", "Line total"],
+            rows: o
+                .items
+                .iter()
+                .map(|i| Row {
+                    key: i.product_id.clone(),
+                    cells: vec![
+                        i.product_id.clone(),
+                        i.quantity.to_string(),
+                        i.unit_price.to_string(),
+                        i.line_total().to_string(),
+                    ],
+                })
+                .collect(),
+        }],
+    }
+}
+
+fn transfer_view(t: &Transfer) -> StateView {
+    StateView {
+        title: "Transfer".into(),
+        fields: vec![
+            field("From", &t.from),
+            field("To", &t.to),
+            field("Amount", t.amount),
+            tested("Status", format!("{:?}", t.status), "travel-status"),
+            field("Reason", or_dash(&t.reason)),
+        ],
+        tables: Vec::new(),
+    }
+}
+
+fn saga_view(s: &SagaState) -> StateView {
+    let mut rows: Vec<Row> = s
+        .steps
+        .iter()
+        .map(|r| Row {
+            key: format!("step {}", r.step.as_str()),
+            cells: vec![
+                r.step.as_str().to_string(),
+                format!("{:?}", r.status),
+                or_dash(&r.reference),
+            ],
+        })
+        .collect();
+    rows.extend(s.compensations.iter().map(|c| Row {
+        key: format!("undo {}", c.step.as_str()),
+        cells: vec![
+            format!("undo {}", c.step.as_str()),
+            if c.completed { "Completed" } else { "Started" }.into(),
+            "—".into(),
+        ],
+    }));
+    StateView {
+        title: "Fulfilment saga".into(),
+        fields: vec![
+            field("Order", &s.order_id),
+            field("Customer", &s.customer_id),
+            tested("Status", format!("{:?}", s.status), "travel-status"),
+            field("Total", s.total),
+            field("Failure", or_dash(&s.failure)),
+        ],
+        tables: vec![Table {
+            caption: "Steps and compensations".into(),
+            columns: vec!["Step", "Status", "Reference"],
+            rows,
+        }],
+    }
+}
+
+fn inventory_view(i: &Inventory) -> StateView {
+    StateView {
+        title: "Inventory".into(),
+        fields: vec![
+            field("Products", i.products.len()),
+            field("Open reservations", i.reservations.len()),
+        ],
+        tables: vec![
+            Table {
+                caption: "Stock".into(),
+                columns: vec!["Product", "On hand", "Reserved", "Available"],
+                rows: i
+                    .products
+                    .iter()
+                    .map(|(id, s)| Row {
+                        key: id.clone(),
+                        cells: vec![
+                            id.clone(),
+                            s.on_hand.to_string(),
+                            s.reserved.to_string(),
+                            s.available().to_string(),
+                        ],
+                    })
+                    .collect(),
+            },
+            Table {
+                caption: "Reservations".into(),
+                columns: vec!["Reservation", "Lines"],
+                rows: i
+                    .reservations
+                    .iter()
+                    .map(|(id, lines)| Row {
+                        key: id.clone(),
+                        cells: vec![
+                            id.clone(),
+                            lines
+                                .iter()
+                                .map(|l| format!("{} × {}", l.quantity, l.product_id))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ],
+                    })
+                    .collect(),
+            },
+        ],
+    }
+}
+
+fn payment_view(p: &Payment) -> StateView {
+    StateView {
+        title: "Payment".into(),
+        fields: vec![
+            field("Payment id", or_dash(&p.payment_id)),
+            field("Customer", &p.customer_id),
+            field("Amount", p.amount),
+            field("Refunded", if p.refunded { "yes" } else { "no" }),
+        ],
+        tables: Vec::new(),
+    }
+}
+
+fn shipment_view(s: &Shipment) -> StateView {
+    StateView {
+        title: "Shipment".into(),
+        fields: vec![
+            field("Tracking number", or_dash(&s.tracking_number)),
+            field("Units", s.units),
+            field("Cancelled", if s.cancelled { "yes" } else { "no" }),
+        ],
+        tables: Vec::new(),
+    }
+}
+
+fn balances_view(b: &AccountBalancesState) -> StateView {
+    StateView {
+        title: "AccountBalances read model".into(),
+        fields: vec![
+            tested("Accounts", b.accounts.len(), "travel-accounts"),
+            tested("Total of all balances", b.total, "travel-total"),
+        ],
+        tables: vec![Table {
+            caption: "Accounts".into(),
+            columns: vec!["Account", "Owner", "Status", "Balance"],
+            rows: b
+                .accounts
+                .iter()
+                .map(|(id, a)| Row {
+                    key: id.clone(),
+                    cells: vec![
+                        id.clone(),
+                        a.owner.clone(),
+                        format!("{:?}", a.status),
+                        a.balance.to_string(),
+                    ],
+                })
+                .collect(),
+        }],
+    }
+}
