@@ -185,6 +185,11 @@ pub fn TravelPage() -> impl IntoView {
                         max=move || head.get().to_string()
                         prop:value=move || at().to_string()
                         disabled=move || head.get() == 0
+                        style=move || {
+                            let (lo, hi) = (lowest(), head.get());
+                            let f = if hi > lo { (at() - lo) as f64 / (hi - lo) as f64 } else { 1.0 };
+                            format!("--done: {:.2}%", f * 100.0)
+                        }
                         aria-valuetext=move || format!("{} {} of {}", unit(), at(), head.get())
                         on:input=move |ev| {
                             if let Ok(v) = event_target_value(&ev).parse::<u64>() {
@@ -277,7 +282,7 @@ pub fn TravelPage() -> impl IntoView {
                     "Back to now"
                 </button>
             </div>
-            <p class="status" role="status" aria-live="polite" data-testid="travel-status">
+            <p class="status" role="status" aria-live="polite" data-testid="travel-message">
                 {move || match status.get() {
                     Some(Ok(msg)) => view! { <span class="ok">{msg}</span> }.into_any(),
                     Some(Err(msg)) => view! { <span class="error">{msg}</span> }.into_any(),
@@ -360,12 +365,12 @@ fn changed_labels(state: &StateView, previous: &StateView) -> Vec<String> {
         let rows_before = before.map(|t| t.rows.as_slice()).unwrap_or_default();
         for row in &table.rows {
             if rows_before.iter().find(|r| r.key == row.key) != Some(row) {
-                labels.push(row.key.clone());
+                labels.push(format!("{} › {}", table.caption, row.key));
             }
         }
         for row in rows_before {
             if !table.rows.iter().any(|r| r.key == row.key) {
-                labels.push(format!("{} (removed)", row.key));
+                labels.push(format!("{} › {} (removed)", table.caption, row.key));
             }
         }
     }
