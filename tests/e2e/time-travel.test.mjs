@@ -233,3 +233,33 @@ test("the whole store shows AccountBalances at each global position", async () =
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("an order's items and total at each version, with removed items struck through", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await appendEvents(page, "order-o1", [
+    ["OrderCreated", { customerId: "cust-1" }],
+    ["ItemAdded", { productId: "sku-1", quantity: 2, unitPrice: 999 }],
+    ["ItemAdded", { productId: "sku-2", quantity: 1, unitPrice: 500 }],
+    ["ItemRemoved", { productId: "sku-2" }],
+  ]);
+  await openTravel(page, "order-o1");
+  await shown(page, 4);
+  assert.equal(await page.getByTestId("travel-total").textContent(), "19.98");
+  assert.equal(await page.getByTestId("travel-status").textContent(), "Draft");
+  assert.equal(await page.getByTestId("travel-row").count(), 1);
+  assert.equal(await page.getByTestId("travel-row-removed").getAttribute("data-key"), "sku-2");
+  assert.equal(await page.getByTestId("travel-changes").textContent(), "changed: Total, Items › sku-2 (removed)");
+
+  await page.getByRole("button", { name: "Step back" }).click();
+  await shown(page, 3);
+  assert.equal(await page.getByTestId("travel-total").textContent(), "24.98");
+  assert.equal(await page.getByTestId("travel-row").count(), 2);
+  assert.equal(await page.locator('[data-testid="travel-row"][data-key="sku-2"]').getAttribute("class"), "added");
+  assert.equal(await page.getByTestId("travel-row-removed").count(), 0);
+  await page.screenshot({ path: `${ARTIFACTS}/time-travel-order.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
