@@ -492,7 +492,14 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
 
     // The nearest known state at or below `target`: a state computed earlier (if the log
     // still holds its last event) or the saved checkpoint, whichever is later.
-    let mut start = (0, "the start".to_string(), Known { last: None, state: AccountBalancesState::default() });
+    let mut start = (
+        0,
+        "the start".to_string(),
+        Known {
+            last: None,
+            state: AccountBalancesState::default(),
+        },
+    );
     let memo = MEMO.with(|m| {
         m.borrow()
             .range(..=target)
@@ -502,21 +509,23 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
     if let Some((p, known)) = memo {
         let valid = match &known.last {
             None => true,
-            Some((q, id)) => {
-                store
-                    .read_all(ReadAllOptions {
-                        from_position: *q,
-                        limit: Some(1),
-                        ..ReadAllOptions::default()
-                    })
-                    .await
-                    .map_err(err)?
-                    .first()
-                    .is_some_and(|e| e.position == *q && &e.event_id == id)
-            }
+            Some((q, id)) => store
+                .read_all(ReadAllOptions {
+                    from_position: *q,
+                    limit: Some(1),
+                    ..ReadAllOptions::default()
+                })
+                .await
+                .map_err(err)?
+                .first()
+                .is_some_and(|e| e.position == *q && &e.event_id == id),
         };
         if valid {
-            start = (p, format!("a state computed earlier at position {p}"), known);
+            start = (
+                p,
+                format!("a state computed earlier at position {p}"),
+                known,
+            );
         } else {
             MEMO.with(|m| m.borrow_mut().clear());
         }

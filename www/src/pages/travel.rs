@@ -131,9 +131,7 @@ pub fn TravelPage() -> impl IntoView {
             .map(|t| t.rebuild.from)
             .unwrap_or(0)
     };
-    let can_snapshot = move || {
-        matches!(travel.get(), Some(Ok(ref t)) if t.can_snapshot && t.stream.as_deref() == Some(subject.get().as_str()))
-    };
+    let can_snapshot = move || matches!(travel.get(), Some(Ok(ref t)) if t.can_snapshot && t.stream.as_deref() == Some(subject.get().as_str()));
 
     view! {
         <section class="card travel" aria-label="Timeline">
