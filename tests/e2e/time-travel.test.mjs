@@ -37,9 +37,17 @@ async function openTravel(page, stream) {
   await page.getByLabel("Stream").selectOption(stream);
 }
 
-// Waits until the state shown is the one at `at`.
-async function shown(page, at) {
-  await page.locator(`[data-testid="travel-state"][data-at="${at}"]`).waitFor();
+// Waits until the state shown is the one of `stream` ("" for the whole store) at `at`.
+async function shown(page, stream, at) {
+  await page.locator(`[data-testid="travel-state"][data-stream="${stream}"][data-at="${at}"]`).waitFor();
+}
+
+// Waits until the element with `testid` reads exactly `text`.
+async function reads(page, testid, text) {
+  await page.waitForFunction(
+    ([id, t]) => document.querySelector(`[data-testid="${id}"]`)?.textContent === t,
+    [testid, text],
+  );
 }
 
 const slider = (page) => page.getByRole("slider", { name: "Time travel", exact: true });
@@ -53,14 +61,14 @@ test("travelling through an account's history: slider, steps, play, back to now"
 
   await openTravel(page, "account-acc-1");
   // It opens at the present.
-  await shown(page, 3);
+  await shown(page, "account-acc-1", 3);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "69.50");
   assert.equal(await page.getByTestId("travel-at").textContent(), "Version 3 of 3");
   assert.equal(await page.getByTestId("travel-mode").textContent(), "now");
   assert.equal(await slider(page).getAttribute("max"), "3");
 
   await slider(page).fill("2");
-  await shown(page, 2);
+  await shown(page, "account-acc-1", 2);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "100.00");
   assert.equal(await page.getByTestId("travel-mode").textContent(), "in the past");
   assert.equal(await page.getByTestId("travel-owner").textContent(), "Alice");
@@ -77,27 +85,27 @@ test("travelling through an account's history: slider, steps, play, back to now"
   await page.screenshot({ path: `${ARTIFACTS}/time-travel.png`, fullPage: true });
 
   await slider(page).fill("3");
-  await shown(page, 3);
+  await shown(page, "account-acc-1", 3);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "69.50");
   assert.equal(await page.getByTestId("travel-cause-type").textContent(), "MoneyWithdrawn");
 
   await page.getByRole("button", { name: "Step back" }).click();
-  await shown(page, 2);
+  await shown(page, "account-acc-1", 2);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "100.00");
   await page.getByRole("button", { name: "Step back" }).click();
-  await shown(page, 1);
+  await shown(page, "account-acc-1", 1);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "0.00");
   assert.equal(await page.getByTestId("travel-status").textContent(), "Open");
   assert.ok(await page.getByRole("button", { name: "Step back" }).isDisabled());
   await page.getByRole("button", { name: "Step forward" }).click();
-  await shown(page, 2);
+  await shown(page, "account-acc-1", 2);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "100.00");
   assert.equal(await slider(page).inputValue(), "2");
 
   // Play moves forward on its own and stops at the present.
   await page.getByLabel("Speed").selectOption("8");
   await page.getByRole("button", { name: "Play" }).click();
-  await shown(page, 3);
+  await shown(page, "account-acc-1", 3);
   await page.getByRole("button", { name: "Play" }).waitFor();
   assert.equal(await page.getByTestId("travel-balance").textContent(), "69.50");
   assert.equal(await page.getByTestId("travel-mode").textContent(), "now");
@@ -105,7 +113,7 @@ test("travelling through an account's history: slider, steps, play, back to now"
   // Playing from now starts at the beginning; pause holds the point.
   await page.getByLabel("Speed").selectOption("0.5");
   await page.getByRole("button", { name: "Play" }).click();
-  await shown(page, 1);
+  await shown(page, "account-acc-1", 1);
   await page.getByRole("button", { name: "Pause" }).click();
   await page.getByRole("button", { name: "Play" }).waitFor();
   const paused = await slider(page).inputValue();
@@ -113,7 +121,7 @@ test("travelling through an account's history: slider, steps, play, back to now"
 
   // Back to now leaves time travel.
   await page.getByRole("button", { name: "Back to now" }).click();
-  await shown(page, 3);
+  await shown(page, "account-acc-1", 3);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "69.50");
   assert.equal(await page.getByTestId("travel-mode").textContent(), "now");
   assert.equal(await slider(page).inputValue(), "3");
@@ -134,7 +142,7 @@ test("snapshot points are marked and jumps start from the nearest one", async ()
   await appendEvents(page, "account-acc-2", [opened("Bob"), ...deposits]);
 
   await openTravel(page, "account-acc-2");
-  await shown(page, 12);
+  await shown(page, "account-acc-2", 12);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "66.00");
   assert.equal(await page.getByTestId("travel-mark").count(), 0);
   assert.equal(
@@ -143,25 +151,25 @@ test("snapshot points are marked and jumps start from the nearest one", async ()
   );
   await page.getByRole("button", { name: "Snapshot now" }).click();
   await page.getByTestId("travel-message").getByText("saved a snapshot of account-acc-2 at v12").waitFor();
+  await reads(page, "travel-rebuild", "from snapshot at v12 + 0 events replayed");
   await page.getByTestId("travel-mark").waitFor();
   assert.equal(await page.getByTestId("travel-mark").getAttribute("data-at"), "12");
-  assert.equal(await page.getByTestId("travel-rebuild").textContent(), "from snapshot at v12 + 0 events replayed");
 
   // More events after the snapshot.
   await appendEvents(page, "account-acc-2", [deposit("100.00"), withdraw(1600), deposit("0.50")]);
   await openTravel(page, "account-acc-2");
-  await shown(page, 15);
+  await shown(page, "account-acc-2", 15);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "150.50");
   assert.equal(await page.getByTestId("travel-rebuild").textContent(), "from snapshot at v12 + 3 events replayed");
   assert.match(await page.getByTestId("travel-mark").getAttribute("class"), /\bused\b/);
 
   await slider(page).fill("14");
-  await shown(page, 14);
+  await shown(page, "account-acc-2", 14);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "150.00");
   assert.equal(await page.getByTestId("travel-rebuild").textContent(), "from snapshot at v12 + 2 events replayed");
   // Below the snapshot a jump replays from the start.
   await slider(page).fill("5");
-  await shown(page, 5);
+  await shown(page, "account-acc-2", 5);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "10.00");
   assert.equal(
     await page.getByTestId("travel-rebuild").textContent(),
@@ -170,7 +178,7 @@ test("snapshot points are marked and jumps start from the nearest one", async ()
   assert.doesNotMatch(await page.getByTestId("travel-mark").getAttribute("class"), /\bused\b/);
   // A mark jumps to its snapshot.
   await page.getByRole("button", { name: /^Jump to snapshot at v12/ }).click();
-  await shown(page, 12);
+  await shown(page, "account-acc-2", 12);
   assert.equal(await page.getByTestId("travel-balance").textContent(), "66.00");
   await page.screenshot({ path: `${ARTIFACTS}/time-travel-snapshots.png`, fullPage: true });
   assert.deepEqual(errors, []);
@@ -188,7 +196,7 @@ test("the whole store shows AccountBalances at each global position", async () =
   await appendEvents(page, "account-a", [withdraw(500)]);
 
   await page.getByRole("link", { name: "Time travel" }).click();
-  await shown(page, 6);
+  await shown(page, "", 6);
   assert.equal(await page.getByLabel("Stream").inputValue(), "");
   assert.equal(await page.getByTestId("travel-at").textContent(), "Position 6 of 6");
   assert.equal(await page.getByTestId("travel-total").textContent(), "20.25");
@@ -204,16 +212,16 @@ test("the whole store shows AccountBalances at each global position", async () =
   await page.screenshot({ path: `${ARTIFACTS}/time-travel-store.png`, fullPage: true });
 
   await slider(page).fill("2");
-  await shown(page, 2);
+  await shown(page, "", 2);
   assert.deepEqual(await rows(), [["a", "Ann", "Open", "20.00"]]);
   assert.equal(await page.getByTestId("travel-total").textContent(), "20.00");
   // A step that is not a bank event changes nothing in the read model.
   await page.getByRole("button", { name: "Step forward" }).click();
-  await shown(page, 3);
+  await shown(page, "", 3);
   assert.equal(await page.getByTestId("travel-cause-type").textContent(), "NoteAdded");
   assert.equal(await page.getByTestId("travel-changes").textContent(), "nothing visible changed");
   await page.getByRole("button", { name: "Step forward" }).click();
-  await shown(page, 4);
+  await shown(page, "", 4);
   assert.deepEqual(await rows(), [
     ["a", "Ann", "Open", "20.00"],
     ["b", "Ben", "Open", "0.00"],
@@ -223,12 +231,12 @@ test("the whole store shows AccountBalances at each global position", async () =
 
   // A stream without an aggregate type shows the generic fold.
   await page.getByLabel("Stream").selectOption("notes-1");
-  await shown(page, 1);
+  await shown(page, "notes-1", 1);
   assert.equal(await page.getByTestId("travel-event-count").textContent(), "1");
   assert.equal(await page.locator('.field[data-field="latest text"] .value').textContent(), "hello");
 
   await page.getByLabel("Stream").selectOption("");
-  await shown(page, 6);
+  await shown(page, "", 6);
   assert.equal(await page.getByTestId("travel-total").textContent(), "20.25");
   assert.deepEqual(errors, []);
   await context.close();
@@ -246,7 +254,7 @@ test("an order's items and total at each version, with removed items struck thro
     ["ItemRemoved", { productId: "sku-2" }],
   ]);
   await openTravel(page, "order-o1");
-  await shown(page, 4);
+  await shown(page, "order-o1", 4);
   assert.equal(await page.getByTestId("travel-total").textContent(), "19.98");
   assert.equal(await page.getByTestId("travel-status").textContent(), "Draft");
   assert.equal(await page.getByTestId("travel-row").count(), 1);
@@ -254,7 +262,7 @@ test("an order's items and total at each version, with removed items struck thro
   assert.equal(await page.getByTestId("travel-changes").textContent(), "changed: Total, Items › sku-2 (removed)");
 
   await page.getByRole("button", { name: "Step back" }).click();
-  await shown(page, 3);
+  await shown(page, "order-o1", 3);
   assert.equal(await page.getByTestId("travel-total").textContent(), "24.98");
   assert.equal(await page.getByTestId("travel-row").count(), 2);
   assert.equal(await page.locator('[data-testid="travel-row"][data-key="sku-2"]').getAttribute("class"), "added");

@@ -435,16 +435,17 @@ async fn generic_fold(
 
 // ------------------------------------------------------------------ the whole store
 
-/// A state of AccountBalances this page computed, kept to start later folds from.
+/// A state of AccountBalances this page computed, kept to start later folds from. It is
+/// kept by the position of an event this page saw, with that event's id: before it is
+/// used, the log must still hold that event there (the store may have been cleared and
+/// refilled since).
 #[derive(Clone)]
 struct Known {
-    /// The last bank event folded into it (position, event id), to check that the log
-    /// still holds it (the store may have been cleared and refilled since).
-    last: Option<(u64, String)>,
+    event_id: String,
     state: AccountBalancesState,
 }
 
-/// Keep a computed state every this many positions while folding.
+/// While folding, keep a computed state about every this many positions.
 const MEMO_STRIDE: u64 = 1_000;
 /// At most this many computed states are kept.
 const MEMO_CAP: usize = 256;
@@ -455,10 +456,14 @@ thread_local! {
     static MEMO: RefCell<BTreeMap<u64, Known>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-fn remember(position: u64, known: &Known) {
+fn remember(event: &RecordedEvent, state: &AccountBalancesState) {
     MEMO.with(|m| {
         let mut m = m.borrow_mut();
-        m.insert(position, known.clone());
+        let known = Known {
+            event_id: event.event_id.clone(),
+            state: state.clone(),
+        };
+        m.insert(event.position, known);
         while m.len() > MEMO_CAP {
             m.pop_first();
         }
@@ -491,53 +496,44 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
     let target = at.saturating_sub(1);
 
     // The nearest known state at or below `target`: a state computed earlier (if the log
-    // still holds its last event) or the saved checkpoint, whichever is later.
-    let mut start = (
-        0,
-        "the start".to_string(),
-        Known {
-            last: None,
-            state: AccountBalancesState::default(),
-        },
-    );
+    // still holds the event it was kept by) or the saved checkpoint, whichever is later.
+    let mut from = (0, "the start".to_string(), AccountBalancesState::default());
     let memo = MEMO.with(|m| {
         m.borrow()
-            .range(..=target)
+            .range(1..=target)
             .next_back()
             .map(|(p, k)| (*p, k.clone()))
     });
     if let Some((p, known)) = memo {
-        let valid = match &known.last {
-            None => true,
-            Some((q, id)) => store
-                .read_all(ReadAllOptions {
-                    from_position: *q,
-                    limit: Some(1),
-                    ..ReadAllOptions::default()
-                })
-                .await
-                .map_err(err)?
-                .first()
-                .is_some_and(|e| e.position == *q && &e.event_id == id),
-        };
-        if valid {
-            start = (
+        let there = store
+            .read_all(ReadAllOptions {
+                from_position: p,
+                limit: Some(1),
+                ..ReadAllOptions::default()
+            })
+            .await
+            .map_err(err)?;
+        if there
+            .first()
+            .is_some_and(|e| e.position == p && e.event_id == known.event_id)
+        {
+            from = (
                 p,
                 format!("a state computed earlier at position {p}"),
-                known,
+                known.state,
             );
         } else {
             MEMO.with(|m| m.borrow_mut().clear());
         }
     }
-    if let Some((p, state)) = checkpoint.filter(|(p, _)| *p <= target && *p > start.0) {
-        start = (
+    if let Some((p, state)) = checkpoint.filter(|(p, _)| *p <= target && *p > from.0) {
+        from = (
             p,
             format!("the saved AccountBalances checkpoint at position {p}"),
-            Known { last: None, state },
+            state,
         );
     }
-    let (from, from_label, mut known) = start;
+    let (from, from_label, mut state) = from;
 
     // Fold the bank events after `from` up to `target`.
     let types = AccountBalances.event_types();
@@ -557,23 +553,17 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
-        for event in page.into_iter().filter(|e| e.position <= target) {
-            while next_memo < event.position {
-                remember(next_memo, &known);
-                next_memo += MEMO_STRIDE;
-            }
-            let position = event.position;
-            let id = event.event_id.clone();
-            apply(&upcasters, &mut known.state, event, &mut notes);
-            known.last = Some((position, id));
+        for event in page.iter().filter(|e| e.position <= target) {
+            apply(&upcasters, &mut state, event, &mut notes);
             applied += 1;
+            if event.position >= next_memo {
+                remember(event, &state);
+                next_memo = (event.position / MEMO_STRIDE + 1) * MEMO_STRIDE;
+            }
         }
         next = last + 1;
     }
-    if at > 0 {
-        remember(target, &known);
-    }
-    let previous = balances_view(&known.state);
+    let previous = balances_view(&state);
 
     // The step itself: the event at `at`.
     let cause_event = if at > 0 {
@@ -590,15 +580,19 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
     } else {
         None
     };
-    if let Some(event) = cause_event.clone() {
+    if let Some(event) = &cause_event {
         if types.as_ref().is_none_or(|t| t.contains(&event.event_type)) {
-            let position = event.position;
-            let id = event.event_id.clone();
-            apply(&upcasters, &mut known.state, event, &mut notes);
-            known.last = Some((position, id));
+            apply(&upcasters, &mut state, event, &mut notes);
             applied += 1;
         }
-        remember(at, &known);
+        // The next step forward starts here.
+        remember(event, &state);
+    }
+    const MAX_NOTES: usize = 5;
+    if notes.len() > MAX_NOTES {
+        let more = notes.len() - MAX_NOTES;
+        notes.truncate(MAX_NOTES);
+        notes.push(format!("… and {more} more skipped"));
     }
     let summary = format!(
         "AccountBalances from {from_label} + {applied} bank {} applied",
@@ -610,7 +604,7 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
         head,
         marks,
         can_snapshot: false,
-        state: balances_view(&known.state),
+        state: balances_view(&state),
         previous,
         cause: cause_event.map(|e| upcast_for_display(&upcasters, e)),
         rebuild: Rebuild {
@@ -626,12 +620,12 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
 fn apply(
     upcasters: &Upcasters,
     state: &mut AccountBalancesState,
-    event: RecordedEvent,
+    event: &RecordedEvent,
     notes: &mut Vec<String>,
 ) {
     let position = event.position;
     let result = upcasters
-        .upcast(event)
+        .upcast(event.clone())
         .map_err(|e| e.to_string())
         .and_then(|up| AccountBalances.apply(state, &up.event));
     if let Err(e) = result {

@@ -324,7 +324,7 @@ fn PointView(point: TravelPoint) -> impl IntoView {
     let whole = stream.is_none();
     view! {
         <div class="travel-layout">
-            <section class="card state" aria-label="State at this point" data-testid="travel-state" data-at=at>
+            <section class="card state" aria-label="State at this point" data-testid="travel-state" data-stream=stream.clone().unwrap_or_default() data-at=at>
                 <h3>{state.title.clone()} <span class="muted">{if whole { format!(" at position {at}") } else { format!(" at v{at}") }}</span></h3>
                 <StateFields state=state.clone() previous=previous.clone() />
                 {state.tables.iter().map(|table| {
