@@ -541,19 +541,23 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
     let mut applied = 0u64;
     let mut next_memo = (from / MEMO_STRIDE + 1) * MEMO_STRIDE;
     while next <= target {
+        // Unfiltered and bounded by count: a filtered read would scan past `target`
+        // for more matches.
         let page = store
             .read_all(ReadAllOptions {
                 from_position: next,
                 limit: Some(FOLD_PAGE.min((target - next + 1) as usize)),
-                event_types: types.clone(),
-                stream_prefix: None,
+                ..ReadAllOptions::default()
             })
             .await
             .map_err(err)?;
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
-        for event in page.iter().filter(|e| e.position <= target) {
+        let wanted = |e: &&RecordedEvent| {
+            e.position <= target && types.as_ref().is_none_or(|t| t.contains(&e.event_type))
+        };
+        for event in page.iter().filter(wanted) {
             apply(&upcasters, &mut state, event, &mut notes);
             applied += 1;
             if event.position >= next_memo {
