@@ -32,6 +32,15 @@ async function appendEvents(page, stream, events) {
   }
 }
 
+/** Issues a command on the Bank page and waits for its confirmation. */
+async function bank(page, button, fields, confirmation) {
+  for (const [label, value] of Object.entries(fields)) {
+    await page.getByLabel(label, { exact: true }).fill(value);
+  }
+  await page.getByRole("button", { name: button, exact: true }).click();
+  await page.getByTestId("bank-error").getByText(confirmation).waitFor();
+}
+
 async function openTravel(page, stream) {
   await page.getByRole("link", { name: "Time travel" }).click();
   await page.getByLabel("Stream").selectOption(stream);
@@ -57,7 +66,10 @@ test("travelling through an account's history: slider, steps, play, back to now"
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await appendEvents(page, "account-acc-1", [opened("Alice"), deposit("100.00"), withdraw(3050)]);
+  await page.goto(BASE_URL);
+  await bank(page, "Open account", { Account: "acc-1", Owner: "Alice" }, "Opened acc-1 for Alice.");
+  await bank(page, "Deposit", { Amount: "100.00" }, "Deposited 100.00 to acc-1; balance 100.00.");
+  await bank(page, "Withdraw", { Amount: "30.50" }, "Withdrew 30.50 from acc-1; balance 69.50.");
 
   await openTravel(page, "account-acc-1");
   // It opens at the present.
@@ -127,13 +139,51 @@ test("travelling through an account's history: slider, steps, play, back to now"
   assert.equal(await slider(page).inputValue(), "3");
   assert.ok(await page.getByRole("button", { name: "Back to now" }).isDisabled());
 
-  // Events appended to this stream only through the Append page: no snapshots, no marks.
+  // Three events: below the bank's snapshot interval, so no snapshot and no mark.
   assert.equal(await page.getByTestId("travel-mark").count(), 0);
   assert.deepEqual(errors, []);
   await context.close();
 });
 
-test("snapshot points are marked and jumps start from the nearest one", async () => {
+test("the bank's own snapshots are marked on the timeline and jumps start from the nearest one", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(BASE_URL);
+  await bank(page, "Open account", { Account: "acc-9", Owner: "Nine" }, "Opened acc-9 for Nine.");
+  for (let i = 1; i <= 25; i++) {
+    await bank(page, "Deposit", { Amount: "1.00" }, `Deposited 1.00 to acc-9; balance ${i}.00.`);
+  }
+  // The bank handler snapshots every 10 events: at v10 and v20.
+  await openTravel(page, "account-acc-9");
+  await shown(page, "account-acc-9", 26);
+  assert.deepEqual(
+    await page.getByTestId("travel-mark").evaluateAll((ms) => ms.map((m) => m.dataset.at)),
+    ["10", "20"],
+  );
+  assert.equal(await page.getByTestId("travel-balance").textContent(), "25.00");
+  assert.equal(await page.getByTestId("travel-rebuild").textContent(), "from snapshot at v20 + 6 events replayed");
+  await slider(page).fill("15");
+  await shown(page, "account-acc-9", 15);
+  assert.equal(await page.getByTestId("travel-balance").textContent(), "14.00");
+  assert.equal(await page.getByTestId("travel-rebuild").textContent(), "from snapshot at v10 + 5 events replayed");
+  assert.match(await page.locator('[data-testid="travel-mark"][data-at="10"]').getAttribute("class"), /\bused\b/);
+  await page.getByRole("button", { name: /^Jump to snapshot at v20/ }).click();
+  await shown(page, "account-acc-9", 20);
+  assert.equal(await page.getByTestId("travel-rebuild").textContent(), "from snapshot at v20 + 0 events replayed");
+  await page.screenshot({ path: `${ARTIFACTS}/time-travel-bank-snapshots.png`, fullPage: true });
+
+  // The whole store marks the Bank page's saved AccountBalances checkpoint.
+  await page.getByLabel("Stream").selectOption("");
+  await shown(page, "", 26);
+  assert.equal(await page.getByTestId("travel-total").textContent(), "25.00");
+  await page.getByRole("button", { name: /^Jump to AccountBalances checkpoint at position \d+$/ }).waitFor();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("snapshots taken from the timeline are marked and jumps start from the nearest one", async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const errors = [];
