@@ -337,7 +337,7 @@ fn PointView(point: TravelPoint) -> impl IntoView {
                     </ul>
                 })}
             </section>
-            <aside class="card step" aria-label="This step">
+            <aside class="card travel-step" aria-label="This step">
                 <h3>"This step"</h3>
                 <p class="rebuild" data-testid="travel-rebuild">{rebuild.summary}</p>
                 <p class="changes" data-testid="travel-changes">{summary}</p>
