@@ -10,13 +10,13 @@ pub mod travel;
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
+use chronik::idb::AppendListener;
 use chronik::{IdbStore, JsClock, RandomUuids};
 use chronik_core::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, ReadAllOptions, ReadStreamOptions,
     RecordedEvent, StoreStats, Upcasters,
 };
 use leptos::prelude::{ArcRwSignal, Update};
-use wasm_bindgen::prelude::*;
 
 pub mod orders;
 
@@ -26,11 +26,13 @@ pub const DATABASE: &str = "chronik-app";
 thread_local! {
     static STORE: RefCell<Option<Rc<IdbStore>>> = const { RefCell::new(None) };
     static CHANGES: OnceCell<ArcRwSignal<u64>> = const { OnceCell::new() };
-    static CHANNEL: OnceCell<web_sys::BroadcastChannel> = const { OnceCell::new() };
+    /// Hears appends made through any other connection (other tabs, the demo writer); the
+    /// store's own appends already call [`changed`] where they are made.
+    static REMOTE: RefCell<Option<AppendListener>> = const { RefCell::new(None) };
 }
 
 /// A counter that moves whenever the store may have changed: after this tab appends,
-/// and when another tab announces an append on the store's `BroadcastChannel`. Views
+/// and when an append through another connection (another tab) is announced. Views
 /// that show stored data track it to refresh.
 ///
 /// Reference-counted rather than arena-owned: an arena signal belongs to the reactive
@@ -45,23 +47,6 @@ pub(crate) fn changed() {
     changes().update(|n| *n += 1);
 }
 
-/// Listens for other tabs' appends (the store posts on `chronik:<database>`).
-fn listen_to_other_tabs() {
-    CHANNEL.with(|cell| {
-        if cell.get().is_some() {
-            return;
-        }
-        let Ok(channel) = web_sys::BroadcastChannel::new(&format!("chronik:{DATABASE}")) else {
-            return;
-        };
-        let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(|_| changed());
-        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        // The listener lives as long as the page.
-        on_message.forget();
-        let _ = cell.set(channel);
-    });
-}
-
 /// The app's store, opened on first use (and again after [`forget_store`]).
 pub(crate) async fn store() -> Result<Rc<IdbStore>, String> {
     if let Some(store) = STORE.with(|s| s.borrow().clone()) {
@@ -72,15 +57,26 @@ pub(crate) async fn store() -> Result<Rc<IdbStore>, String> {
             .await
             .map_err(|e| e.to_string())?,
     );
-    listen_to_other_tabs();
     // Two callers may race to open; keep whichever finished first.
-    Ok(STORE.with(|s| s.borrow_mut().get_or_insert(opened).clone()))
+    let store = STORE.with(|s| {
+        s.borrow_mut()
+            .get_or_insert_with(|| Rc::clone(&opened))
+            .clone()
+    });
+    if Rc::ptr_eq(&store, &opened) {
+        let listener = opened
+            .on_remote_append(|_| changed())
+            .map_err(|e| e.to_string())?;
+        REMOTE.with(|r| *r.borrow_mut() = Some(listener));
+    }
+    Ok(store)
 }
 
 /// Takes the app's store out of use: the next [`store`] call opens the database again.
 /// Returns the handle so the caller can close it (dropping the last handle closes the
 /// connection). Callers must not keep store handles across awaits they do not own.
 pub(crate) fn forget_store() -> Option<Rc<IdbStore>> {
+    REMOTE.with(|r| r.borrow_mut().take());
     STORE.with(|s| s.borrow_mut().take())
 }
 
