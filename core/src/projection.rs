@@ -141,20 +141,35 @@ pub struct RebuildProgress {
 }
 
 /// Runs one projection against a store: catch-up in pages, live updates, lag, status,
-/// failure isolation and rebuilds. Checkpoint (position) and state are saved together
-/// after every page.
+/// failure isolation and rebuilds. Checkpoint (position) and state are always saved
+/// together: after every [`run_once`](Self::run_once), and during a catch-up or rebuild
+/// every [`with_checkpoint_every`](Self::with_checkpoint_every) events of the log and when
+/// it ends.
 pub struct ProjectionRunner<S, P: Projection> {
     store: S,
     projection: P,
     upcasters: Upcasters,
     clock: Box<dyn Clock>,
     page_size: usize,
+    checkpoint_every: u64,
     loaded: bool,
     state: P::State,
     position: u64,
     /// The state as last saved, to roll back to when an event fails half-applied.
     saved_state: Value,
+    /// The position of the last saved checkpoint.
+    saved_position: u64,
+    /// The events applied since the last save, re-applied over `saved_state` when a
+    /// later event fails.
+    unsaved: Vec<RecordedEvent>,
     status: ProjectionStatus,
+}
+
+/// What one page did.
+struct Page {
+    applied: usize,
+    /// The page reached the head of the log as read before it (or the projection failed).
+    done: bool,
 }
 
 impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
@@ -167,11 +182,14 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             projection,
             upcasters: Upcasters::new(),
             clock: Box::new(clock),
-            page_size: 500,
+            page_size: 1_000,
+            checkpoint_every: 10_000,
             loaded: false,
             state,
             position: 0,
             saved_state: Value::Null,
+            saved_position: 0,
+            unsaved: Vec::new(),
             status: ProjectionStatus::CatchingUp,
         }
     }
@@ -182,9 +200,20 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         self
     }
 
-    /// Processes at most `page_size` events per page (default 500, at least 1).
+    /// Reads at most `page_size` events per page (default 1,000, at least 1).
     pub fn with_page_size(mut self, page_size: usize) -> Self {
         self.page_size = page_size.max(1);
+        self
+    }
+
+    /// During [`catch_up`](Self::catch_up) and [`rebuild`](Self::rebuild), saves the
+    /// checkpoint once at least `events` positions of the log were processed since the
+    /// last save (default 10,000; 1 saves after every page), and always when the run ends.
+    /// Each save serializes the whole state and commits a write, so a long catch-up
+    /// spends most of its time saving if it saves often; a catch-up interrupted (the
+    /// page closed) resumes from the last save and replays at most this many events.
+    pub fn with_checkpoint_every(mut self, events: u64) -> Self {
+        self.checkpoint_every = events.max(1);
         self
     }
 
@@ -198,7 +227,8 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         &self.state
     }
 
-    /// The global position of the last event accounted for (the checkpoint).
+    /// The global position of the last event accounted for in [`state`](Self::state).
+    /// Outside a catch-up it is also the saved checkpoint's.
     pub fn position(&self) -> u64 {
         self.position
     }
@@ -232,6 +262,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         self.loaded = true;
         if let Some(cp) = self.store.load_checkpoint(self.projection.name()).await? {
             self.position = cp.position;
+            self.saved_position = cp.position;
             match serde_json::from_value(cp.state.clone()) {
                 Ok(state) => {
                     self.state = state;
@@ -261,11 +292,24 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             return Ok(0);
         }
         let head = self.store.head_position().await?;
+        let page = self.page(head).await?;
+        if self.position != self.saved_position {
+            self.save().await?;
+        }
+        Ok(page.applied)
+    }
+
+    /// Reads and applies one page past `position`, knowing the log reached `head`;
+    /// saves only on failure (the caller decides when else to save).
+    async fn page(&mut self, head: u64) -> Result<Page, StoreError> {
         if self.position >= head {
             if self.status != ProjectionStatus::Rebuilding {
                 self.status = ProjectionStatus::CaughtUp;
             }
-            return Ok(0);
+            return Ok(Page {
+                applied: 0,
+                done: true,
+            });
         }
         let page = self
             .store
@@ -286,39 +330,50 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             }
             applied += 1;
         }
-        match failure {
-            Some((position, error)) => {
-                // The failing event may have half-changed the state: restore the saved
-                // state and re-apply the events of this page that succeeded.
-                self.state = serde_json::from_value(self.saved_state.clone())
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                for event in &page[..applied] {
-                    self.apply(event).map_err(|e| {
-                        StoreError::Corrupt(format!("projection is not deterministic: {e}"))
-                    })?;
-                }
-                self.position = position - 1;
-                self.save().await?;
-                self.status = ProjectionStatus::Failed { position, error };
+        if let Some((position, error)) = failure {
+            // The failing event may have half-changed the state: restore the saved state
+            // and re-apply the events that succeeded since.
+            self.state = serde_json::from_value(self.saved_state.clone())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let unsaved = std::mem::take(&mut self.unsaved);
+            for event in unsaved.iter().chain(&page[..applied]) {
+                self.apply(event).map_err(|e| {
+                    StoreError::Corrupt(format!("projection is not deterministic: {e}"))
+                })?;
             }
-            None => {
-                let last = page.last().map_or(self.position, |e| e.position);
-                // A short page holds every matching event up to the head read above.
-                self.position = if full { last } else { last.max(head) };
-                self.save().await?;
-                if self.status != ProjectionStatus::Rebuilding {
-                    self.status = if self.position >= head {
-                        ProjectionStatus::CaughtUp
-                    } else {
-                        ProjectionStatus::CatchingUp
-                    };
-                }
-            }
+            self.position = position - 1;
+            self.save().await?;
+            self.status = ProjectionStatus::Failed { position, error };
+            return Ok(Page {
+                applied,
+                done: true,
+            });
         }
-        Ok(applied)
+        let last = page.last().map_or(self.position, |e| e.position);
+        // A short page holds every matching event up to the head read before it.
+        self.position = if full { last } else { last.max(head) };
+        self.unsaved.extend(page);
+        if self.status != ProjectionStatus::Rebuilding {
+            self.status = if self.position >= head {
+                ProjectionStatus::CaughtUp
+            } else {
+                ProjectionStatus::CatchingUp
+            };
+        }
+        Ok(Page {
+            applied,
+            done: self.position >= head,
+        })
     }
 
     fn apply(&mut self, event: &RecordedEvent) -> Result<(), String> {
+        if self.upcasters.current_version(&event.event_type).is_none() {
+            // Nothing to lift: apply the event as read, without a copy.
+            return self
+                .projection
+                .apply(&mut self.state, event)
+                .map_err(|e| e.to_string());
+        }
         let up = self
             .upcasters
             .upcast(event.clone())
@@ -339,51 +394,75 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             })
             .await?;
         self.saved_state = state;
+        self.saved_position = self.position;
+        self.unsaved.clear();
         Ok(())
+    }
+
+    /// Pages from the checkpoint to the head (read once, then again at the end to pick
+    /// up events appended meanwhile), saving every `checkpoint_every` events and at the
+    /// end. `progress` hears the position after every page.
+    async fn run_to_head(
+        &mut self,
+        mut progress: impl FnMut(RebuildProgress),
+    ) -> Result<usize, StoreError> {
+        self.load().await?;
+        let mut total = 0;
+        loop {
+            if matches!(self.status, ProjectionStatus::Failed { .. }) {
+                return Ok(total);
+            }
+            let head = self.store.head_position().await?;
+            if self.position >= head {
+                if self.position != self.saved_position {
+                    self.save().await?;
+                }
+                // One more page records the status (caught up) as `run_once` would.
+                self.page(head).await?;
+                return Ok(total);
+            }
+            loop {
+                let page = self.page(head).await?;
+                total += page.applied;
+                if matches!(self.status, ProjectionStatus::Failed { .. }) {
+                    return Ok(total);
+                }
+                progress(RebuildProgress {
+                    position: self.position,
+                    head,
+                });
+                if page.done {
+                    break;
+                }
+                if self.position - self.saved_position >= self.checkpoint_every {
+                    self.save().await?;
+                }
+            }
+        }
     }
 
     /// Runs pages until the checkpoint reaches the head (or the projection fails).
     /// Call it at start-up and after appends. Returns how many events were applied.
     pub async fn catch_up(&mut self) -> Result<usize, StoreError> {
-        let mut total = 0;
-        loop {
-            let before = self.position;
-            total += self.run_once().await?;
-            if self.position == before || matches!(self.status, ProjectionStatus::Failed { .. }) {
-                return Ok(total);
-            }
-        }
+        self.run_to_head(|_| {}).await
     }
 
     /// Forgets the state and checkpoint and replays the whole log, calling `progress`
     /// after every page. Clears a failure first. Returns how many events were applied.
     pub async fn rebuild(
         &mut self,
-        mut progress: impl FnMut(RebuildProgress),
+        progress: impl FnMut(RebuildProgress),
     ) -> Result<usize, StoreError> {
         self.loaded = true;
         self.status = ProjectionStatus::Rebuilding;
         self.state = self.projection.initial_state();
         self.position = 0;
+        self.unsaved.clear();
         self.save().await?;
-        let head = self.store.head_position().await?;
-        let mut total = 0;
-        loop {
-            let before = self.position;
-            total += self.run_once().await?;
-            if matches!(self.status, ProjectionStatus::Failed { .. }) {
-                return Ok(total);
-            }
-            progress(RebuildProgress {
-                position: self.position,
-                head,
-            });
-            if self.position == before || self.position >= head {
-                break;
-            }
+        let total = self.run_to_head(progress).await?;
+        if self.status == ProjectionStatus::Rebuilding {
+            self.status = ProjectionStatus::CaughtUp;
         }
-        self.status = ProjectionStatus::CatchingUp;
-        total += self.catch_up().await?;
         Ok(total)
     }
 }

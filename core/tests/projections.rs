@@ -384,3 +384,78 @@ fn json_projections_filter_by_type_and_report_status_as_json() {
     assert_eq!(f.state(), &json!(0));
     assert_eq!(f.position(), 0);
 }
+
+#[test]
+fn a_catch_up_saves_every_n_events_and_at_the_end() {
+    use futures::FutureExt;
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(1_000));
+    for _ in 0..10 {
+        deposit(&store, "account-1", 1);
+    }
+    let saved = || {
+        store
+            .load_checkpoint("balances")
+            .now_or_never()
+            .expect("MemoryStore answers at once")
+            .unwrap()
+            .map(|c| (c.position, c.state["applied"].clone()))
+    };
+    let mut r = runner(&store, &clock, &limit)
+        .with_page_size(2)
+        .with_checkpoint_every(4);
+    let mut seen = Vec::new();
+    block_on(r.rebuild(|p| seen.push((p.position, saved())))).unwrap();
+    // After every page the checkpoint lags at most 4 events behind, and position and
+    // state are always saved together.
+    assert_eq!(
+        seen,
+        vec![
+            (2, Some((0, json!(0)))),
+            (4, Some((0, json!(0)))),
+            (6, Some((4, json!(4)))),
+            (8, Some((4, json!(4)))),
+            (10, Some((8, json!(8)))),
+        ]
+    );
+    assert_eq!(saved(), Some((10, json!(10))), "saved when the run ends");
+    assert_eq!(r.status(), &ProjectionStatus::CaughtUp);
+}
+
+#[test]
+fn a_failure_after_unsaved_pages_rolls_back_to_the_event_before_it() {
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(100));
+    for amount in [1, 2, 3, 4, 5, 500, 7] {
+        deposit(&store, "account-1", amount);
+    }
+    // Pages of 2 and no save before the end: the failing event (6) comes three pages
+    // after the last save, so the rollback must re-apply events 1 to 5 exactly once.
+    let mut r = runner(&store, &clock, &limit)
+        .with_page_size(2)
+        .with_checkpoint_every(1_000);
+    assert_eq!(block_on(r.catch_up()).unwrap(), 5);
+    assert_eq!(
+        r.status(),
+        &ProjectionStatus::Failed {
+            position: 6,
+            error: "amount 500 over the limit".into()
+        }
+    );
+    assert_eq!(r.position(), 5);
+    assert_eq!(r.state().applied, 5);
+    assert_eq!(r.state().balances["account-1"], 15);
+    let saved = block_on(store.load_checkpoint("balances"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (saved.position, saved.state["applied"].clone()),
+        (5, json!(5))
+    );
+
+    limit.set(1_000);
+    r.resume();
+    assert_eq!(block_on(r.catch_up()).unwrap(), 2);
+    assert_eq!(r.state().balances["account-1"], 522);
+    assert_eq!(r.state().applied, 7);
+}
