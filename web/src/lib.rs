@@ -6,12 +6,16 @@
 //! JavaScript lives here.
 #![deny(missing_docs)]
 
+#[cfg(feature = "js-api")]
 pub mod error;
 pub mod idb;
+#[cfg(feature = "js-api")]
 pub mod js;
 pub mod platform;
 
+#[cfg(feature = "js-api")]
 pub use error::ChronikError;
 pub use idb::IdbStore;
+#[cfg(feature = "js-api")]
 pub use js::Chronik;
 pub use platform::{JsClock, RandomUuids};
