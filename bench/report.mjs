@@ -170,8 +170,8 @@ const targets = table(
     ],
     [
       "state at a version with snapshots ≥ 100× full replay at 1,000,000 events",
-      `native, 1,000,000 events: ${nativeTemporal ? ratio(nativeTemporal) : "–"}; browser, ${int(browser.settings.temporalEvents)} events: ${ratio(browserTemporal)}`,
-      yes((nativeTemporal ?? 0) >= 100),
+      `native, 1,000,000 events: ${nativeTemporal ? ratio(nativeTemporal) : "–"}; browser (IndexedDB), ${int(browser.settings.temporalEvents)} events: ${ratio(browserTemporal)}`,
+      yes((nativeTemporal ?? 0) >= 100 && browserTemporal >= 100),
     ],
     ["app bundle < 500 KB gzipped", `${kb(appGzip)} (wasm + js + css + html)`, yes(appGzip < 500 * 1024)],
   ],
@@ -273,8 +273,7 @@ ${projectionTable}
 
 ${temporalTable}
 
-In the browser the account histories are ${int(browser.settings.temporalEvents)} events (not 1,000,000: writing two
-million-event streams would take most of the run), written with raw appends in batches of 1,000; one
+In the browser the account histories are ${int(browser.settings.temporalEvents)} events${browser.settings.temporalEvents < 1_000_000 ? " (not 1,000,000: `BENCH_TEMPORAL_EVENTS` was set lower)" : ""}, written with raw appends in batches of 1,000 (${browser.temporal.prepare ? `${int(browser.temporal.prepare.events)} events in ${ms(browser.temporal.prepare.ms)}` : "–"}); one
 command through the bank handler at version n/2 takes the snapshot the default policy (every 10 events)
 takes there, so the snapshotted read replays 5 events, as natively.
 
@@ -332,6 +331,7 @@ ${table(
     ...browser.append.map(readmeRow),
     ...browser.read.map((r) => [`read ${READ_LABEL[r.what]}`, ms(r.median.chronik), ratio(r.median.raw / r.median.chronik), ratio(r.median.dexie / r.median.chronik)]),
     [`rebuild AccountBalances over ${int(scanned)} events (Rust in wasm)`, ms(pm.rebuildRust), `${ratio(pm.rebuildPlain / pm.rebuildRust)} (a plain JS reducer over raw reads)`, "–"],
+    ...(pm.rebuildJs ? [[`the same read model defined in JS (\`defineProjection\`)`, ms(pm.rebuildJs), `${ratio(pm.rebuildPlain / pm.rebuildJs)} (the same reducer)`, "–"]] : []),
     [`state at version n/2 + 5 of ${int(browser.settings.temporalEvents)}, snapshot / replay`, `${ms(T.median.snap)} / ${ms(T.median.plain)}`, "–", "–"],
     [`cold open of the app with ${int(scanned)} events, to the first balance (Bank page, no checkpoints)`, ms(browser.coldOpen.bankCold.median), "–", "–"],
     ["the same, reopened (checkpoints saved)", ms(browser.coldOpen.bankWarm.median), "–", "–"],
@@ -339,6 +339,10 @@ ${table(
     ["bundle, gzipped: npm package / app", `${kb(B.package.gzip)} / ${kb(appGzip)}`, "–", "–"],
   ],
 )}
+
+The issue's targets, against this run (bench/results.md says why each miss remains):
+
+${targets}
 
 Native (\`MemoryStore\`), next to the seed 003 order system's published numbers:
 

@@ -8,9 +8,8 @@
 //   BENCH_RUNS           repetitions per measurement (default 3)
 //   BENCH_APPEND_EVENTS  events per append workload (default 10000)
 //   BENCH_DEMO_EVENTS    events of demo data for projections and the cold open (default 100000)
-//   BENCH_TEMPORAL_EVENTS events per account for the state-at-version workload (default 100000)
-//   BENCH_JS_PROJECTION  0 skips the JS-defined projection (one run of it takes ~5 minutes
-//                        at 100,000 events; see bench/notes.md)
+//   BENCH_TEMPORAL_EVENTS events per account for the state-at-version workload (default 1000000)
+//   BENCH_JS_PROJECTION  0 skips the JS-defined projection
 //   BENCH_OUT            output file (default bench/results.json)
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
@@ -26,7 +25,7 @@ if (!SITE || !APP_DIST) throw new Error("set BENCH_URL and BENCH_APP_DIST (cargo
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const APPEND_EVENTS = Number(process.env.BENCH_APPEND_EVENTS ?? 10_000);
 const DEMO_EVENTS = Number(process.env.BENCH_DEMO_EVENTS ?? 100_000);
-const TEMPORAL_EVENTS = Number(process.env.BENCH_TEMPORAL_EVENTS ?? 100_000);
+const TEMPORAL_EVENTS = Number(process.env.BENCH_TEMPORAL_EVENTS ?? 1_000_000);
 const JS_PROJECTION = process.env.BENCH_JS_PROJECTION !== "0";
 const OUT = process.env.BENCH_OUT ?? join(ROOT, "bench/results.json");
 const APP_DB = "chronik-app";

@@ -15,8 +15,8 @@ usage: cargo xtask bench [--no-native] [--no-browser] [--app-dist DIR]
   --app-dist DIR    measure the app already built in DIR instead of building it with
                     Trunk into <target>/bench-dist
 Environment for bench/run.mjs: BENCH_RUNS (3), BENCH_APPEND_EVENTS (10000),
-BENCH_DEMO_EVENTS (100000), BENCH_TEMPORAL_EVENTS (100000), BENCH_JS_PROJECTION (0 skips
-the JS-defined projection, about 5 of the run's 15 minutes).";
+BENCH_DEMO_EVENTS (100000), BENCH_TEMPORAL_EVENTS (1000000), BENCH_JS_PROJECTION (0 skips
+the JS-defined projection).";
 
 /// Short criterion settings: every bench still gets its samples, in about 3 minutes.
 const CRITERION_ARGS: [&str; 5] = [
