@@ -265,7 +265,7 @@ sagas; written in ${ms(P.demo.ms)}, ${rate((P.demo.events * 1000) / P.demo.ms)} 
 ${applied ? int(applied) : "?"} bank events. Each rebuild computes the same balances of every account from position zero;
 the results agree${outcomesAgree ? " (events applied, accounts and total are equal in every system)" : " **only partly — see results.json**"}.
 Emmett (\`@event-driven-io/emmett\` ${"0.42.0"}) has no global log in its in-memory store, so its rebuild reads every
-account stream; loading the bank events into it took ${P.emmettLoad.ms ? ms(P.emmettLoad.ms) : "–"}.${pm.rebuildJs ? " The JS-defined projection ran once (see the notes)." : ""}
+account stream; loading the bank events into it took ${P.emmettLoad.ms ? ms(P.emmettLoad.ms) : "–"}.
 
 ${projectionTable}
 

@@ -182,7 +182,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             projection,
             upcasters: Upcasters::new(),
             clock: Box::new(clock),
-            page_size: 1_000,
+            page_size: 4_000,
             checkpoint_every: 10_000,
             loaded: false,
             state,
@@ -200,7 +200,8 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         self
     }
 
-    /// Reads at most `page_size` events per page (default 1,000, at least 1).
+    /// Reads at most `page_size` events per page (default 4,000, at least 1). Larger pages
+    /// let a store fetch ahead while the events of the page are applied.
     pub fn with_page_size(mut self, page_size: usize) -> Self {
         self.page_size = page_size.max(1);
         self

@@ -50,13 +50,19 @@ pub struct ReadAllOptions {
 impl ReadAllOptions {
     /// Whether `event` passes the type and stream-prefix filters.
     pub fn matches(&self, event: &RecordedEvent) -> bool {
+        self.matches_parts(&event.event_type, &event.stream_id)
+    }
+
+    /// Whether an event of `event_type` in `stream_id` passes the filters (for stores that
+    /// can look at those two fields before decoding the rest of a stored event).
+    pub fn matches_parts(&self, event_type: &str, stream_id: &str) -> bool {
         self.event_types
             .as_ref()
-            .is_none_or(|types| types.contains(&event.event_type))
+            .is_none_or(|types| types.iter().any(|t| t == event_type))
             && self
                 .stream_prefix
                 .as_ref()
-                .is_none_or(|prefix| event.stream_id.starts_with(prefix.as_str()))
+                .is_none_or(|prefix| stream_id.starts_with(prefix.as_str()))
     }
 }
 

@@ -347,6 +347,98 @@ impl IdbStore {
         self.connection.fail(err)
     }
 
+    /// The stored rows `read_stream` decodes.
+    async fn stream_rows(
+        &self,
+        stream_id: &str,
+        options: ReadStreamOptions,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        // IndexedDB reads `count = 0` as "no limit".
+        if options.limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
+        let index = tx
+            .store(EVENTS)
+            .map_err(self.rexie_err())?
+            .index("streamVersion")
+            .map_err(self.rexie_err())?;
+        let stream = JsValue::from_str(stream_id);
+        let limit = options.limit.map(|l| l.min(u32::MAX as usize) as u32);
+        let rows = match options.direction {
+            Direction::Forward => {
+                let from = options.from_version.unwrap_or(1).max(1) as f64;
+                let r = range(
+                    key(&[stream.clone(), from.into()]),
+                    key(&[stream, MAX_SAFE.into()]),
+                )?;
+                index
+                    .get_all(Some(r), limit)
+                    .await
+                    .map_err(self.rexie_err())?
+            }
+            Direction::Backward => {
+                let to = options.from_version.map_or(MAX_SAFE, |v| v as f64);
+                if to < 1.0 {
+                    return Ok(Vec::new());
+                }
+                let r = range(
+                    key(&[stream.clone(), 1.0.into()]),
+                    key(&[stream, to.into()]),
+                )?;
+                index
+                    .scan(Some(r), limit, None, Some(rexie::Direction::Prev))
+                    .await
+                    .map_err(self.rexie_err())?
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect()
+            }
+        };
+        Ok(rows)
+    }
+
+    /// One stream's stored rows, undecoded, for the JS API (which renames two fields in
+    /// JS instead of decoding every row into Rust and encoding it again).
+    #[cfg(feature = "js-api")]
+    pub(crate) async fn stored_stream_rows(
+        &self,
+        stream_id: &str,
+        options: ReadStreamOptions,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        self.stream_rows(stream_id, options).await
+    }
+
+    /// The stored rows of the global log from `from_position`, undecoded, for the JS API.
+    #[cfg(feature = "js-api")]
+    pub(crate) async fn stored_log_rows(
+        &self,
+        from_position: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        self.log_rows(from_position, limit).await
+    }
+
+    /// The stored rows of the global log from `from_position` (at most `limit`).
+    async fn log_rows(
+        &self,
+        from_position: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        if limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
+        let store = tx.store(EVENTS).map_err(self.rexie_err())?;
+        let from = from_position.max(1) as f64;
+        let r = KeyRange::lower_bound(&from.into(), Some(false)).map_err(|e| storage(e.into()))?;
+        let limit = limit.map(|l| l.min(u32::MAX as usize) as u32);
+        store
+            .get_all(Some(r), limit)
+            .await
+            .map_err(self.rexie_err())
+    }
+
     fn rexie_err(&self) -> impl Fn(rexie::Error) -> StoreError + '_ {
         move |e| self.fail(storage(e))
     }
@@ -750,91 +842,73 @@ impl EventStore for IdbStore {
         stream_id: &str,
         options: ReadStreamOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        // IndexedDB reads `count = 0` as "no limit".
-        if options.limit == Some(0) {
-            return Ok(Vec::new());
-        }
-        let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
-        let index = tx
-            .store(EVENTS)
-            .map_err(self.rexie_err())?
-            .index("streamVersion")
-            .map_err(self.rexie_err())?;
-        let stream = JsValue::from_str(stream_id);
-        let limit = options.limit.map(|l| l.min(u32::MAX as usize) as u32);
-        let rows = match options.direction {
-            Direction::Forward => {
-                let from = options.from_version.unwrap_or(1).max(1) as f64;
-                let r = range(
-                    key(&[stream.clone(), from.into()]),
-                    key(&[stream, MAX_SAFE.into()]),
-                )?;
-                index
-                    .get_all(Some(r), limit)
-                    .await
-                    .map_err(self.rexie_err())?
-            }
-            Direction::Backward => {
-                let to = options.from_version.map_or(MAX_SAFE, |v| v as f64);
-                if to < 1.0 {
-                    return Ok(Vec::new());
-                }
-                let r = range(
-                    key(&[stream.clone(), 1.0.into()]),
-                    key(&[stream, to.into()]),
-                )?;
-                index
-                    .scan(Some(r), limit, None, Some(rexie::Direction::Prev))
-                    .await
-                    .map_err(self.rexie_err())?
-                    .into_iter()
-                    .map(|(_, v)| v)
-                    .collect()
-            }
-        };
-        rows_from_js(rows)
+        rows_from_js(self.stream_rows(stream_id, options).await?)
     }
 
     async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError> {
         if options.limit == Some(0) {
             return Ok(Vec::new());
         }
-        let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
-        let store = tx.store(EVENTS).map_err(self.rexie_err())?;
-        let from = options.from_position.max(1) as f64;
-        let r = KeyRange::lower_bound(&from.into(), Some(false)).map_err(|e| storage(e.into()))?;
-        let unfiltered = options.event_types.is_none() && options.stream_prefix.is_none();
-        let wanted = options.limit.unwrap_or(usize::MAX);
-        if unfiltered {
-            let limit = options.limit.map(|l| l.min(u32::MAX as usize) as u32);
-            let rows = store
-                .get_all(Some(r), limit)
-                .await
-                .map_err(self.rexie_err())?;
-            return rows_from_js(rows);
+        if options.event_types.is_none() && options.stream_prefix.is_none() {
+            return rows_from_js(self.log_rows(options.from_position, options.limit).await?);
         }
-        // Filtered: read in pages so a selective filter does not load the whole log at once.
-        let mut out = Vec::new();
-        let mut next = from;
+        let wanted = options.limit.unwrap_or(usize::MAX);
+        // Filtered: read in pages so a selective filter does not load the whole log at
+        // once, and decode only the rows that pass (their type and stream are read off the
+        // row). The next page is requested before this one is filtered and decoded, so
+        // IndexedDB fetches while wasm works.
         const PAGE: u32 = 1000;
+        let js = |e: JsValue| error_from_js(&e);
+        let tx = self.raw_tx(&[EVENTS], IdbTransactionMode::Readonly)?;
+        let events = tx.object_store(EVENTS).map_err(js)?;
+        let page_from = |position: f64| -> Result<IdbRequest, StoreError> {
+            let r = web_sys::IdbKeyRange::lower_bound(&position.into()).map_err(js)?;
+            events.get_all_with_key_and_limit(&r, PAGE).map_err(js)
+        };
+        let (type_key, stream_key, position_key) = (
+            JsValue::from_str("eventType"),
+            JsValue::from_str("streamId"),
+            JsValue::from_str("position"),
+        );
+        let field = |row: &JsValue, key: &JsValue| {
+            js_sys::Reflect::get(row, key)
+                .ok()
+                .and_then(|v| v.as_string())
+                .ok_or_else(|| StoreError::Corrupt(format!("a stored event has no {key:?}")))
+        };
+        let mut out = Vec::new();
+        let mut pending = page_from(options.from_position.max(1) as f64)?;
         loop {
-            let r =
-                KeyRange::lower_bound(&next.into(), Some(false)).map_err(|e| storage(e.into()))?;
-            let rows = store
-                .get_all(Some(r), Some(PAGE))
+            let rows: js_sys::Array = raw::request(&pending)
                 .await
-                .map_err(self.rexie_err())?;
-            let done = rows.len() < PAGE as usize;
-            for event in rows_from_js::<RecordedEvent>(rows)? {
-                next = (event.position + 1) as f64;
-                if options.matches(&event) {
-                    out.push(event);
-                    if out.len() >= wanted {
-                        return Ok(out);
-                    }
+                .map_err(|e| self.fail(js(e)))?
+                .unchecked_into();
+            let done = rows.length() < PAGE;
+            if !done {
+                let last = rows.get(rows.length() - 1);
+                let position = js_sys::Reflect::get(&last, &position_key)
+                    .ok()
+                    .and_then(|v| v.as_f64())
+                    .ok_or_else(|| StoreError::Corrupt("a stored event has no position".into()))?;
+                pending = page_from(position + 1.0)?;
+            }
+            let mut wanted_rows = Vec::with_capacity(rows.length() as usize);
+            for row in rows.iter() {
+                let stream = match options.stream_prefix {
+                    Some(_) => field(&row, &stream_key)?,
+                    None => String::new(),
+                };
+                let event_type = match options.event_types {
+                    Some(_) => field(&row, &type_key)?,
+                    None => String::new(),
+                };
+                if options.matches_parts(&event_type, &stream) {
+                    wanted_rows.push(row);
                 }
             }
-            if done {
+            wanted_rows.truncate(wanted - out.len());
+            out.extend(rows_from_js::<RecordedEvent>(wanted_rows)?);
+            if done || out.len() >= wanted {
                 return Ok(out);
             }
         }
