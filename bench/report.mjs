@@ -340,7 +340,7 @@ ${table(
   ],
 )}
 
-The issue's targets, against this run (bench/results.md says why each miss remains):
+The targets chronik is held to, against this run (bench/results.md says why each miss remains):
 
 ${targets}
 
