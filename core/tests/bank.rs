@@ -2,7 +2,8 @@
 //! models and the MoneyDeposited v1 → v2 schema evolution.
 
 use chronik_core::domains::bank::{
-    AccountBalances, DailySummary, TransactionHistory, TransactionKind, TransferEvent,
+    AccountBalances, DailySummary, PendingTransfer, PendingTransfers, TransactionHistory,
+    TransactionKind, TransferEvent,
 };
 use chronik_core::domains::{
     AccountStatus, Bank, BankAccount, BankCommand, BankError, BankEvent, Money, MoneyError,
@@ -479,6 +480,87 @@ fn a_transfer_interrupted_after_its_debit_resumes_without_debiting_again() {
             .count();
         assert_eq!(debits, 1);
         assert!(bank.resume_transfers().await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn pending_transfers_lists_the_unfinished_ones_and_resume_pending_finishes_them() {
+    let (clock, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        open(&bank, "a", "100").await;
+        open(&bank, "b", "1").await;
+        // A finished transfer, and one a closed page left after its debit was recorded.
+        bank.transfer("done", "a", "b", "10").await.unwrap();
+        store
+            .append(
+                "transfer-t2",
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new(
+                    "TransferRequested",
+                    json!({"from": "a", "to": "b", "amount": 2500}),
+                )],
+            )
+            .await
+            .unwrap();
+        bank.execute(
+            "a",
+            &BankCommand::Withdraw {
+                amount: "25".into(),
+                transfer_id: Some("t2".into()),
+            },
+            &CommandContext::new("transfer:t2:debit"),
+        )
+        .await
+        .unwrap();
+        store
+            .append(
+                "transfer-t2",
+                ExpectedVersion::Exact(1),
+                vec![NewEvent::new("TransferDebited", json!({}))],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (balance(&bank, "a").await, balance(&bank, "b").await),
+            (6500, 1100),
+            "the 25.00 is between the two accounts"
+        );
+
+        let mut pending = bank.projection(PendingTransfers, Rc::clone(&clock));
+        pending.catch_up().await.unwrap();
+        let listed: Vec<_> = pending.state().transfers.iter().collect();
+        assert_eq!(
+            listed,
+            vec![(
+                &"t2".to_string(),
+                &PendingTransfer {
+                    from: "a".into(),
+                    to: "b".into(),
+                    amount: cents(2500),
+                    debited: true,
+                }
+            )]
+        );
+
+        let resumed = bank.resume_pending(pending.state()).await.unwrap();
+        assert_eq!(resumed.len(), 1);
+        assert_eq!(
+            (resumed[0].id.as_str(), resumed[0].status),
+            ("t2", TransferStatus::Completed)
+        );
+        assert_eq!(
+            (balance(&bank, "a").await, balance(&bank, "b").await),
+            (6500, 3600),
+            "credited once, not debited again"
+        );
+        pending.catch_up().await.unwrap();
+        assert!(pending.state().transfers.is_empty());
+        assert!(bank
+            .resume_pending(pending.state())
+            .await
+            .unwrap()
+            .is_empty());
     });
 }
 

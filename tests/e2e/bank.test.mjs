@@ -195,3 +195,52 @@ test("transfers move money, a transfer to a closed account is refunded, bad amou
   assert.deepEqual(errors, [], "no uncaught errors on the page");
   await context.close();
 });
+
+/** Appends `[stream, type, data, version]` events on the Append page, one at a time. */
+async function appendRaw(page, events) {
+  await page.goto(`${BASE_URL}append`);
+  for (const [stream, type, data, version] of events) {
+    await page.getByLabel("Stream").fill(stream);
+    await page.getByLabel("Event type").fill(type);
+    await page.getByLabel("Payload (JSON)").fill(JSON.stringify(data));
+    await page.getByRole("button", { name: "Append event" }).click();
+    await page.getByTestId("status").getByText(`appended ${type} as version ${version} `).waitFor();
+  }
+}
+
+test("a transfer a closed page left after its debit is finished when the app opens again, once", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(BASE_URL);
+  await page.getByTestId("no-accounts").waitFor();
+  await command(page, "Open account", { Account: "acc-a", Owner: "Ann" });
+  await feedback(page, "Opened acc-a");
+  await command(page, "Deposit", { Amount: "100" });
+  await feedback(page, "Deposited 100.00 to acc-a");
+  await command(page, "Open account", { Account: "acc-b", Owner: "Bob" });
+  await feedback(page, "Opened acc-b");
+
+  // What a tab closed mid-transfer leaves behind: the transfer asked for, the source
+  // debited (with the transfer's id) and the debit recorded; no credit yet.
+  await appendRaw(page, [
+    ["transfer-t-int", "TransferRequested", { from: "acc-a", to: "acc-b", amount: 2500 }, 1],
+    ["account-acc-a", "MoneyWithdrawn", { amount: 2500, transferId: "t-int" }, 3],
+    ["transfer-t-int", "TransferDebited", {}, 2],
+  ]);
+
+  await page.goto(BASE_URL);
+  await feedback(page, "Finished 1 interrupted transfer.");
+  await balance(page, "acc-a", "75.00");
+  await balance(page, "acc-b", "25.00");
+  await page.screenshot({ path: `${ARTIFACTS}/bank-resumed.png`, fullPage: true });
+
+  // Reopened: nothing left to finish, and the money moved once.
+  await page.reload();
+  await balance(page, "acc-b", "25.00");
+  assert.equal(await page.getByTestId("bank-error").textContent(), "");
+  assert.equal(await storedEvents(page), 8, "3 + 1 + 2 events, then one credit and TransferCompleted");
+  assert.deepEqual(errors, [], "no uncaught errors on the page");
+  await context.close();
+});

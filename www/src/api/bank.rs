@@ -12,7 +12,7 @@ use std::rc::Rc;
 use chronik::{IdbStore, JsClock, RandomUuids};
 use chronik_core::domains::bank::{
     AccountBalances, AccountBalancesState, BankAccount, BankCommand, BankError, DailySummary,
-    DaySummary, Transaction, TransactionHistory, TransactionKind, Transfer,
+    DaySummary, PendingTransfers, Transaction, TransactionHistory, TransactionKind, Transfer,
 };
 use chronik_core::domains::{Bank, Money};
 use chronik_core::{
@@ -33,6 +33,9 @@ struct Session {
     balances: Mutex<ProjectionRunner<Store, AccountBalances>>,
     history: Mutex<ProjectionRunner<Store, TransactionHistory>>,
     daily: Mutex<ProjectionRunner<Store, DailySummary>>,
+    pending: Mutex<ProjectionRunner<Store, PendingTransfers>>,
+    /// Whether this session looked for interrupted transfers already.
+    resumed: Cell<bool>,
 }
 
 thread_local! {
@@ -53,6 +56,8 @@ async fn session() -> Result<Rc<Session>, String> {
         balances: Mutex::new(bank.projection(AccountBalances, JsClock)),
         history: Mutex::new(bank.projection(TransactionHistory, JsClock)),
         daily: Mutex::new(bank.projection(DailySummary, JsClock)),
+        pending: Mutex::new(bank.projection(PendingTransfers, JsClock)),
+        resumed: Cell::new(false),
         bank,
     });
     // Two callers may race to make it; keep whichever finished first for this store.
@@ -176,6 +181,24 @@ async fn check_source(bank: &Bank<Store>, from: &str, amount: Money) -> Result<(
         .to_string()),
         Some(_) => Ok(()),
     }
+}
+
+/// Finishes the transfers a closed page (this app in another tab, or before a reload) left
+/// mid-way, once per page session; returns how many it finished. Each continues from its
+/// last recorded step, so a debited source is not debited again; another tab resuming the
+/// same transfer at the same time is harmless for the same reason.
+pub async fn resume_interrupted() -> Result<usize, String> {
+    let session = session().await?;
+    if session.resumed.replace(true) {
+        return Ok(0);
+    }
+    let pending = read(&session.pending, Clone::clone).await?;
+    if pending.transfers.is_empty() {
+        return Ok(0);
+    }
+    let result = session.bank.resume_pending(&pending).await;
+    changed();
+    Ok(result.map_err(|e| e.to_string())?.len())
 }
 
 /// Every account's owner, status and balance, and the total of all balances.

@@ -101,6 +101,29 @@ pub fn BankPage() -> impl IntoView {
         api::bank::balances()
     });
 
+    // Once the balances are shown, finish any transfer a closed page left mid-way (the
+    // money would otherwise sit between two accounts until someone pressed Transfer
+    // again), and say so.
+    let looked_for_interrupted = StoredValue::new(false);
+    Effect::new(move |_| {
+        if looked_for_interrupted.get_value() || !matches!(balances.get(), Some(Ok(_))) {
+            return;
+        }
+        looked_for_interrupted.set_value(true);
+        spawn_local(async move {
+            match api::bank::resume_interrupted().await {
+                Ok(0) => {}
+                Ok(n) => feedback.set(Some(Feedback::Done(format!(
+                    "Finished {n} interrupted transfer{}.",
+                    if n == 1 { "" } else { "s" }
+                )))),
+                Err(e) => feedback.set(Some(Feedback::Refused(capitalise(&format!(
+                    "could not finish interrupted transfers: {e}"
+                ))))),
+            }
+        });
+    });
+
     let run = move |action: Action| {
         if busy.get_untracked() {
             return;

@@ -11,7 +11,8 @@ mod transfer;
 pub use account::{AccountStatus, BankAccount, BankCommand, BankError, BankEvent};
 pub use projections::{
     AccountBalance, AccountBalances, AccountBalancesState, DailySummary, DailySummaryState,
-    DaySummary, Transaction, TransactionHistory, TransactionHistoryState, TransactionKind,
+    DaySummary, PendingTransfer, PendingTransfers, PendingTransfersState, Transaction,
+    TransactionHistory, TransactionHistoryState, TransactionKind,
 };
 pub use transfer::{Transfer, TransferCommand, TransferError, TransferEvent, TransferStatus};
 
@@ -258,6 +259,25 @@ impl<S: EventStore + Clone> Bank<S> {
                 let amount = state.amount.to_string();
                 resumed.push(self.transfer(&id, &state.from, &state.to, &amount).await?);
             }
+        }
+        Ok(resumed)
+    }
+
+    /// Finishes the transfers a [`PendingTransfers`] read model lists (those a closed page
+    /// left mid-way), each from its last recorded step: a debited source is never debited
+    /// again. Cheaper than [`resume_transfers`](Self::resume_transfers), which loads every
+    /// transfer stream. Returns the transfers, finished.
+    pub async fn resume_pending(
+        &self,
+        pending: &PendingTransfersState,
+    ) -> Result<Vec<Transfer>, TransferRunError> {
+        let mut resumed = Vec::new();
+        for (id, transfer) in &pending.transfers {
+            let amount = transfer.amount.to_string();
+            resumed.push(
+                self.transfer(id, &transfer.from, &transfer.to, &amount)
+                    .await?,
+            );
         }
         Ok(resumed)
     }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::account::{AccountStatus, BankAccount, BankEvent};
+use super::transfer::{Transfer, TransferEvent};
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::domains::codec;
 use crate::domains::money::Money;
@@ -247,6 +248,96 @@ impl Projection for DailySummary {
                 day.net = day.net.saturating_sub(amount);
             }
             _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A transfer in [`PendingTransfers`]: asked for and not finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingTransfer {
+    /// The source account id.
+    pub from: String,
+    /// The target account id.
+    pub to: String,
+    /// Amount in cents.
+    pub amount: Money,
+    /// Whether the source was debited already (the money is between the two accounts).
+    pub debited: bool,
+}
+
+/// The state of [`PendingTransfers`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingTransfersState {
+    /// Every unfinished transfer by id.
+    pub transfers: BTreeMap<String, PendingTransfer>,
+}
+
+/// Read model: the transfers that were asked for and have not completed, failed or been
+/// refunded: the process manager's to-do list. A transfer stays here when the page running
+/// it closed mid-way; [`Bank::resume_pending`](super::Bank::resume_pending) finishes them.
+/// It reads only transfer events, so keeping it caught up is cheap.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PendingTransfers;
+
+impl Projection for PendingTransfers {
+    type State = PendingTransfersState;
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "PendingTransfers"
+    }
+
+    fn event_types(&self) -> Option<Vec<String>> {
+        Some(
+            [
+                "TransferRequested",
+                "TransferDebited",
+                "TransferCompleted",
+                "TransferCreditFailed",
+                "TransferRefunded",
+                "TransferFailed",
+            ]
+            .iter()
+            .map(|t| t.to_string())
+            .collect(),
+        )
+    }
+
+    fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {
+        let id = codec::id_in(&event.stream_id, Transfer::CATEGORY);
+        let decoded =
+            TransferEvent::from_data(&event.event_type, event.data.clone()).map_err(|e| {
+                format!(
+                    "cannot decode {} at position {}: {e}",
+                    event.event_type, event.position
+                )
+            })?;
+        match decoded {
+            TransferEvent::TransferRequested { from, to, amount } => {
+                state.transfers.insert(
+                    id,
+                    PendingTransfer {
+                        from,
+                        to,
+                        amount,
+                        debited: false,
+                    },
+                );
+            }
+            TransferEvent::TransferDebited => {
+                if let Some(pending) = state.transfers.get_mut(&id) {
+                    pending.debited = true;
+                }
+            }
+            TransferEvent::TransferCreditFailed { .. } => {}
+            TransferEvent::TransferCompleted
+            | TransferEvent::TransferRefunded
+            | TransferEvent::TransferFailed { .. } => {
+                state.transfers.remove(&id);
+            }
         }
         Ok(())
     }
