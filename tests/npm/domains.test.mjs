@@ -64,6 +64,8 @@ test("bank: transfers move money once, and refund when the target is closed", as
   assert.equal(balances.accounts.a.balance, 4000);
   assert.equal(balances.accounts.b.balance, 6000);
   assert.ok(db.projectionNames().includes("DailySummary"));
+  // Both transfers finished (one completed, one refunded): nothing is pending.
+  assert.deepEqual(await db.projection("PendingTransfers").state(), { transfers: {} });
 });
 
 test("orders: the state machine refuses illegal moves with clear errors", async () => {

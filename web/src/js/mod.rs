@@ -16,7 +16,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
-use chronik_core::domains::bank::{AccountBalances, DailySummary, TransactionHistory};
+use chronik_core::domains::bank::{
+    AccountBalances, DailySummary, PendingTransfers, TransactionHistory,
+};
 use chronik_core::domains::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
 use chronik_core::domains::{Bank as CoreBank, DemoConfig, Orders as CoreOrders};
 use chronik_core::{Clock, EventStore, MemoryStore, StoreError};
@@ -52,10 +54,11 @@ impl Clock for AppClock {
 }
 
 /// The names of the projections the example domains provide.
-const BUILT_IN_PROJECTIONS: [&str; 7] = [
+const BUILT_IN_PROJECTIONS: [&str; 8] = [
     "AccountBalances",
     "TransactionHistory",
     "DailySummary",
+    "PendingTransfers",
     "CurrentOrders",
     "OrderHistory",
     "CustomerStats",
@@ -307,8 +310,8 @@ impl Chronik {
 
     /// The projection named `name`: one defined with `defineProjection`, or one of the
     /// example domains' read models (`AccountBalances`, `TransactionHistory`,
-    /// `DailySummary`, `CurrentOrders`, `OrderHistory`, `CustomerStats`,
-    /// `InventoryDemand`).
+    /// `DailySummary`, `PendingTransfers`, `CurrentOrders`, `OrderHistory`,
+    /// `CustomerStats`, `InventoryDemand`).
     pub fn projection(&self, name: &str) -> Result<Projection, JsValue> {
         if let Some(found) = self.shared.projections.borrow().get(name).cloned() {
             return Ok(Projection::new(found));
@@ -658,6 +661,9 @@ impl Chronik {
             )),
             "DailySummary" => Rc::new(SharedRunner::from_runner(
                 bank.projection(DailySummary, clock),
+            )),
+            "PendingTransfers" => Rc::new(SharedRunner::from_runner(
+                bank.projection(PendingTransfers, clock),
             )),
             "CurrentOrders" => Rc::new(SharedRunner::from_runner(
                 orders.projection(CurrentOrders, clock),
