@@ -37,13 +37,29 @@ async function storedEvents(page) {
   return Number(await page.getByTestId("stat-events").textContent());
 }
 
-test("open, deposit, withdraw; an overdraft is refused and appends nothing; the balance survives a reload", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+/** A new browser context on the Bank page with an empty store. */
+async function freshBank(height = 900) {
+  const context = await browser.newContext({ viewport: { width: 1280, height } });
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(BASE_URL);
   await page.getByTestId("no-accounts").waitFor();
+  return { context, page, errors };
+}
+
+/** Opens acc-a (Ann) with `deposit`, and acc-b (Bob) empty. */
+async function openAnnAndBob(page, deposit) {
+  await command(page, "Open account", { Account: "acc-a", Owner: "Ann" });
+  await feedback(page, "Opened acc-a");
+  await command(page, "Deposit", { Amount: deposit });
+  await feedback(page, `Deposited ${Number(deposit).toFixed(2)} to acc-a`);
+  await command(page, "Open account", { Account: "acc-b", Owner: "Bob" });
+  await feedback(page, "Opened acc-b");
+}
+
+test("open, deposit, withdraw; an overdraft is refused and appends nothing; the balance survives a reload", async () => {
+  const { context, page, errors } = await freshBank();
 
   await command(page, "Open account", { Account: "acc-1", Owner: "Ada Lovelace" });
   await feedback(page, "Opened acc-1 for Ada Lovelace.");
@@ -95,19 +111,8 @@ test("open, deposit, withdraw; an overdraft is refused and appends nothing; the 
 });
 
 test("transfers move money, a transfer to a closed account is refunded, bad amounts and closing with money are refused", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(BASE_URL);
-  await page.getByTestId("no-accounts").waitFor();
-
-  await command(page, "Open account", { Account: "acc-a", Owner: "Ann" });
-  await feedback(page, "Opened acc-a");
-  await command(page, "Deposit", { Amount: "50" });
-  await feedback(page, "Deposited 50.00 to acc-a");
-  await command(page, "Open account", { Account: "acc-b", Owner: "Bob" });
-  await feedback(page, "Opened acc-b");
+  const { context, page, errors } = await freshBank(1000);
+  await openAnnAndBob(page, "50");
   await command(page, "Open account", { Account: "acc-c", Owner: "Cy" });
   await feedback(page, "Opened acc-c");
   await command(page, "Close account", { Account: "acc-c" });
@@ -209,18 +214,8 @@ async function appendRaw(page, events) {
 }
 
 test("a transfer a closed page left after its debit is finished when the app opens again, once", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(BASE_URL);
-  await page.getByTestId("no-accounts").waitFor();
-  await command(page, "Open account", { Account: "acc-a", Owner: "Ann" });
-  await feedback(page, "Opened acc-a");
-  await command(page, "Deposit", { Amount: "100" });
-  await feedback(page, "Deposited 100.00 to acc-a");
-  await command(page, "Open account", { Account: "acc-b", Owner: "Bob" });
-  await feedback(page, "Opened acc-b");
+  const { context, page, errors } = await freshBank();
+  await openAnnAndBob(page, "100");
 
   // What a tab closed mid-transfer leaves behind: the transfer asked for, the source
   // debited (with the transfer's id) and the debit recorded; no credit yet.
