@@ -207,9 +207,18 @@ pub async fn balances() -> Result<AccountBalancesState, String> {
     read(&session.balances, Clone::clone).await
 }
 
+/// Waits until the balances are caught up. The other read models call it first, so that
+/// on a cold start (no checkpoints, a large log) the balances, which the page shows first,
+/// get the main thread and IndexedDB to themselves instead of sharing them with two other
+/// passes over the log.
+async fn balances_first(session: &Session) -> Result<(), String> {
+    read(&session.balances, |_| ()).await
+}
+
 /// The deposits and withdrawals of `account`, newest first, with the balance after each.
 pub async fn history(account: &str) -> Result<Vec<Transaction>, String> {
     let session = session().await?;
+    balances_first(&session).await?;
     read(&session.history, |state| {
         state.for_account(account).cloned().collect()
     })
@@ -219,6 +228,7 @@ pub async fn history(account: &str) -> Result<Vec<Transaction>, String> {
 /// Per UTC day (newest first), the deposits and withdrawals of all accounts.
 pub async fn daily_summary() -> Result<Vec<(String, DaySummary)>, String> {
     let session = session().await?;
+    balances_first(&session).await?;
     read(&session.daily, |state| {
         state
             .days
