@@ -418,8 +418,9 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
                 if self.position != self.saved_position {
                     self.save().await?;
                 }
-                // One more page records the status (caught up) as `run_once` would.
-                self.page(head).await?;
+                if self.status != ProjectionStatus::Rebuilding {
+                    self.status = ProjectionStatus::CaughtUp;
+                }
                 return Ok(total);
             }
             loop {

@@ -347,8 +347,9 @@ impl IdbStore {
         self.connection.fail(err)
     }
 
-    /// The stored rows `read_stream` decodes.
-    async fn stream_rows(
+    /// One stream's stored rows, undecoded: what `read_stream` decodes, and what the JS API
+    /// copies into its own shape without a round trip through Rust.
+    pub(crate) async fn stored_stream_rows(
         &self,
         stream_id: &str,
         options: ReadStreamOptions,
@@ -398,29 +399,8 @@ impl IdbStore {
         Ok(rows)
     }
 
-    /// One stream's stored rows, undecoded, for the JS API (which renames two fields in
-    /// JS instead of decoding every row into Rust and encoding it again).
-    #[cfg(feature = "js-api")]
-    pub(crate) async fn stored_stream_rows(
-        &self,
-        stream_id: &str,
-        options: ReadStreamOptions,
-    ) -> Result<Vec<JsValue>, StoreError> {
-        self.stream_rows(stream_id, options).await
-    }
-
-    /// The stored rows of the global log from `from_position`, undecoded, for the JS API.
-    #[cfg(feature = "js-api")]
+    /// The stored rows of the global log from `from_position` (at most `limit`), undecoded.
     pub(crate) async fn stored_log_rows(
-        &self,
-        from_position: u64,
-        limit: Option<usize>,
-    ) -> Result<Vec<JsValue>, StoreError> {
-        self.log_rows(from_position, limit).await
-    }
-
-    /// The stored rows of the global log from `from_position` (at most `limit`).
-    async fn log_rows(
         &self,
         from_position: u64,
         limit: Option<usize>,
@@ -842,7 +822,7 @@ impl EventStore for IdbStore {
         stream_id: &str,
         options: ReadStreamOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        rows_from_js(self.stream_rows(stream_id, options).await?)
+        rows_from_js(self.stored_stream_rows(stream_id, options).await?)
     }
 
     async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -850,7 +830,10 @@ impl EventStore for IdbStore {
             return Ok(Vec::new());
         }
         if options.event_types.is_none() && options.stream_prefix.is_none() {
-            return rows_from_js(self.log_rows(options.from_position, options.limit).await?);
+            return rows_from_js(
+                self.stored_log_rows(options.from_position, options.limit)
+                    .await?,
+            );
         }
         let wanted = options.limit.unwrap_or(usize::MAX);
         // Filtered: read in pages so a selective filter does not load the whole log at
