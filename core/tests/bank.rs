@@ -744,3 +744,22 @@ fn transfer_events_are_plain_json() {
         json!({"from": "a", "to": "b", "amount": 5})
     );
 }
+
+#[test]
+fn transfer_event_types_name_every_transfer_event() {
+    use chronik_core::DomainEvent;
+    let all = [
+        TransferEvent::TransferRequested {
+            from: "a".into(),
+            to: "b".into(),
+            amount: cents(1),
+        },
+        TransferEvent::TransferDebited,
+        TransferEvent::TransferCompleted,
+        TransferEvent::TransferCreditFailed { reason: "x".into() },
+        TransferEvent::TransferRefunded,
+        TransferEvent::TransferFailed { reason: "x".into() },
+    ];
+    let names: Vec<_> = all.iter().map(|e| e.event_type()).collect();
+    assert_eq!(names, TransferEvent::TYPES);
+}

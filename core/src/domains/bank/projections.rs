@@ -291,19 +291,7 @@ impl Projection for PendingTransfers {
     }
 
     fn event_types(&self) -> Option<Vec<String>> {
-        Some(
-            [
-                "TransferRequested",
-                "TransferDebited",
-                "TransferCompleted",
-                "TransferCreditFailed",
-                "TransferRefunded",
-                "TransferFailed",
-            ]
-            .iter()
-            .map(|t| t.to_string())
-            .collect(),
-        )
+        Some(TransferEvent::TYPES.iter().map(|t| t.to_string()).collect())
     }
 
     fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {

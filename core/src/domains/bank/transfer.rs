@@ -75,6 +75,18 @@ pub enum TransferEvent {
     },
 }
 
+impl TransferEvent {
+    /// Every event type a transfer stream holds.
+    pub const TYPES: [&'static str; 6] = [
+        "TransferRequested",
+        "TransferDebited",
+        "TransferCompleted",
+        "TransferCreditFailed",
+        "TransferRefunded",
+        "TransferFailed",
+    ];
+}
+
 impl DomainEvent for TransferEvent {
     fn event_type(&self) -> &'static str {
         match self {
