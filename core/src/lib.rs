@@ -17,6 +17,7 @@
 //! | [`upcast`] | [`Upcasters`]: old event schemas lifted on read |
 //! | [`projection`] | [`Projection`], [`ProjectionRunner`]: read models with checkpoints |
 //! | [`ndjson`] | [`export_ndjson`], [`import_ndjson`], [`Importer`]: the log as one event a line, paged out, validated and resumable in |
+//! | [`limits`] | the bounds of accepted values: depth, name length, batch size |
 //! | [`stats`] | [`StoreStats`] |
 //! | [`testing`] | [`AggregateTest`](testing::AggregateTest): given/when/then |
 //! | `conformance` (feature `testkit`) | the suite every store must pass |
@@ -118,6 +119,7 @@ pub mod dynamic;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod limits;
 pub mod memory;
 pub mod ndjson;
 pub mod projection;
@@ -138,6 +140,7 @@ pub use upcast::{ReadError, UpcastError, UpcastEvent, UpcastFn, Upcasters};
 pub use clock::{Clock, IdSource, ManualClock, SequentialIds};
 pub use error::StoreError;
 pub use event::{AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+pub use limits::{LimitError, MAX_BATCH_EVENTS, MAX_DEPTH, MAX_NAME_BYTES, MAX_VALUE_BYTES};
 pub use memory::MemoryStore;
 pub use ndjson::{
     export_ndjson, import_ndjson, validate_ndjson, ImportError, ImportOptions, ImportProgress,
