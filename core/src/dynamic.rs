@@ -25,6 +25,7 @@ use crate::event::{Metadata, NewEvent, RecordedEvent};
 use crate::handler::{
     CommandContext, CommandOutcome, Decider, Failure, HandlerCore, SnapshotPolicy,
 };
+use crate::limits;
 use crate::store::EventStore;
 use crate::upcast::{UpcastError, UpcastEvent, Upcasters};
 
@@ -102,6 +103,15 @@ pub trait DynamicAggregate {
     fn decide(&self, state: &Value, command: &Value) -> Result<Vec<DecidedEvent>, Self::Error>;
 
     /// The state after `event` (already upcast to its current schema version).
+    ///
+    /// The handler also calls it on each event `decide` just produced, before anything
+    /// is appended, so that an event no load could fold is never stored: that event
+    /// carries its final stream, version, type, schema version (upcast as a load would),
+    /// data and metadata, and its final id when the command has one (otherwise an empty
+    /// id); its `position` and `recorded_at` are 0, as the store assigns them at the
+    /// append. The state the command returns (and any snapshot it saves) is the one
+    /// computed then, so `evolve` should depend on the event's type, data and metadata
+    /// only.
     fn evolve(&self, state: Value, event: &RecordedEvent) -> Result<Value, Self::Error>;
 
     /// Schema version of the state in snapshots (1 by default). Raise it when the
@@ -121,9 +131,9 @@ pub enum DynamicError<E> {
     /// show the reason or fix the command.
     #[error("command rejected: {0}")]
     Rejected(E),
-    /// `evolve` failed on a stored event (or on an event just appended: the append
-    /// stands, only the returned state is lost). Fix `evolve` so that it accepts every
-    /// event it may meet, or add an upcaster.
+    /// `evolve` failed on a stored event, or on an event `decide` just produced (then
+    /// nothing was written). Fix `evolve` so that it accepts every event it may meet
+    /// (and every event `decide` produces), or add an upcaster.
     #[error("evolve failed at stream '{stream}' version {version}: {error}")]
     Evolve {
         /// The stream.
@@ -134,8 +144,12 @@ pub enum DynamicError<E> {
         error: E,
     },
     /// The store failed; see [`StoreError`] for what to do. An append that failed wrote
-    /// nothing (invalid decided events, such as an empty type, land here as
-    /// [`StoreError::InvalidInput`]).
+    /// nothing. A decision the handler refuses before appending lands here as
+    /// [`StoreError::InvalidInput`], and nothing is written: invalid decided events
+    /// (such as an empty type), more than
+    /// [`MAX_BATCH_EVENTS`](crate::limits::MAX_BATCH_EVENTS) events, or a new state
+    /// nesting deeper than [`MAX_DEPTH`](crate::limits::MAX_DEPTH) (its snapshot could
+    /// never be loaded again). Fix `decide` or `evolve`.
     #[error(transparent)]
     Store(StoreError),
     /// Other writers kept changing the stream: every attempt met a
@@ -305,26 +319,9 @@ impl<D: DynamicAggregate> Decider for Json<'_, D> {
         })
     }
 
-    fn recorded_events(
-        &self,
-        _decided: Vec<DecidedEvent>,
-        recorded: &[RecordedEvent],
-        upcasters: &Upcasters,
-    ) -> Result<Vec<RecordedEvent>, Failure<D::Error, D::Error>> {
-        // Evolve sees the events as a later load will: stored, then upcast.
-        recorded
-            .iter()
-            .map(|e| {
-                upcasters
-                    .upcast(e.clone())
-                    .map(|up| up.event)
-                    .map_err(|source| Failure::Upcast {
-                        stream: e.stream_id.clone(),
-                        version: e.version,
-                        source,
-                    })
-            })
-            .collect()
+    fn check_state(&self, state: &Value) -> Result<(), String> {
+        // A snapshot of a deeper state could never be read back.
+        limits::check_depth("the state after the command", state).map_err(|e| e.to_string())
     }
 }
 

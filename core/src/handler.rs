@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::aggregate::{Aggregate, AggregateState, DomainEvent};
 use crate::error::StoreError;
 use crate::event::{ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::limits::MAX_BATCH_EVENTS;
 use crate::store::{Direction, EventStore, ReadStreamOptions, Snapshot};
 use crate::upcast::{UpcastError, UpcastEvent, Upcasters};
 
@@ -122,7 +123,9 @@ pub enum HandlerError<E: std::error::Error + 'static> {
     /// the command.
     #[error("command rejected: {0}")]
     Rejected(#[source] E),
-    /// The store failed; see [`StoreError`] for what to do. Nothing was written.
+    /// The store failed; see [`StoreError`] for what to do. Nothing was written. A
+    /// decision of more than [`MAX_BATCH_EVENTS`] events is refused here, before the
+    /// append, as [`StoreError::InvalidInput`]: split the work over several commands.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Other writers kept changing the stream: every attempt met a
@@ -146,8 +149,9 @@ pub enum HandlerError<E: std::error::Error + 'static> {
         /// What went wrong.
         source: UpcastError,
     },
-    /// A stored (upcast) event does not decode into the aggregate's event type. Add an
-    /// upcaster or fix the event's serde form.
+    /// A stored (upcast) event does not decode into the aggregate's event type, or an
+    /// event `decide` just produced would not decode once stored (then nothing was
+    /// written). Add an upcaster or fix the event's serde form.
     #[error(
         "cannot decode event '{event_type}' (schema version {schema_version}) at stream '{stream}' version {version}: {message}"
     )]
@@ -433,15 +437,6 @@ impl<A: Aggregate> Decider for Typed<A> {
             metadata: metadata.clone(),
         })
     }
-
-    fn recorded_events(
-        &self,
-        decided: Vec<A::Event>,
-        _recorded: &[RecordedEvent],
-        _upcasters: &Upcasters,
-    ) -> Result<Vec<A::Event>, Failure<A::Error, Infallible>> {
-        Ok(decided)
-    }
 }
 
 /// Why the shared handler core failed; each public handler turns it into its own error
@@ -526,14 +521,11 @@ pub(crate) trait Decider {
         event_id: Option<String>,
         metadata: &Metadata,
     ) -> Result<NewEvent, String>;
-    /// The events to evolve the loaded state with after `decided` was appended and
-    /// stored as `recorded`.
-    fn recorded_events(
-        &self,
-        decided: Vec<Self::Decided>,
-        recorded: &[RecordedEvent],
-        upcasters: &Upcasters,
-    ) -> CoreResult<Vec<Self::Event>, Self>;
+    /// `Err` with a message when `state`, the state after a command, could not be
+    /// stored in a snapshot and loaded again (the command is then refused).
+    fn check_state(&self, _state: &Self::State) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 type CoreResult<T, D> = Result<T, Failure<<D as Decider>::Rejection, <D as Decider>::EvolveError>>;
@@ -663,7 +655,9 @@ impl<S: EventStore> HandlerCore<S> {
             None => Self::empty(d),
         };
         loop {
-            let remaining = up_to.map_or(usize::MAX, |v| v.saturating_sub(loaded.version) as usize);
+            let remaining = up_to.map_or(usize::MAX, |v| {
+                usize::try_from(v.saturating_sub(loaded.version)).unwrap_or(usize::MAX)
+            });
             if remaining == 0 {
                 break;
             }
@@ -672,7 +666,7 @@ impl<S: EventStore> HandlerCore<S> {
                 .read_stream(
                     stream,
                     ReadStreamOptions {
-                        from_version: Some(loaded.version + 1),
+                        from_version: Some(loaded.version.saturating_add(1)),
                         limit: Some(remaining.min(PAGE)),
                         direction: Direction::Forward,
                     },
@@ -741,6 +735,13 @@ impl<S: EventStore> HandlerCore<S> {
                     snapshot_saved: false,
                 });
             }
+            if decided.len() > MAX_BATCH_EVENTS {
+                return Err(Failure::Store(StoreError::InvalidInput(format!(
+                    "the command decided {} events; one command may record at most {MAX_BATCH_EVENTS}",
+                    decided.len()
+                ))));
+            }
+            let before = loaded.version;
             let new_events = decided
                 .iter()
                 .enumerate()
@@ -752,7 +753,32 @@ impl<S: EventStore> HandlerCore<S> {
                     d.to_new_event(e, id, &metadata).map_err(Failure::Encode)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let before = loaded.version;
+            // Apply the events, exactly as they will be stored, to the loaded state the
+            // way a later load will (upcast, decode, evolve) before anything is written:
+            // an event that no load could fold must never be stored.
+            for (offset, event) in (1..).zip(&new_events) {
+                let version = before + offset;
+                let provisional = RecordedEvent {
+                    event_id: event.event_id.clone().unwrap_or_default(),
+                    stream_id: stream.to_string(),
+                    version,
+                    position: 0,
+                    event_type: event.event_type.clone(),
+                    schema_version: event.schema_version,
+                    data: event.data.clone(),
+                    metadata: event.metadata.clone(),
+                    recorded_at: 0,
+                };
+                let decoded = self.decode(d, provisional)?;
+                d.evolve(&mut loaded.state, &decoded)
+                    .map_err(|error| Failure::Evolve {
+                        stream: stream.to_string(),
+                        version,
+                        error,
+                    })?;
+            }
+            d.check_state(&loaded.state)
+                .map_err(|message| Failure::Store(StoreError::InvalidInput(message)))?;
             let result = match self
                 .store
                 .append(stream, ExpectedVersion::Exact(before), new_events)
@@ -788,18 +814,6 @@ impl<S: EventStore> HandlerCore<S> {
             let recorded = self
                 .read_range(stream, result.first_version, result.last_version)
                 .await?;
-            for (event, stored) in d
-                .recorded_events(decided, &recorded, &self.upcasters)?
-                .iter()
-                .zip(&recorded)
-            {
-                d.evolve(&mut loaded.state, event)
-                    .map_err(|error| Failure::Evolve {
-                        stream: stream.to_string(),
-                        version: stored.version,
-                        error,
-                    })?;
-            }
             let snapshot_saved = self.snapshots.should_snapshot(before, result.last_version);
             if snapshot_saved {
                 self.store
@@ -833,7 +847,10 @@ impl<S: EventStore> HandlerCore<S> {
                 stream,
                 ReadStreamOptions {
                     from_version: Some(first),
-                    limit: Some((last + 1 - first) as usize),
+                    limit: Some(
+                        usize::try_from(last.saturating_sub(first).saturating_add(1))
+                            .unwrap_or(usize::MAX),
+                    ),
                     direction: Direction::Forward,
                 },
             )

@@ -547,3 +547,134 @@ fn decided_events_have_a_js_friendly_json_form() {
     );
     assert!(serde_json::from_value::<DecidedEvent>(json!({ "data": 1 })).is_err());
 }
+
+/// The `Ledger`, except that `{"type": "bad"}` decides a `Deposited` without an amount,
+/// which `evolve` refuses, and `{"type": "nest", "depth": n}` decides an event that makes
+/// the state nest `n` levels deep.
+struct Careless(Ledger);
+
+impl DynamicAggregate for Careless {
+    type Error = Value;
+    fn name(&self) -> &str {
+        "ledger"
+    }
+    fn initial_state(&self) -> Value {
+        self.0.initial_state()
+    }
+    fn decide(&self, s: &Value, c: &Value) -> Result<Vec<DecidedEvent>, Value> {
+        match c["type"].as_str() {
+            Some("bad") => Ok(vec![
+                DecidedEvent::new("Deposited", json!({ "amount": 1 })),
+                DecidedEvent::new("Deposited", json!({ "amt": 1 })),
+            ]),
+            Some("nest") => Ok(vec![DecidedEvent::new("Nested", c["depth"].clone())]),
+            _ => self.0.decide(s, c),
+        }
+    }
+    fn evolve(&self, mut s: Value, e: &RecordedEvent) -> Result<Value, Value> {
+        if e.event_type == "Nested" {
+            let mut nested = json!(0);
+            for _ in 0..e.data.as_u64().unwrap_or(0) {
+                nested = json!([nested]);
+            }
+            s["nested"] = nested;
+            return Ok(s);
+        }
+        self.0.evolve(s, e)
+    }
+}
+
+#[test]
+fn an_evolve_that_fails_on_the_decided_event_writes_nothing() {
+    let (store, _clock) = store();
+    let h = DynamicHandler::new(Rc::clone(&store), Careless(Ledger::new())).unwrap();
+    block_on(h.handle("1", &deposit(10), &CommandContext::new("c1"))).unwrap();
+    let before = block_on(store.read_stream("ledger-1", ReadStreamOptions::default())).unwrap();
+
+    let err =
+        block_on(h.handle("1", &json!({ "type": "bad" }), &CommandContext::new("c2"))).unwrap_err();
+    match &err {
+        DynamicError::Evolve {
+            stream,
+            version,
+            error,
+        } => {
+            // The second decided event (version 3) is the one evolve refused.
+            assert_eq!((stream.as_str(), *version), ("ledger-1", 3));
+            assert_eq!(error, &json!({ "code": "BadEvent", "version": 3 }));
+        }
+        other => panic!("expected Evolve, got {other:?}"),
+    }
+    assert_eq!(block_on(store.stream_version("ledger-1")).unwrap(), Some(1));
+    assert_eq!(
+        block_on(store.read_stream("ledger-1", ReadStreamOptions::default())).unwrap(),
+        before
+    );
+    assert_eq!(block_on(store.head_position()).unwrap(), 1);
+
+    // A valid command still works, and what it returns is what a load rebuilds.
+    let out = block_on(h.handle("1", &deposit(5), &CommandContext::new("c3"))).unwrap();
+    assert_eq!(out.version, 2);
+    assert_eq!(out.state, json!({ "balance": 15, "entries": 2 }));
+    assert_eq!(block_on(h.load("1")).unwrap().state, out.state);
+}
+
+#[test]
+fn a_state_deeper_than_the_limit_is_refused_before_the_append() {
+    use chronik_core::limits::MAX_DEPTH;
+    let (store, _clock) = store();
+    let h = DynamicHandler::new(Rc::clone(&store), Careless(Ledger::new())).unwrap();
+    // The state object is one level, `nested` adds MAX_DEPTH: one too many.
+    let too_deep = json!({ "type": "nest", "depth": MAX_DEPTH });
+    let err = block_on(h.handle("1", &too_deep, &CommandContext::new("c1"))).unwrap_err();
+    match &err {
+        DynamicError::Store(StoreError::InvalidInput(message)) => {
+            assert!(message.contains("state after the command"), "{message}")
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    assert!(store.is_empty());
+    let deep_enough = json!({ "type": "nest", "depth": MAX_DEPTH - 1 });
+    let out = block_on(h.handle("1", &deep_enough, &CommandContext::new("c2"))).unwrap();
+    assert_eq!(out.version, 1);
+    assert_eq!(block_on(h.load("1")).unwrap().state, out.state);
+}
+
+#[test]
+fn a_decision_larger_than_the_batch_limit_writes_nothing() {
+    use chronik_core::limits::MAX_BATCH_EVENTS;
+    struct Flood;
+    impl DynamicAggregate for Flood {
+        type Error = String;
+        fn name(&self) -> &str {
+            "flood"
+        }
+        fn initial_state(&self) -> Value {
+            json!(0)
+        }
+        fn decide(&self, _: &Value, c: &Value) -> Result<Vec<DecidedEvent>, String> {
+            let n = c.as_u64().unwrap_or(0) as usize;
+            Ok(vec![DecidedEvent::new("Tick", Value::Null); n])
+        }
+        fn evolve(&self, s: Value, _: &RecordedEvent) -> Result<Value, String> {
+            Ok(json!(s.as_u64().unwrap_or(0) + 1))
+        }
+    }
+    let (store, _clock) = store();
+    let h = DynamicHandler::new(&*store, Flood)
+        .unwrap()
+        .with_snapshot_policy(SnapshotPolicy::Off);
+    let err = block_on(h.handle(
+        "1",
+        &json!(MAX_BATCH_EVENTS + 1),
+        &CommandContext::new("c1"),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(&err, DynamicError::Store(StoreError::InvalidInput(m)) if m.contains("at most 100000")),
+        "{err:?}"
+    );
+    assert!(store.is_empty());
+    let out = block_on(h.handle("1", &json!(2), &CommandContext::new("c2"))).unwrap();
+    assert_eq!((out.version, out.state), (2, json!(2)));
+}

@@ -517,3 +517,149 @@ fn aggregate_rules_read_as_given_when_then() {
         .when(Noop)
         .then_expect(vec![]);
 }
+
+/// A gauge whose readings are `f64`: a NaN reading serializes to `null` and then no load
+/// could decode it again, so the handler must refuse it before it is stored.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Gauge {
+    readings: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Measured {
+    value: f64,
+}
+
+impl chronik_core::DomainEvent for Measured {
+    fn event_type(&self) -> &'static str {
+        "Measured"
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+impl chronik_core::Aggregate for Gauge {
+    type Command = f64;
+    type Event = Measured;
+    type Error = Never;
+    const CATEGORY: &'static str = "gauge";
+
+    fn decide(&self, value: &f64) -> Result<Vec<Measured>, Never> {
+        Ok(vec![Measured { value: *value }])
+    }
+
+    fn evolve(&mut self, _: &Measured) {
+        self.readings += 1;
+    }
+}
+
+#[test]
+fn an_event_that_would_not_decode_once_stored_is_refused_and_nothing_is_written() {
+    let (store, _clock) = store();
+    let h = CommandHandler::<_, Gauge>::new(&store);
+    let first = block_on(h.handle("1", &1.5, &ctx("c1"))).unwrap();
+    assert_eq!((first.version, first.state.readings), (1, 1));
+    let before = block_on(store.read_stream("gauge-1", ReadStreamOptions::default())).unwrap();
+
+    let err = block_on(h.handle("1", &f64::NAN, &ctx("c2"))).unwrap_err();
+    match &err {
+        HandlerError::Decode {
+            stream,
+            version,
+            event_type,
+            ..
+        } => assert_eq!(
+            (stream.as_str(), *version, event_type.as_str()),
+            ("gauge-1", 2, "Measured")
+        ),
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    assert_eq!(block_on(store.stream_version("gauge-1")).unwrap(), Some(1));
+    assert_eq!(
+        block_on(store.read_stream("gauge-1", ReadStreamOptions::default())).unwrap(),
+        before
+    );
+    assert_eq!(block_on(store.head_position()).unwrap(), 1);
+
+    // A valid command still works, and the stream still loads.
+    let next = block_on(h.handle("1", &2.0, &ctx("c3"))).unwrap();
+    assert_eq!((next.version, next.state.readings), (2, 2));
+    assert_eq!(block_on(h.load("1")).unwrap().state, next.state);
+}
+
+#[test]
+fn an_event_whose_upcaster_fails_is_refused_before_the_append() {
+    let (store, _clock) = store();
+    let failing = chronik_core::Upcasters::new().register("Measured", 1, |v| {
+        if v["value"].as_f64().is_some_and(|x| x < 0.0) {
+            Err("negative readings are not supported".to_string())
+        } else {
+            Ok(v)
+        }
+    });
+    // The upcaster lifts v1 to v2, but Measured is decided at v1: a later load would run
+    // the step, and so does the handler before appending.
+    let h = CommandHandler::<_, Gauge>::new(&store).with_upcasters(failing);
+    let err = block_on(h.handle("1", &-1.0, &ctx("c1"))).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HandlerError::Upcast {
+                source: UpcastError::StepFailed { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(store.is_empty());
+    assert_eq!(block_on(store.stream_version("gauge-1")).unwrap(), None);
+}
+
+/// Decides `n` events per command.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Burst {
+    events: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Tick;
+
+impl chronik_core::DomainEvent for Tick {
+    fn event_type(&self) -> &'static str {
+        "Tick"
+    }
+}
+
+impl chronik_core::Aggregate for Burst {
+    type Command = usize;
+    type Event = Tick;
+    type Error = Never;
+    const CATEGORY: &'static str = "burst";
+
+    fn decide(&self, n: &usize) -> Result<Vec<Tick>, Never> {
+        Ok(vec![Tick; *n])
+    }
+
+    fn evolve(&mut self, _: &Tick) {
+        self.events += 1;
+    }
+}
+
+#[test]
+fn a_decision_larger_than_the_batch_limit_is_refused_and_writes_nothing() {
+    use chronik_core::limits::MAX_BATCH_EVENTS;
+    let (store, _clock) = store();
+    let h = CommandHandler::<_, Burst>::new(&store).with_snapshot_policy(SnapshotPolicy::Off);
+    let err = block_on(h.handle("1", &(MAX_BATCH_EVENTS + 1), &ctx("c1"))).unwrap_err();
+    match &err {
+        HandlerError::Store(StoreError::InvalidInput(message)) => {
+            assert!(message.contains("100001 events"), "{message}")
+        }
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    assert!(store.is_empty());
+    let ok = block_on(h.handle("1", &3, &ctx("c2"))).unwrap();
+    assert_eq!((ok.version, ok.state.events), (3, 3));
+}
