@@ -8,12 +8,12 @@ use chronik_core::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tsify::{Ts, Tsify};
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 use super::domain_types::{CommandOptions, StateOptions};
 use super::types::RecordedEvent;
-use super::{from_js_value, rust_options, to_js, to_js_value, Backend, Shared};
+use super::{call, input, out, Backend, Shared};
 use crate::error::{js_error, store_error};
 
 /// The JavaScript functions behind an aggregate.
@@ -54,30 +54,31 @@ impl DynamicAggregate for JsAggregate {
     }
 
     fn decide(&self, state: &Value, command: &Value) -> Result<Vec<DecidedEvent>, JsValue> {
-        let events =
-            self.decide
-                .call2(&JsValue::NULL, &to_js_value(state), &to_js_value(command))?;
-        from_js_value::<Vec<DecidedEvent>>(events).map_err(|e| {
-            js_error(
-                "InvalidInput",
-                &format!("decide must return an array of {{ type, data }} events: {e}"),
-            )
-            .into()
-        })
+        let events = self
+            .decide
+            .call2(&JsValue::NULL, &out(state)?, &out(command)?)?;
+        let what = "the events decide returned";
+        input::refuse_promise(&events, what)?;
+        if !js_sys::Array::is_array(&events) {
+            return Err(input::invalid(
+                what,
+                format!(
+                    "must be an array of {{ type, data }} events, not {}",
+                    input::kind(&events)
+                ),
+            ));
+        }
+        // The array and each event object wrap data the planner bounds exactly.
+        let json = input::json_within(&events, what, 3)?;
+        input::decode(json, what)
     }
 
     fn evolve(&self, state: Value, event: &chronik_core::RecordedEvent) -> Result<Value, JsValue> {
-        let event = to_js_value(&RecordedEvent::from(event.clone()));
-        let next = self
-            .evolve
-            .call2(&JsValue::NULL, &to_js_value(&state), &event)?;
-        from_js_value(next).map_err(|e| {
-            js_error(
-                "InvalidInput",
-                &format!("evolve must return JSON state: {e}"),
-            )
-            .into()
-        })
+        let event = out(&RecordedEvent::from(event.clone()))?;
+        let next = self.evolve.call2(&JsValue::NULL, &out(&state)?, &event)?;
+        let what = "the state evolve returned";
+        input::refuse_promise(&next, what)?;
+        input::json(&next, what)
     }
 }
 
@@ -188,54 +189,69 @@ impl Aggregate {
 #[wasm_bindgen]
 impl Aggregate {
     /// Loads aggregate `id` (nearest snapshot plus the events after it), runs `decide`,
-    /// and appends its events expecting the version it loaded; when another writer got
-    /// there first it loads and decides again. Whatever `decide` throws is rethrown
-    /// unchanged, and nothing is written.
-    pub async fn execute(
+    /// runs `evolve` on what it decided, and appends the events expecting the version it
+    /// loaded; when another writer got there first it loads and decides again. Whatever
+    /// `decide` or `evolve` throws is rethrown unchanged, and nothing is written.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ExecuteResult>")]
+    pub fn execute(
         &self,
-        id: String,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "JsonValue")] command: JsValue,
-        options: Option<Ts<CommandOptions>>,
-    ) -> Result<Ts<ExecuteResult>, JsValue> {
-        let command: Value = from_js_value(command)
-            .map_err(|e| js_error("InvalidInput", &format!("the command is not JSON: {e}")))?;
-        let ctx = rust_options(options)?.context();
+        #[wasm_bindgen(unchecked_param_type = "CommandOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let (handler, shared) = (Rc::clone(&self.handler), Rc::clone(&self.shared));
-        let outcome = handler
-            .handle(&id, &command, &ctx)
-            .await
-            .map_err(dynamic_error)?;
-        shared.changed();
-        to_js(&ExecuteResult {
-            state: outcome.state,
-            version: outcome.version,
-            events: outcome.events.into_iter().map(Into::into).collect(),
+        call(&self.shared, || {
+            let id = input::name(&id, "id")?;
+            let command = input::json(&command, "command")?;
+            let ctx = input::options::<CommandOptions>(&options, "options")?.context();
+            Ok(async move {
+                let outcome = handler
+                    .handle(&id, &command, &ctx)
+                    .await
+                    .map_err(dynamic_error)?;
+                shared.changed();
+                out(&ExecuteResult {
+                    state: outcome.state,
+                    version: outcome.version,
+                    events: outcome.events.into_iter().map(Into::into).collect(),
+                })
+            })
         })
     }
 
     /// The state of `id` now, after version `atVersion`, or as of time `atTime`.
-    pub async fn state(
+    #[wasm_bindgen(unchecked_return_type = "Promise<AggregateView>")]
+    pub fn state(
         &self,
-        id: String,
-        options: Option<Ts<StateOptions>>,
-    ) -> Result<Ts<AggregateView>, JsValue> {
-        let options = rust_options(options)?;
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "StateOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let handler = Rc::clone(&self.handler);
-        let loaded: AggregateState<Value> = match (options.at_version, options.at_time) {
-            (Some(v), _) => handler.state_at_version(&id, v).await,
-            (None, Some(t)) => handler.state_at_time(&id, t).await,
-            (None, None) => handler.load(&id).await,
-        }
-        .map_err(dynamic_error)?;
-        to_js(&AggregateView {
-            state: loaded.state,
-            version: loaded.version,
+        call(&self.shared, || {
+            let id = input::name(&id, "id")?;
+            let options = input::options::<StateOptions>(&options, "options")?;
+            Ok(async move {
+                let loaded: AggregateState<Value> = match (options.at_version, options.at_time) {
+                    (Some(v), _) => handler.state_at_version(&id, v).await,
+                    (None, Some(t)) => handler.state_at_time(&id, t).await,
+                    (None, None) => handler.load(&id).await,
+                }
+                .map_err(dynamic_error)?;
+                out(&AggregateView {
+                    state: loaded.state,
+                    version: loaded.version,
+                })
+            })
         })
     }
 
     /// The stream that holds aggregate `id`: `<name>-<id>`.
     #[wasm_bindgen(js_name = streamId)]
-    pub fn stream_id(&self, id: &str) -> String {
-        self.handler.stream_id(id)
+    pub fn stream_id(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Result<String, JsValue> {
+        let id = input::name(&id, "id")?;
+        Ok(self.handler.stream_id(&id))
     }
 }

@@ -10,24 +10,24 @@ use chronik_core::domains::orders::{Order, OrderError};
 use chronik_core::domains::{Bank as CoreBank, FulfilmentSagas, Orders as CoreOrders, Services};
 use chronik_core::domains::{SagaError, ServiceError, TransferRunError};
 use chronik_core::{Aggregate, AggregateState, CommandHandler, HandlerError};
-use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
 use super::domain_types::{
     money, Account, BankCommandInput, CommandOptions, FaultsInput, OrderCommandInput, OrderView,
     SagaView, StateOptions, TransferInput, TransferView,
 };
-use super::{rust_options, to_js, Shared};
+use super::{call, input, out, Shared};
 use crate::error::{js_error, set_field, store_error};
 
-fn rust_value<T>(value: Ts<T>, what: &str) -> Result<T, JsValue>
-where
-    T: tsify::Tsify + serde::de::DeserializeOwned,
-    T::JsType: Clone,
-{
-    value
-        .to_rust()
-        .map_err(|e| js_error("InvalidCommand", &format!("invalid {what}: {e}")).into())
+/// A command or transfer from JavaScript: checked JSON, then decoded. Refusals carry
+/// the code `InvalidCommand` and name the field.
+fn command<T: serde::de::DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, JsValue> {
+    let recode = |e: JsValue| -> JsValue {
+        let message = input::describe_thrown(&e);
+        js_error("InvalidCommand", &message).into()
+    };
+    input::object(value, what).map_err(recode)?;
+    input::typed(value, what).map_err(recode)
 }
 
 /// A handler error as a `ChronikError`; `rejected` names the domain rule that refused.
@@ -143,71 +143,112 @@ impl Bank {
 impl Bank {
     /// Executes a command on account `accountId` and resolves to its new state. A rejected
     /// command (`InsufficientFunds`, `InvalidAmount`, `AccountClosed`, ...) writes nothing.
-    pub async fn execute(
+    #[wasm_bindgen(unchecked_return_type = "Promise<Account>")]
+    pub fn execute(
         &self,
-        #[wasm_bindgen(js_name = accountId)] account_id: String,
-        command: Ts<BankCommandInput>,
-        options: Option<Ts<CommandOptions>>,
-    ) -> Result<Ts<Account>, JsValue> {
-        let command = rust_value(command, "bank command")?;
-        let ctx = rust_options(options)?.context();
+        #[wasm_bindgen(js_name = accountId, unchecked_param_type = "string")] account_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "BankCommandInput")] command: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "CommandOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let (bank, shared) = (Rc::clone(&self.bank), Rc::clone(&self.shared));
-        let account = bank
-            .execute(&account_id, &command.into(), &ctx)
-            .await
-            .map_err(bank_error)?;
-        shared.changed();
-        to_js(&Account::new(&account_id, &account))
+        call(&self.shared, || {
+            let account_id = input::name(&account_id, "accountId")?;
+            let command: BankCommandInput = self::command(&command, "command")?;
+            let ctx = input::options::<CommandOptions>(&options, "options")?.context();
+            Ok(async move {
+                let account = bank
+                    .execute(&account_id, &command.into(), &ctx)
+                    .await
+                    .map_err(bank_error)?;
+                shared.changed();
+                out(&Account::new(&account_id, &account))
+            })
+        })
     }
 
     /// The account's state now, after version `atVersion`, or as of time `atTime`;
     /// `undefined` when the account was never opened (at that point).
-    pub async fn state(
+    #[wasm_bindgen(unchecked_return_type = "Promise<Account | undefined>")]
+    pub fn state(
         &self,
-        #[wasm_bindgen(js_name = accountId)] account_id: String,
-        options: Option<Ts<StateOptions>>,
-    ) -> Result<Option<Ts<Account>>, JsValue> {
-        let options = rust_options(options)?;
+        #[wasm_bindgen(js_name = accountId, unchecked_param_type = "string")] account_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "StateOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let bank = Rc::clone(&self.bank);
-        let state = state_of::<BankAccount>(bank.accounts(), &account_id, &options)
-            .await
-            .map_err(bank_error)?;
-        if state.version == 0 {
-            return Ok(None);
-        }
-        to_js(&Account::new(&account_id, &state.state)).map(Some)
+        call(&self.shared, || {
+            let account_id = input::name(&account_id, "accountId")?;
+            let options = input::options::<StateOptions>(&options, "options")?;
+            Ok(async move {
+                let state = state_of::<BankAccount>(bank.accounts(), &account_id, &options)
+                    .await
+                    .map_err(bank_error)?;
+                if state.version == 0 {
+                    return Ok(JsValue::UNDEFINED);
+                }
+                out(&Account::new(&account_id, &state.state))
+            })
+        })
     }
 
     /// Moves money between two accounts: withdraws from `from`, deposits to `to`, and
     /// refunds `from` when the deposit fails. Running it again with the same `id` never
     /// moves money twice; it finishes what an interrupted run started.
-    pub async fn transfer(&self, transfer: Ts<TransferInput>) -> Result<Ts<TransferView>, JsValue> {
-        let t = rust_value(transfer, "transfer")?;
+    #[wasm_bindgen(unchecked_return_type = "Promise<TransferView>")]
+    pub fn transfer(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TransferInput")] transfer: JsValue,
+    ) -> js_sys::Promise {
         let (bank, shared) = (Rc::clone(&self.bank), Rc::clone(&self.shared));
-        let result = bank
-            .transfer(&t.id, &t.from, &t.to, &t.amount)
-            .await
-            .map_err(transfer_error)?;
-        shared.changed();
-        to_js(&TransferView::from(result))
+        call(&self.shared, || {
+            let t: TransferInput = command(&transfer, "transfer")?;
+            for (value, what) in [
+                (&t.id, "transfer.id"),
+                (&t.from, "transfer.from"),
+                (&t.to, "transfer.to"),
+            ] {
+                chronik_core::limits::check_name(what, value)
+                    .map_err(|e| js_error("InvalidCommand", &format!("invalid input: {e}")))?;
+            }
+            Ok(async move {
+                let result = bank
+                    .transfer(&t.id, &t.from, &t.to, &t.amount)
+                    .await
+                    .map_err(transfer_error)?;
+                shared.changed();
+                out(&TransferView::from(result))
+            })
+        })
     }
 
     /// Finishes every transfer an interruption (a closed page) left half done.
-    #[wasm_bindgen(js_name = resumeTransfers)]
-    pub async fn resume_transfers(&self) -> Result<Vec<Ts<TransferView>>, JsValue> {
+    #[wasm_bindgen(js_name = resumeTransfers, unchecked_return_type = "Promise<TransferView[]>")]
+    pub fn resume_transfers(&self) -> js_sys::Promise {
         let (bank, shared) = (Rc::clone(&self.bank), Rc::clone(&self.shared));
-        let resumed = bank.resume_transfers().await.map_err(transfer_error)?;
-        shared.changed();
-        resumed
-            .into_iter()
-            .map(|t| to_js(&TransferView::from(t)))
-            .collect()
+        call(&self.shared, || {
+            Ok(async move {
+                let resumed = bank.resume_transfers().await.map_err(transfer_error)?;
+                shared.changed();
+                let views: Vec<TransferView> =
+                    resumed.into_iter().map(TransferView::from).collect();
+                out(&views)
+            })
+        })
     }
 
-    /// Formats integer cents as the bank does (`6950` → `"69.50"`).
+    /// Formats integer cents as the bank does (`6950` → `"69.50"`). `cents` must be a
+    /// whole number within ±`Number.MAX_SAFE_INTEGER`.
     #[wasm_bindgen(js_name = formatCents)]
-    pub fn format_cents(cents: f64) -> String {
-        money(cents as i64)
+    pub fn format_cents(
+        #[wasm_bindgen(unchecked_param_type = "number")] cents: JsValue,
+    ) -> Result<String, JsValue> {
+        const MAX: f64 = 9_007_199_254_740_991.0;
+        match cents.as_f64() {
+            Some(n) if n.fract() == 0.0 && n.abs() <= MAX => Ok(money(n as i64)),
+            _ => Err(input::invalid(
+                "cents",
+                "must be a whole number of cents within ±9007199254740991",
+            )),
+        }
     }
 }
 
@@ -229,39 +270,51 @@ impl Orders {
 impl Orders {
     /// Executes a command on order `orderId` and resolves to its new state. An illegal
     /// transition or bad input is a `ChronikError` and writes nothing.
-    pub async fn execute(
+    #[wasm_bindgen(unchecked_return_type = "Promise<OrderView>")]
+    pub fn execute(
         &self,
-        #[wasm_bindgen(js_name = orderId)] order_id: String,
-        command: Ts<OrderCommandInput>,
-        options: Option<Ts<CommandOptions>>,
-    ) -> Result<Ts<OrderView>, JsValue> {
-        let command = rust_value(command, "order command")?;
-        let ctx = rust_options(options)?.context();
+        #[wasm_bindgen(js_name = orderId, unchecked_param_type = "string")] order_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "OrderCommandInput")] command: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "CommandOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let (orders, shared) = (Rc::clone(&self.orders), Rc::clone(&self.shared));
-        let order = orders
-            .execute(&order_id, &command.into(), &ctx)
-            .await
-            .map_err(order_error)?;
-        shared.changed();
-        to_js(&OrderView::new(&order_id, &order))
+        call(&self.shared, || {
+            let order_id = input::name(&order_id, "orderId")?;
+            let command: OrderCommandInput = self::command(&command, "command")?;
+            let ctx = input::options::<CommandOptions>(&options, "options")?.context();
+            Ok(async move {
+                let order = orders
+                    .execute(&order_id, &command.into(), &ctx)
+                    .await
+                    .map_err(order_error)?;
+                shared.changed();
+                out(&OrderView::new(&order_id, &order))
+            })
+        })
     }
 
-    /// The order's state now, after version `atVersion`, or as of time `atTime`; `null`
-    /// when it did not exist (at that point).
-    pub async fn state(
+    /// The order's state now, after version `atVersion`, or as of time `atTime`;
+    /// `undefined` when it did not exist (at that point).
+    #[wasm_bindgen(unchecked_return_type = "Promise<OrderView | undefined>")]
+    pub fn state(
         &self,
-        #[wasm_bindgen(js_name = orderId)] order_id: String,
-        options: Option<Ts<StateOptions>>,
-    ) -> Result<Option<Ts<OrderView>>, JsValue> {
-        let options = rust_options(options)?;
+        #[wasm_bindgen(js_name = orderId, unchecked_param_type = "string")] order_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "StateOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let orders = Rc::clone(&self.orders);
-        let state = state_of::<Order>(orders.handler(), &order_id, &options)
-            .await
-            .map_err(order_error)?;
-        if state.version == 0 {
-            return Ok(None);
-        }
-        to_js(&OrderView::new(&order_id, &state.state)).map(Some)
+        call(&self.shared, || {
+            let order_id = input::name(&order_id, "orderId")?;
+            let options = input::options::<StateOptions>(&options, "options")?;
+            Ok(async move {
+                let state = state_of::<Order>(orders.handler(), &order_id, &options)
+                    .await
+                    .map_err(order_error)?;
+                if state.version == 0 {
+                    return Ok(JsValue::UNDEFINED);
+                }
+                out(&OrderView::new(&order_id, &state.state))
+            })
+        })
     }
 }
 
@@ -282,87 +335,128 @@ impl Fulfilment {
     }
 }
 
+/// The largest stock quantity one delivery may bring (`Number.MAX_SAFE_INTEGER`).
+const MAX_QUANTITY: u64 = 9_007_199_254_740_991;
+
 #[wasm_bindgen]
 impl Fulfilment {
     /// Runs (or resumes) the saga of a submitted order to its end.
-    pub async fn run(
+    #[wasm_bindgen(unchecked_return_type = "Promise<SagaView>")]
+    pub fn run(
         &self,
-        #[wasm_bindgen(js_name = orderId)] order_id: String,
-    ) -> Result<Ts<SagaView>, JsValue> {
+        #[wasm_bindgen(js_name = orderId, unchecked_param_type = "string")] order_id: JsValue,
+    ) -> js_sys::Promise {
         let (sagas, shared) = (Rc::clone(&self.sagas), Rc::clone(&self.shared));
-        let result = sagas.run(&order_id).await;
-        shared.changed();
-        to_js(&SagaView::from(result.map_err(saga_error)?))
+        call(&self.shared, || {
+            let order_id = input::name(&order_id, "orderId")?;
+            Ok(async move {
+                let result = sagas.run(&order_id).await;
+                shared.changed();
+                out(&SagaView::from(result.map_err(saga_error)?))
+            })
+        })
     }
 
     /// Performs the saga's next single action (one event) and resolves to its state.
-    pub async fn advance(
+    #[wasm_bindgen(unchecked_return_type = "Promise<SagaView>")]
+    pub fn advance(
         &self,
-        #[wasm_bindgen(js_name = orderId)] order_id: String,
-    ) -> Result<Ts<SagaView>, JsValue> {
+        #[wasm_bindgen(js_name = orderId, unchecked_param_type = "string")] order_id: JsValue,
+    ) -> js_sys::Promise {
         let (sagas, shared) = (Rc::clone(&self.sagas), Rc::clone(&self.shared));
-        let result = sagas.advance(&order_id).await;
-        shared.changed();
-        to_js(&SagaView::from(result.map_err(saga_error)?))
+        call(&self.shared, || {
+            let order_id = input::name(&order_id, "orderId")?;
+            Ok(async move {
+                let result = sagas.advance(&order_id).await;
+                shared.changed();
+                out(&SagaView::from(result.map_err(saga_error)?))
+            })
+        })
     }
 
     /// The saga's state, `undefined` when it never started.
-    pub async fn state(
+    #[wasm_bindgen(unchecked_return_type = "Promise<SagaView | undefined>")]
+    pub fn state(
         &self,
-        #[wasm_bindgen(js_name = orderId)] order_id: String,
-    ) -> Result<Option<Ts<SagaView>>, JsValue> {
+        #[wasm_bindgen(js_name = orderId, unchecked_param_type = "string")] order_id: JsValue,
+    ) -> js_sys::Promise {
         let sagas = Rc::clone(&self.sagas);
-        match sagas.saga(&order_id).await.map_err(saga_error)? {
-            Some(s) => to_js(&SagaView::from(s)).map(Some),
-            None => Ok(None),
-        }
+        call(&self.shared, || {
+            let order_id = input::name(&order_id, "orderId")?;
+            Ok(async move {
+                match sagas.saga(&order_id).await.map_err(saga_error)? {
+                    Some(s) => out(&SagaView::from(s)),
+                    None => Ok(JsValue::UNDEFINED),
+                }
+            })
+        })
     }
 
     /// Resumes every saga left unfinished (after a reload) and resolves to their states.
-    #[wasm_bindgen(js_name = resumeAll)]
-    pub async fn resume_all(&self) -> Result<Vec<Ts<SagaView>>, JsValue> {
+    #[wasm_bindgen(js_name = resumeAll, unchecked_return_type = "Promise<SagaView[]>")]
+    pub fn resume_all(&self) -> js_sys::Promise {
         let (sagas, shared) = (Rc::clone(&self.sagas), Rc::clone(&self.shared));
-        let result = sagas.resume_all().await;
-        shared.changed();
-        result
-            .map_err(saga_error)?
-            .into_iter()
-            .map(|s| to_js(&SagaView::from(s)))
-            .collect()
+        call(&self.shared, || {
+            Ok(async move {
+                let result = sagas.resume_all().await;
+                shared.changed();
+                let views: Vec<SagaView> = result
+                    .map_err(saga_error)?
+                    .into_iter()
+                    .map(SagaView::from)
+                    .collect();
+                out(&views)
+            })
+        })
     }
 
     /// Puts `quantity` units of `productId` into stock (idempotent by `deliveryId`).
-    #[wasm_bindgen(js_name = receiveStock)]
-    pub async fn receive_stock(
+    /// `quantity` must be a whole number from 1 to `Number.MAX_SAFE_INTEGER`.
+    #[wasm_bindgen(js_name = receiveStock, unchecked_return_type = "Promise<void>")]
+    pub fn receive_stock(
         &self,
-        #[wasm_bindgen(js_name = productId)] product_id: String,
-        quantity: u32,
-        #[wasm_bindgen(js_name = deliveryId)] delivery_id: String,
-    ) -> Result<(), JsValue> {
+        #[wasm_bindgen(js_name = productId, unchecked_param_type = "string")] product_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] quantity: JsValue,
+        #[wasm_bindgen(js_name = deliveryId, unchecked_param_type = "string")] delivery_id: JsValue,
+    ) -> js_sys::Promise {
         let (sagas, shared) = (Rc::clone(&self.sagas), Rc::clone(&self.shared));
-        sagas
-            .services()
-            .receive_stock(&product_id, u64::from(quantity), &delivery_id)
-            .await
-            .map_err(|e| saga_error(SagaError::Service(e)))?;
-        shared.changed();
-        Ok(())
+        call(&self.shared, || {
+            let product_id = input::name(&product_id, "productId")?;
+            let quantity = input::integer(&quantity, "quantity", 1, MAX_QUANTITY)?;
+            let delivery_id = input::name(&delivery_id, "deliveryId")?;
+            Ok(async move {
+                sagas
+                    .services()
+                    .receive_stock(&product_id, quantity, &delivery_id)
+                    .await
+                    .map_err(|e| saga_error(SagaError::Service(e)))?;
+                shared.changed();
+                Ok(JsValue::UNDEFINED)
+            })
+        })
     }
 
     /// Units of `productId` in stock and not reserved.
-    pub async fn available(
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn available(
         &self,
-        #[wasm_bindgen(js_name = productId)] product_id: String,
-    ) -> Result<f64, JsValue> {
+        #[wasm_bindgen(js_name = productId, unchecked_param_type = "string")] product_id: JsValue,
+    ) -> js_sys::Promise {
         let sagas = Rc::clone(&self.sagas);
-        let inventory = sagas
-            .services()
-            .inventory()
-            .await
-            .map_err(|e| saga_error(SagaError::Service(e)))?;
-        Ok(inventory
-            .products
-            .get(&product_id)
-            .map_or(0, |p| p.available()) as f64)
+        call(&self.shared, || {
+            let product_id = input::name(&product_id, "productId")?;
+            Ok(async move {
+                let inventory = sagas
+                    .services()
+                    .inventory()
+                    .await
+                    .map_err(|e| saga_error(SagaError::Service(e)))?;
+                Ok((inventory
+                    .products
+                    .get(&product_id)
+                    .map_or(0, |p| p.available()) as f64)
+                    .into())
+            })
+        })
     }
 }

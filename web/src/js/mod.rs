@@ -8,6 +8,7 @@ mod aggregate;
 mod backend;
 mod domain_types;
 mod domains;
+mod input;
 mod projection;
 mod subscription;
 pub mod types;
@@ -22,13 +23,12 @@ use chronik_core::domains::bank::{
 use chronik_core::domains::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
 use chronik_core::domains::{Bank as CoreBank, DemoConfig, Orders as CoreOrders};
 use chronik_core::{Clock, EventStore, MemoryStore, StoreError};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 pub use aggregate::Aggregate;
-pub use backend::Backend;
+pub use backend::{Backend, Store};
 pub use domains::{Bank, Fulfilment, Orders};
 pub use projection::Projection;
 use projection::{AnyProjection, JsProjection, SharedRunner};
@@ -38,7 +38,7 @@ use types::{
     SubscribeOptions,
 };
 
-use crate::error::{invalid_input, js_error, store_error};
+use crate::error::{js_error, store_error};
 use crate::idb::IdbStore;
 use crate::platform::RandomUuids;
 
@@ -78,7 +78,40 @@ struct Shared {
 impl Shared {
     /// Tells subscribers the store may have grown.
     fn changed(&self) {
-        self.subscribers.notify(&self.store);
+        if !self.store.is_closed() {
+            self.subscribers.notify(&self.store);
+        }
+    }
+
+    /// `DatabaseClosed` once `close()` was called (for calls that return at once).
+    fn check_open(&self) -> Result<(), JsValue> {
+        if self.store.is_closed() {
+            return Err(store_error(StoreError::Closed(
+                "this database was closed with close(); open it again".into(),
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Runs one API call as a promise. The database must be open and `prepare` must accept
+/// the arguments; otherwise the promise is rejected at once and nothing runs. The work
+/// holds the database open until it settles, so `close()` waits for it.
+fn call<F>(shared: &Shared, prepare: impl FnOnce() -> Result<F, JsValue>) -> js_sys::Promise
+where
+    F: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+{
+    let busy = match shared.store.begin() {
+        Ok(busy) => busy,
+        Err(e) => return js_sys::Promise::reject(&store_error(e)),
+    };
+    match prepare() {
+        Ok(work) => wasm_bindgen_futures::future_to_promise(async move {
+            let result = work.await;
+            drop(busy);
+            result
+        }),
+        Err(e) => js_sys::Promise::reject(&e),
     }
 }
 
@@ -90,35 +123,81 @@ pub struct Chronik {
 }
 
 impl Chronik {
-    fn with_backend(backend: Backend, clock: AppClock) -> Result<Chronik, JsValue> {
+    fn with_backend(backend: Store, clock: AppClock) -> Result<Chronik, JsValue> {
         let shared = Rc::new(Shared {
-            store: Rc::new(backend),
+            store: Rc::new(Backend::new(backend)),
             clock,
             subscribers: Subscribers::default(),
             projections: RefCell::new(BTreeMap::new()),
             remote: RefCell::new(None),
         });
-        if let Backend::Idb(store) = &*shared.store {
-            let weak: Weak<Shared> = Rc::downgrade(&shared);
-            let listener = store
-                .on_remote_append(move |_| {
-                    if let Some(shared) = weak.upgrade() {
-                        shared.changed();
-                    }
-                })
-                .map_err(store_error)?;
-            *shared.remote.borrow_mut() = Some(listener);
+        if let Some(store) = shared.store.idb() {
+            if let Store::Idb(idb) = &*store {
+                let weak: Weak<Shared> = Rc::downgrade(&shared);
+                let listener = idb
+                    .on_remote_append(move |_| {
+                        if let Some(shared) = weak.upgrade() {
+                            shared.changed();
+                        }
+                    })
+                    .map_err(store_error)?;
+                *shared.remote.borrow_mut() = Some(listener);
+            }
         }
         Ok(Chronik { shared })
     }
 }
 
+/// The events of an `append` call, checked.
+fn new_events(events: &JsValue) -> Result<Vec<chronik_core::NewEvent>, JsValue> {
+    let array = events
+        .dyn_ref::<js_sys::Array>()
+        .filter(|_| js_sys::Array::is_array(events))
+        .ok_or_else(|| {
+            input::invalid(
+                "events",
+                format!(
+                    "must be an array of events such as [{{ type: \"Deposited\", data: {{}} }}], not {}",
+                    input::kind(events)
+                ),
+            )
+        })?;
+    let len = array.length() as usize;
+    if len > chronik_core::MAX_BATCH_EVENTS {
+        return Err(input::invalid(
+            "events",
+            format!(
+                "holds {len} events; one append takes at most {}",
+                chronik_core::MAX_BATCH_EVENTS
+            ),
+        ));
+    }
+    (0..len as u32)
+        .map(|i| {
+            let what = format!("events[{i}]");
+            let item = js_sys::Reflect::get(array, &JsValue::from(i)).map_err(|e| {
+                input::invalid(
+                    &what,
+                    format!("could not be read: {}", input::describe_thrown(&e)),
+                )
+            })?;
+            input::object(&item, &what)?;
+            // The event object and its metadata wrap values the planner bounds exactly.
+            let json = input::json_within(&item, &what, 2)?;
+            input::decode::<NewEvent>(json, &what).map(chronik_core::NewEvent::from)
+        })
+        .collect()
+}
+
 #[wasm_bindgen]
 impl Chronik {
     /// Opens (or creates) the IndexedDB database `name`.
-    pub async fn open(name: &str) -> Result<Chronik, JsValue> {
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+    ) -> Result<Chronik, JsValue> {
+        let name = input::name(&name, "name")?;
         let clock = AppClock::default();
-        let store = IdbStore::open(name, clock.clone(), RandomUuids)
+        let store = IdbStore::open(&name, clock.clone(), RandomUuids)
             .await
             .map_err(store_error)?;
         // Ask the browser not to evict the data under storage pressure; the answer
@@ -126,25 +205,17 @@ impl Chronik {
         wasm_bindgen_futures::spawn_local(async {
             IdbStore::request_persistence().await;
         });
-        Chronik::with_backend(Backend::Idb(store), clock)
+        Chronik::with_backend(Store::Idb(store), clock)
     }
 
     /// A store that lives in memory only, in the browser or in Node.
     #[wasm_bindgen(js_name = inMemory)]
-    pub fn in_memory() -> Chronik {
+    pub fn in_memory() -> Result<Chronik, JsValue> {
         let clock = AppClock::default();
-        Chronik {
-            shared: Rc::new(Shared {
-                store: Rc::new(Backend::Memory(MemoryStore::new(
-                    clock.clone(),
-                    RandomUuids,
-                ))),
-                clock,
-                subscribers: Subscribers::default(),
-                projections: RefCell::new(BTreeMap::new()),
-                remote: RefCell::new(None),
-            }),
-        }
+        Chronik::with_backend(
+            Store::Memory(MemoryStore::new(clock.clone(), RandomUuids)),
+            clock,
+        )
     }
 
     /// Asks the browser to keep this origin's data under storage pressure
@@ -157,87 +228,102 @@ impl Chronik {
 
     /// Deletes the IndexedDB database `name` and everything in it.
     #[wasm_bindgen(js_name = deleteDatabase)]
-    pub async fn delete_database(name: &str) -> Result<(), JsValue> {
-        IdbStore::delete_database(name).await.map_err(store_error)
+    pub async fn delete_database(
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+    ) -> Result<(), JsValue> {
+        let name = input::name(&name, "name")?;
+        IdbStore::delete_database(&name).await.map_err(store_error)
     }
 
     /// Appends `events` to `streamId` atomically, if the stream is at
     /// `options.expectedVersion` (any version when absent).
-    pub async fn append(
+    #[wasm_bindgen(unchecked_return_type = "Promise<AppendResult>")]
+    pub fn append(
         &self,
-        #[wasm_bindgen(js_name = streamId)] stream_id: String,
-        events: Vec<Ts<NewEvent>>,
-        options: Option<Ts<AppendOptions>>,
-    ) -> Result<Ts<AppendResult>, JsValue> {
-        let expected = rust_options(options)?
-            .expected_version
-            .map_or(chronik_core::ExpectedVersion::Any, Into::into);
-        let events = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                e.to_rust()
-                    .map(chronik_core::NewEvent::from)
-                    .map_err(|err| invalid_input(format!("event {i}: {err}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        #[wasm_bindgen(js_name = streamId, unchecked_param_type = "string")] stream_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "NewEvent[]")] events: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "AppendOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let shared = Rc::clone(&self.shared);
-        let result = shared
-            .store
-            .append(&stream_id, expected, events)
-            .await
-            .map_err(store_error)?;
-        shared.changed();
-        to_js(&AppendResult::from(result))
+        call(&self.shared, || {
+            let stream_id = input::name(&stream_id, "streamId")?;
+            let events = new_events(&events)?;
+            let expected = input::options::<AppendOptions>(&options, "options")?
+                .expected_version
+                .map_or(chronik_core::ExpectedVersion::Any, Into::into);
+            Ok(async move {
+                let result = shared
+                    .store
+                    .append(&stream_id, expected, events)
+                    .await
+                    .map_err(store_error)?;
+                shared.changed();
+                out(&AppendResult::from(result))
+            })
+        })
     }
 
     /// Reads one stream, oldest first unless `options.direction` is `"backward"`.
-    #[wasm_bindgen(js_name = readStream, unchecked_return_type = "RecordedEvent[]")]
-    pub async fn read_stream(
+    #[wasm_bindgen(js_name = readStream, unchecked_return_type = "Promise<RecordedEvent[]>")]
+    pub fn read_stream(
         &self,
-        #[wasm_bindgen(js_name = streamId)] stream_id: String,
-        options: Option<Ts<ReadStreamOptions>>,
-    ) -> Result<js_sys::Array, JsValue> {
-        let options = rust_options(options)?.to_core();
+        #[wasm_bindgen(js_name = streamId, unchecked_param_type = "string")] stream_id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ReadStreamOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let store = Rc::clone(&self.shared.store);
-        if let Backend::Idb(idb) = &*store {
-            let rows = idb.stored_stream_rows(&stream_id, options).await;
-            return rows.map(api_events).map_err(store_error);
-        }
-        to_list(store.read_stream(&stream_id, options).await)
+        call(&self.shared, || {
+            let stream_id = input::name(&stream_id, "streamId")?;
+            let options = input::options::<ReadStreamOptions>(&options, "options")?.to_core();
+            Ok(async move {
+                if let Some(idb) = store.idb() {
+                    if let Store::Idb(idb) = &*idb {
+                        let rows = idb.stored_stream_rows(&stream_id, options).await;
+                        return rows.map(|r| api_events(r).into()).map_err(store_error);
+                    }
+                }
+                to_list(store.read_stream(&stream_id, options).await)
+            })
+        })
     }
 
     /// Reads the global log over every stream, in position order.
-    #[wasm_bindgen(js_name = readAll, unchecked_return_type = "RecordedEvent[]")]
-    pub async fn read_all(
+    #[wasm_bindgen(js_name = readAll, unchecked_return_type = "Promise<RecordedEvent[]>")]
+    pub fn read_all(
         &self,
-        options: Option<Ts<ReadAllOptions>>,
-    ) -> Result<js_sys::Array, JsValue> {
-        let options = rust_options(options)?.to_core();
+        #[wasm_bindgen(unchecked_param_type = "ReadAllOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let store = Rc::clone(&self.shared.store);
-        if let Backend::Idb(idb) = &*store {
-            if options.event_types.is_none() && options.stream_prefix.is_none() {
-                let rows = idb
-                    .stored_log_rows(options.from_position, options.limit)
-                    .await;
-                return rows.map(api_events).map_err(store_error);
-            }
-        }
-        to_list(store.read_all(options).await)
+        call(&self.shared, || {
+            let options = input::options::<ReadAllOptions>(&options, "options")?.to_core();
+            Ok(async move {
+                if options.event_types.is_none() && options.stream_prefix.is_none() {
+                    if let Some(idb) = store.idb() {
+                        if let Store::Idb(idb) = &*idb {
+                            let rows = idb
+                                .stored_log_rows(options.from_position, options.limit)
+                                .await;
+                            return rows.map(|r| api_events(r).into()).map_err(store_error);
+                        }
+                    }
+                }
+                to_list(store.read_all(options).await)
+            })
+        })
     }
 
     /// Calls `callback` with every new event, in position order, each once: events
     /// appended through this instance and, for IndexedDB, by other tabs. With
     /// `fromPosition`, stored events from there are delivered first. Returns a function
-    /// that stops the subscription.
+    /// that stops the subscription (calling it again does nothing).
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn subscribe(
         &self,
-        options: Option<Ts<SubscribeOptions>>,
-        #[wasm_bindgen(unchecked_param_type = "(event: RecordedEvent) => void")]
-        callback: js_sys::Function,
+        #[wasm_bindgen(unchecked_param_type = "SubscribeOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: RecordedEvent) => void")] callback: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let options = rust_options(options)?;
+        self.shared.check_open()?;
+        let options = input::options::<SubscribeOptions>(&options, "options")?;
+        let callback = input::function(&callback, "callback")?;
         let shared = Rc::clone(&self.shared);
         let subscriber = Rc::new(Subscriber::new(
             options.from_position,
@@ -246,22 +332,27 @@ impl Chronik {
         ));
         shared.subscribers.add(Rc::clone(&subscriber));
         wasm_bindgen_futures::spawn_local(Rc::clone(&subscriber).deliver(Rc::clone(&shared.store)));
-        let stop = Closure::once_into_js(move || subscriber.stop());
-        Ok(stop)
+        let stop = Closure::<dyn Fn()>::new(move || subscriber.stop());
+        Ok(stop.into_js_value())
     }
 
     /// Counts over the whole store: events, streams, snapshots, events per type and per
     /// day, and (in browsers that tell) storage used and quota.
-    pub async fn stats(&self) -> Result<Ts<Stats>, JsValue> {
+    #[wasm_bindgen(unchecked_return_type = "Promise<Stats>")]
+    pub fn stats(&self) -> js_sys::Promise {
         let store = Rc::clone(&self.shared.store);
-        let mut stats = Stats::from(store.stats().await.map_err(store_error)?);
-        if let Backend::Idb(_) = &*store {
-            if let Some((usage, quota)) = IdbStore::storage_estimate().await {
-                stats.storage_usage = Some(usage as f64);
-                stats.storage_quota = Some(quota as f64);
-            }
-        }
-        to_js(&stats)
+        call(&self.shared, || {
+            Ok(async move {
+                let mut stats = Stats::from(store.stats().await.map_err(store_error)?);
+                if store.idb().is_some() {
+                    if let Some((usage, quota)) = IdbStore::storage_estimate().await {
+                        stats.storage_usage = Some(usage as f64);
+                        stats.storage_quota = Some(quota as f64);
+                    }
+                }
+                out(&stats)
+            })
+        })
     }
 
     /// Defines a projection written in JavaScript: `apply(state, event)` returns the next
@@ -270,27 +361,27 @@ impl Chronik {
     #[wasm_bindgen(js_name = defineProjection)]
     pub fn define_projection(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "DefineProjectionOptions")] options: js_sys::Object,
+        #[wasm_bindgen(unchecked_param_type = "DefineProjectionOptions")] options: JsValue,
     ) -> Result<Projection, JsValue> {
-        let field = |key: &str| js_sys::Reflect::get(&options, &JsValue::from_str(key));
-        let name = field("name")?
-            .as_string()
-            .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| invalid_input("defineProjection needs a non-empty `name`"))?;
-        let apply = field("apply")?
-            .dyn_into::<js_sys::Function>()
-            .map_err(|_| {
-                invalid_input("defineProjection needs an `apply(state, event)` function")
-            })?;
-        let initial = from_js_value(field("initialState")?)
-            .map_err(|e| invalid_input(format!("initialState: {e}")))?;
+        self.shared.check_open()?;
+        let what = "defineProjection options";
+        input::object(&options, what)?;
+        let field = |key: &str| input::field(&options, key, what);
+        let name = input::name(&field("name")?, "defineProjection options.name")?;
+        let apply = input::function(&field("apply")?, "defineProjection options.apply")?;
+        let initial = input::json(
+            &field("initialState")?,
+            "defineProjection options.initialState",
+        )?;
         let types_js = field("types")?;
         let types: Option<Vec<String>> = if types_js.is_undefined() || types_js.is_null() {
             None
         } else {
-            Some(from_js_value(types_js).map_err(|e| invalid_input(format!("types: {e}")))?)
+            Some(names(&types_js, "defineProjection options.types")?)
         };
-        if self.shared.projections.borrow().contains_key(&name) {
+        if self.shared.projections.borrow().contains_key(&name)
+            || BUILT_IN_PROJECTIONS.contains(&name.as_str())
+        {
             return Err(js_error(
                 "InvalidInput",
                 &format!("a projection named '{name}' is already defined"),
@@ -305,18 +396,23 @@ impl Chronik {
             .projections
             .borrow_mut()
             .insert(name, Rc::clone(&runner));
-        Ok(Projection::new(runner))
+        Ok(Projection::new(Rc::clone(&self.shared), runner))
     }
 
     /// The projection named `name`: one defined with `defineProjection`, or one of the
     /// example domains' read models (`AccountBalances`, `TransactionHistory`,
     /// `DailySummary`, `PendingTransfers`, `CurrentOrders`, `OrderHistory`,
     /// `CustomerStats`, `InventoryDemand`).
-    pub fn projection(&self, name: &str) -> Result<Projection, JsValue> {
-        if let Some(found) = self.shared.projections.borrow().get(name).cloned() {
-            return Ok(Projection::new(found));
+    pub fn projection(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
+    ) -> Result<Projection, JsValue> {
+        self.shared.check_open()?;
+        let name = input::name(&name, "name")?;
+        if let Some(found) = self.shared.projections.borrow().get(&name).cloned() {
+            return Ok(Projection::new(Rc::clone(&self.shared), found));
         }
-        let Some(runner) = self.built_in_projection(name) else {
+        let Some(runner) = self.built_in_projection(&name) else {
             return Err(js_error(
                 "UnknownProjection",
                 &format!(
@@ -329,8 +425,8 @@ impl Chronik {
         self.shared
             .projections
             .borrow_mut()
-            .insert(name.to_string(), Rc::clone(&runner));
-        Ok(Projection::new(runner))
+            .insert(name, Rc::clone(&runner));
+        Ok(Projection::new(Rc::clone(&self.shared), runner))
     }
 
     /// The names of every projection: the built-in read models and those defined here.
@@ -352,215 +448,283 @@ impl Chronik {
     #[wasm_bindgen(js_name = defineAggregate)]
     pub fn define_aggregate(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "DefineAggregateOptions")] options: js_sys::Object,
+        #[wasm_bindgen(unchecked_param_type = "DefineAggregateOptions")] options: JsValue,
     ) -> Result<Aggregate, JsValue> {
-        let field = |key: &str| js_sys::Reflect::get(&options, &JsValue::from_str(key));
-        let function = |key: &str| -> Result<js_sys::Function, JsValue> {
-            field(key)?
-                .dyn_into::<js_sys::Function>()
-                .map_err(|_| invalid_input(format!("defineAggregate needs a `{key}` function")))
-        };
-        let name = field("name")?
-            .as_string()
-            .ok_or_else(|| invalid_input("defineAggregate needs a `name`"))?;
-        let initial = from_js_value(field("initialState")?)
-            .map_err(|e| invalid_input(format!("initialState: {e}")))?;
+        self.shared.check_open()?;
+        let what = "defineAggregate options";
+        input::object(&options, what)?;
+        let field = |key: &str| input::field(&options, key, what);
+        let name = input::name(&field("name")?, "defineAggregate options.name")?;
+        let initial = input::json(
+            &field("initialState")?,
+            "defineAggregate options.initialState",
+        )?;
+        let decide = input::function(&field("decide")?, "defineAggregate options.decide")?;
+        let evolve = input::function(&field("evolve")?, "defineAggregate options.evolve")?;
         let every = field("snapshotEvery")?;
-        let snapshot_every = match every.as_f64() {
-            Some(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as u64),
-            Some(_) => return Err(invalid_input("snapshotEvery must be a whole number")),
-            None if every.is_undefined() || every.is_null() => None,
-            None => return Err(invalid_input("snapshotEvery must be a number")),
+        let snapshot_every = if every.is_undefined() || every.is_null() {
+            None
+        } else {
+            Some(input::integer(
+                &every,
+                "defineAggregate options.snapshotEvery",
+                0,
+                u32::MAX.into(),
+            )?)
         };
-        let aggregate =
-            aggregate::JsAggregate::new(name, initial, function("decide")?, function("evolve")?);
+        let aggregate = aggregate::JsAggregate::new(name, initial, decide, evolve);
         Aggregate::new(Rc::clone(&self.shared), aggregate, snapshot_every)
     }
 
     /// The whole log as NDJSON (one stored event a line), built from pages so that no
     /// single string holds it: a `Blob` to download or upload.
-    #[wasm_bindgen(js_name = exportNdjson)]
-    pub async fn export_ndjson(&self) -> Result<web_sys::Blob, JsValue> {
-        let parts = js_sys::Array::new();
+    #[wasm_bindgen(js_name = exportNdjson, unchecked_return_type = "Promise<Blob>")]
+    pub fn export_ndjson(&self) -> js_sys::Promise {
         let store = Rc::clone(&self.shared.store);
-        chronik_core::export_ndjson(
-            &*store,
-            chronik_core::ndjson::DEFAULT_EXPORT_PAGE,
-            |chunk| {
-                parts.push(&JsValue::from_str(chunk));
-            },
-        )
-        .await
-        .map_err(store_error)?;
-        let options = web_sys::BlobPropertyBag::new();
-        options.set_type("application/x-ndjson");
-        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+        call(&self.shared, || {
+            Ok(async move {
+                let parts = js_sys::Array::new();
+                chronik_core::export_ndjson(
+                    &*store,
+                    chronik_core::ndjson::DEFAULT_EXPORT_PAGE,
+                    |chunk| {
+                        parts.push(&JsValue::from_str(chunk));
+                    },
+                )
+                .await
+                .map_err(store_error)?;
+                let options = web_sys::BlobPropertyBag::new();
+                options.set_type("application/x-ndjson");
+                web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map(Into::into)
+            })
+        })
     }
 
     /// Streams the log as NDJSON: `onChunk` receives whole lines, a page at a time.
-    /// Resolves to the number of events exported.
-    #[wasm_bindgen(js_name = exportNdjsonChunks)]
-    pub async fn export_ndjson_chunks(
+    /// Resolves to the number of events exported; when `onChunk` throws, the export
+    /// stops and rejects with what it threw.
+    #[wasm_bindgen(js_name = exportNdjsonChunks, unchecked_return_type = "Promise<number>")]
+    pub fn export_ndjson_chunks(
         &self,
         #[wasm_bindgen(js_name = onChunk, unchecked_param_type = "(chunk: string) => void")]
-        on_chunk: js_sys::Function,
-    ) -> Result<f64, JsValue> {
+        on_chunk: JsValue,
+    ) -> js_sys::Promise {
         let store = Rc::clone(&self.shared.store);
-        let mut thrown = None;
-        let n = chronik_core::export_ndjson(
-            &*store,
-            chronik_core::ndjson::DEFAULT_EXPORT_PAGE,
-            |chunk| {
-                if thrown.is_none() {
-                    if let Err(e) = on_chunk.call1(&JsValue::NULL, &JsValue::from_str(chunk)) {
-                        thrown = Some(e);
-                    }
+        call(&self.shared, || {
+            let on_chunk = input::function(&on_chunk, "onChunk")?;
+            Ok(async move {
+                let mut thrown = None;
+                let n = chronik_core::export_ndjson(
+                    &*store,
+                    chronik_core::ndjson::DEFAULT_EXPORT_PAGE,
+                    |chunk| {
+                        if thrown.is_none() {
+                            if let Err(e) =
+                                on_chunk.call1(&JsValue::NULL, &JsValue::from_str(chunk))
+                            {
+                                thrown = Some(e);
+                            }
+                        }
+                    },
+                )
+                .await
+                .map_err(store_error)?;
+                match thrown {
+                    Some(e) => Err(e),
+                    None => Ok((n as f64).into()),
                 }
-            },
-        )
-        .await
-        .map_err(store_error)?;
-        match thrown {
-            Some(e) => Err(e),
-            None => Ok(n as f64),
-        }
+            })
+        })
     }
 
-    /// Imports NDJSON written by `exportNdjson`. Every line is checked first: when any is
-    /// bad, nothing is written and a `ChronikError` with code `InvalidImport` lists the bad
-    /// lines (`errors: [{ line, message }]`, `errorCount`). Events keep their ids,
-    /// versions, positions and times; events already present are skipped, so importing
-    /// the same file again duplicates nothing and resumes an interrupted import.
-    #[wasm_bindgen(js_name = importNdjson)]
-    pub async fn import_ndjson(
+    /// Imports NDJSON written by `exportNdjson`, all or nothing: every line is checked,
+    /// and when any is bad, or does not continue the store, nothing is written and a
+    /// `ChronikError` with code `InvalidImport` lists the bad lines (`errors: [{ line,
+    /// message }]`, `errorCount`). Events keep their ids, versions, positions and times;
+    /// events already stored (the same in every field) are skipped, so importing the
+    /// same file again duplicates nothing.
+    #[wasm_bindgen(js_name = importNdjson, unchecked_return_type = "Promise<ImportResult>")]
+    pub fn import_ndjson(
         &self,
-        text: String,
-        #[wasm_bindgen(unchecked_param_type = "ImportOptions")] options: Option<js_sys::Object>,
-    ) -> Result<Ts<domain_types::ImportResult>, JsValue> {
-        let mut core_options = chronik_core::ImportOptions::default();
-        let mut on_progress = None;
-        if let Some(o) = &options {
-            let keep = js_sys::Reflect::get(o, &"keepPositions".into())?;
-            if let Some(keep) = keep.as_bool() {
-                core_options.keep_positions = keep;
-            } else if !keep.is_undefined() {
-                return Err(invalid_input("keepPositions must be a boolean"));
-            }
-            let f = js_sys::Reflect::get(o, &"onProgress".into())?;
-            if !f.is_undefined() {
-                on_progress = Some(
-                    f.dyn_into::<js_sys::Function>()
-                        .map_err(|_| invalid_input("onProgress must be a function"))?,
-                );
-            }
-        }
+        #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ImportOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let shared = Rc::clone(&self.shared);
-        let report = chronik_core::import_ndjson(&*shared.store, &text, core_options, |p| {
-            if let Some(f) = &on_progress {
-                let _ = f.call2(
-                    &JsValue::NULL,
-                    &(p.lines_done as f64).into(),
-                    &(p.lines_total as f64).into(),
-                );
+        call(&self.shared, || {
+            let text = input::text(&text, "text")?;
+            let mut core_options = chronik_core::ImportOptions::default();
+            let mut on_progress = None;
+            if !options.is_undefined() && !options.is_null() {
+                input::object(&options, "options")?;
+                let keep = input::field(&options, "keepPositions", "options")?;
+                if let Some(keep) = keep.as_bool() {
+                    core_options.keep_positions = keep;
+                } else if !keep.is_undefined() {
+                    return Err(input::invalid(
+                        "options.keepPositions",
+                        format!("must be a boolean, not {}", input::kind(&keep)),
+                    ));
+                }
+                on_progress = input::optional_function(
+                    &input::field(&options, "onProgress", "options")?,
+                    "options.onProgress",
+                )?;
             }
+            Ok(async move {
+                let report =
+                    chronik_core::import_ndjson(&*shared.store, &text, core_options, |p| {
+                        if let Some(f) = &on_progress {
+                            let _ = f.call2(
+                                &JsValue::NULL,
+                                &(p.lines_done as f64).into(),
+                                &(p.lines_total as f64).into(),
+                            );
+                        }
+                    })
+                    .await
+                    .map_err(store_error)?;
+                shared.changed();
+                let result = domain_types::ImportResult::from(report);
+                if result.error_count > 0 {
+                    let err = js_error(
+                        "InvalidImport",
+                        &format!(
+                            "{} bad line(s), nothing imported; first: line {}: {}",
+                            result.error_count,
+                            result.errors.first().map_or(0, |e| e.line),
+                            result.errors.first().map_or("", |e| e.message.as_str()),
+                        ),
+                    );
+                    crate::error::set_field(&err, "errors", out(&result.errors)?);
+                    crate::error::set_field(&err, "errorCount", (result.error_count as f64).into());
+                    return Err(err.into());
+                }
+                out(&result)
+            })
         })
-        .await
-        .map_err(store_error)?;
-        shared.changed();
-        let result = domain_types::ImportResult::from(report);
-        if result.error_count > 0 && result.imported == 0 {
-            let err = js_error(
-                "InvalidImport",
-                &format!(
-                    "{} bad line(s), nothing imported; first: line {}: {}",
-                    result.error_count,
-                    result.errors.first().map_or(0, |e| e.line),
-                    result.errors.first().map_or("", |e| e.message.as_str()),
-                ),
-            );
-            crate::error::set_field(&err, "errors", to_js_value(&result.errors));
-            crate::error::set_field(&err, "errorCount", (result.error_count as f64).into());
-            return Err(err.into());
-        }
-        to_js(&result)
     }
 
     /// Bank accounts and transfers, stored in this database.
-    pub fn bank(&self) -> Bank {
-        Bank::new(Rc::clone(&self.shared))
+    pub fn bank(&self) -> Result<Bank, JsValue> {
+        self.shared.check_open()?;
+        Ok(Bank::new(Rc::clone(&self.shared)))
     }
 
     /// Orders, stored in this database.
-    pub fn orders(&self) -> Orders {
-        Orders::new(Rc::clone(&self.shared))
+    pub fn orders(&self) -> Result<Orders, JsValue> {
+        self.shared.check_open()?;
+        Ok(Orders::new(Rc::clone(&self.shared)))
     }
 
     /// The fulfilment saga over simulated inventory, payment and shipping services;
     /// `faults` makes a step fail on purpose (every time, or at a seeded rate).
     pub fn fulfilment(
         &self,
-        faults: Option<Ts<domain_types::FaultsInput>>,
+        #[wasm_bindgen(unchecked_param_type = "FaultsInput | undefined")] faults: JsValue,
     ) -> Result<Fulfilment, JsValue> {
-        Ok(Fulfilment::new(
-            Rc::clone(&self.shared),
-            rust_options(faults)?,
-        ))
+        self.shared.check_open()?;
+        let faults: domain_types::FaultsInput = input::options(&faults, "faults")?;
+        if let Some(rate) = faults.failure_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(input::invalid(
+                    "faults.failureRate",
+                    format!("must be from 0 to 1, not {rate}"),
+                ));
+            }
+        }
+        Ok(Fulfilment::new(Rc::clone(&self.shared), faults))
     }
 
     /// Writes realistic, deterministic demo activity (accounts, transfers, orders and
     /// their sagas), the same events for the same seed, calling `onProgress(done, total)`
     /// as it goes; resolves to the number of events written.
-    #[wasm_bindgen(js_name = generateDemo)]
-    pub async fn generate_demo(
+    #[wasm_bindgen(js_name = generateDemo, unchecked_return_type = "Promise<number>")]
+    pub fn generate_demo(
         &self,
-        options: Ts<domain_types::DemoOptions>,
-        #[wasm_bindgen(unchecked_param_type = "(done: number, total: number) => void")]
-        on_progress: Option<js_sys::Function>,
-    ) -> Result<f64, JsValue> {
-        let options = options.to_rust().map_err(invalid_input)?;
+        #[wasm_bindgen(unchecked_param_type = "DemoOptions")] options: JsValue,
+        #[wasm_bindgen(
+            js_name = onProgress,
+            unchecked_param_type = "((done: number, total: number) => void) | undefined"
+        )]
+        on_progress: JsValue,
+    ) -> js_sys::Promise {
         let shared = Rc::clone(&self.shared);
-        let mut config = DemoConfig::new(options.seed.unwrap_or(1), options.events);
-        // The generator moves its clock 1-40 s per batch (about 12 s per event): start so
-        // that the timeline ends around now, and never more than 90 days back.
-        let span_ms = (12_000 * options.events.max(1) as i64).min(90 * 86_400_000);
-        config.start_ms = js_sys::Date::now() as i64 - span_ms;
-        let clock = shared.clock.clone();
-        let result = chronik_core::domains::write_demo(
-            &*shared.store,
-            config,
-            (options.events / 100).max(1),
-            |at| clock.0.set(Some(at)),
-            |done, total| {
-                if let Some(f) = &on_progress {
-                    let _ = f.call2(
-                        &JsValue::NULL,
-                        &(done as f64).into(),
-                        &(total as f64).into(),
-                    );
-                }
-            },
-        )
-        .await;
-        shared.clock.0.set(None);
-        shared.changed();
-        Ok(result.map_err(store_error)? as f64)
+        call(&self.shared, || {
+            input::object(&options, "options")?;
+            let options: domain_types::DemoOptions = input::typed(&options, "options")?;
+            if options.events == 0 || options.events > MAX_DEMO_EVENTS {
+                return Err(input::invalid(
+                    "options.events",
+                    format!(
+                        "must be from 1 to {MAX_DEMO_EVENTS}, not {}",
+                        options.events
+                    ),
+                ));
+            }
+            let on_progress = input::optional_function(&on_progress, "onProgress")?;
+            Ok(async move {
+                let mut config = DemoConfig::new(options.seed.unwrap_or(1), options.events);
+                // The generator moves its clock 1-40 s per batch (about 12 s per event): start so
+                // that the timeline ends around now, and never more than 90 days back.
+                let span_ms = (12_000 * options.events.max(1) as i64).min(90 * 86_400_000);
+                config.start_ms = js_sys::Date::now() as i64 - span_ms;
+                let clock = shared.clock.clone();
+                let result = chronik_core::domains::write_demo(
+                    &*shared.store,
+                    config,
+                    (options.events / 100).max(1),
+                    |at| clock.0.set(Some(at)),
+                    |done, total| {
+                        if let Some(f) = &on_progress {
+                            let _ = f.call2(
+                                &JsValue::NULL,
+                                &(done as f64).into(),
+                                &(total as f64).into(),
+                            );
+                        }
+                    },
+                )
+                .await;
+                shared.clock.0.set(None);
+                shared.changed();
+                Ok((result.map_err(store_error)? as f64).into())
+            })
+        })
     }
 
-    /// Closes the database connection (a no-op in memory). Pending subscriptions stop.
-    pub fn close(self) {
-        if let Ok(shared) = Rc::try_unwrap(self.shared) {
-            shared.remote.borrow_mut().take();
-            if let Ok(Backend::Idb(store)) = Rc::try_unwrap(shared.store) {
-                store.close();
-            }
+    /// Closes the database. Calls made from now on (through this object or any handle
+    /// from it) fail with `DatabaseClosed`; calls already made finish, and the connection
+    /// closes as soon as they have. Subscriptions stop. Closing twice does nothing.
+    pub fn close(&self) {
+        if self.shared.store.is_closed() {
+            return;
         }
+        self.shared.subscribers.stop_all();
+        self.shared.remote.borrow_mut().take();
+        self.shared.projections.borrow_mut().clear();
+        self.shared.store.close();
     }
+}
+
+/// The most events `generateDemo` writes in one call.
+const MAX_DEMO_EVENTS: u64 = 1_000_000;
+
+/// A list of names (event types), each checked.
+fn names(value: &JsValue, what: &str) -> Result<Vec<String>, JsValue> {
+    let list: Vec<String> = input::typed(value, what)?;
+    for (i, name) in list.iter().enumerate() {
+        chronik_core::limits::check_name(&format!("{what}[{i}]"), name)
+            .map_err(|e| js_error("InvalidInput", &format!("invalid input: {e}")))?;
+    }
+    Ok(list)
 }
 
 /// Stored IndexedDB rows (`chronik_core::RecordedEvent` as stored) as the API's
 /// `RecordedEvent`s, without decoding them into Rust: each becomes a new object with the
-/// same values, `eventId` and `eventType` named `id` and `type`. Two JS calls per field, a
-/// fraction of decoding the row into Rust and encoding it again.
+/// same values, `eventId` and `eventType` named `id` and `type`, and the stored
+/// metadata's `extra` keys spread beside `correlationId` and `causationId`, as the API
+/// takes them. Two JS calls per field, a fraction of decoding the row into Rust and
+/// encoding it again.
 fn api_events(rows: Vec<JsValue>) -> js_sys::Array {
     use js_sys::Reflect;
     thread_local! {
@@ -579,6 +743,7 @@ fn api_events(rows: Vec<JsValue>) -> js_sys::Array {
         .into_iter()
         .map(|(from, to)| (JsValue::from_str(from), JsValue::from_str(to)))
         .collect();
+        static EXTRA: JsValue = JsValue::from_str("extra");
     }
     const METADATA: usize = 7;
     FIELDS.with(|fields| {
@@ -587,9 +752,8 @@ fn api_events(rows: Vec<JsValue>) -> js_sys::Array {
                 let event = js_sys::Object::new();
                 for (i, (from, to)) in fields.iter().enumerate() {
                     let value = Reflect::get(row, from).unwrap_or(JsValue::UNDEFINED);
-                    // Rows written without metadata read as an empty one, as in Rust.
-                    let value = if value.is_undefined() && i == METADATA {
-                        js_sys::Object::new().into()
+                    let value = if i == METADATA {
+                        api_metadata(value, &EXTRA.with(Clone::clone))
                     } else {
                         value
                     };
@@ -601,48 +765,47 @@ fn api_events(rows: Vec<JsValue>) -> js_sys::Array {
     })
 }
 
-/// Events as a JS array, built by one `JSON.parse` of a `serde_json` string: for many
-/// events that is several times cheaper than creating every field from wasm.
+/// Stored metadata in the API's shape: `extra`'s keys beside the named ones. Rows
+/// written without metadata read as an empty one, as in Rust.
+fn api_metadata(stored: JsValue, extra_key: &JsValue) -> JsValue {
+    use js_sys::Reflect;
+    if !stored.is_object() {
+        return js_sys::Object::new().into();
+    }
+    let extra = Reflect::get(&stored, extra_key).unwrap_or(JsValue::UNDEFINED);
+    if !extra.is_object() {
+        return stored;
+    }
+    let flat = js_sys::Object::new();
+    for key in ["correlationId", "causationId"] {
+        let key = JsValue::from_str(key);
+        let value = Reflect::get(&stored, &key).unwrap_or(JsValue::UNDEFINED);
+        if !value.is_undefined() {
+            let _ = Reflect::set(&flat, &key, &value);
+        }
+    }
+    js_sys::Object::assign(&flat, extra.unchecked_ref()).into()
+}
+
+/// Events as a JS array.
 fn to_list(
     result: Result<Vec<chronik_core::RecordedEvent>, StoreError>,
-) -> Result<js_sys::Array, JsValue> {
+) -> Result<JsValue, JsValue> {
     let events: Vec<RecordedEvent> = result
         .map_err(store_error)?
         .into_iter()
         .map(RecordedEvent::from)
         .collect();
-    let text = serde_json::to_string(&events)
+    out(&events)
+}
+
+/// A Rust value as a plain JS value, built by one `JSON.parse` of a `serde_json` string:
+/// for many values that is several times cheaper than creating every field from wasm,
+/// and it never fails on an integer beyond 2^53 (which becomes the nearest JS number).
+fn out<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(value)
         .map_err(|e| JsValue::from(js_error("Internal", &e.to_string())))?;
-    Ok(js_sys::JSON::parse(&text)?.unchecked_into())
-}
-
-/// Reads an optional options object, defaulting every field.
-fn rust_options<T>(options: Option<Ts<T>>) -> Result<T, JsValue>
-where
-    T: Tsify + Default + DeserializeOwned,
-    T::JsType: Clone,
-{
-    options
-        .map(|o| o.to_rust().map_err(invalid_input))
-        .transpose()
-        .map(Option::unwrap_or_default)
-}
-
-/// A Rust value as a typed JS value.
-fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsValue> {
-    Ts::from_rust(value).map_err(|e| js_error("Internal", &e.to_string()).into())
-}
-
-/// A Rust value as a plain JS value (objects, not `Map`s).
-fn to_js_value<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::UNDEFINED)
-}
-
-/// A JS value as a Rust value.
-fn from_js_value<T: DeserializeOwned>(value: JsValue) -> Result<T, serde_wasm_bindgen::Error> {
-    serde_wasm_bindgen::from_value(value)
+    js_sys::JSON::parse(&text)
 }
 
 impl Chronik {

@@ -8,13 +8,13 @@ use futures::future::LocalBoxFuture;
 use futures::lock::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tsify::Ts;
 use wasm_bindgen::prelude::*;
 
 use super::backend::Backend;
+use super::input::{self, describe_thrown};
 use super::types::{ProjectionInfo, ProjectionState, RebuildProgress, RecordedEvent};
-use super::{from_js_value, to_js, to_js_value};
-use crate::error::{invalid_input, js_error, store_error};
+use super::{call, out, Shared};
+use crate::error::{js_error, store_error};
 use crate::platform::JsClock;
 
 /// What the JS `Projection` class needs from a runner, whatever its state type.
@@ -138,15 +138,18 @@ impl Default for JsState {
 
 impl Serialize for JsState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let json: Value = from_js_value(self.0.clone())
-            .map_err(|e| serde::ser::Error::custom(format!("projection state is not JSON: {e}")))?;
+        let json: Value = input::json(&self.0, "the state apply returned")
+            .map_err(|e| serde::ser::Error::custom(describe_thrown(&e)))?;
         json.serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for JsState {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(JsState(to_js_value(&Value::deserialize(deserializer)?)))
+        let value = Value::deserialize(deserializer)?;
+        out(&value)
+            .map(JsState)
+            .map_err(|e| serde::de::Error::custom(describe_thrown(&e)))
     }
 }
 
@@ -188,7 +191,8 @@ impl CoreProjection for JsProjection {
     }
 
     fn initial_state(&self) -> JsState {
-        JsState(to_js_value(&self.initial))
+        // `initial` was checked JSON when the projection was defined.
+        JsState(out(&self.initial).unwrap_or(JsValue::NULL))
     }
 
     fn apply(
@@ -196,7 +200,7 @@ impl CoreProjection for JsProjection {
         state: &mut JsState,
         event: &chronik_core::RecordedEvent,
     ) -> Result<(), String> {
-        let event = to_js_value(&RecordedEvent::from(event.clone()));
+        let event = out(&RecordedEvent::from(event.clone())).map_err(|e| describe_thrown(&e))?;
         let next = self
             .apply
             .call2(&JsValue::NULL, &state.0, &event)
@@ -204,31 +208,25 @@ impl CoreProjection for JsProjection {
         if next.is_undefined() {
             return Err("apply returned undefined; it must return the next state".into());
         }
+        input::refuse_promise(&next, "the state apply returned")
+            .map_err(|e| describe_thrown(&e))?;
         state.0 = next;
         Ok(())
     }
-}
-
-/// The message of a thrown JS value.
-pub fn describe_thrown(thrown: &JsValue) -> String {
-    thrown
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| thrown.as_string())
-        .unwrap_or_else(|| format!("{thrown:?}"))
 }
 
 /// A read model kept up to date from the event log, with its checkpoint and state saved
 /// together. Get one from `defineProjection` or `projection(name)`.
 #[wasm_bindgen]
 pub struct Projection {
+    shared: Rc<Shared>,
     inner: Rc<dyn AnyProjection>,
 }
 
 impl Projection {
-    /// Wraps a runner.
-    pub fn new(inner: Rc<dyn AnyProjection>) -> Self {
-        Self { inner }
+    /// Wraps a runner of the database `shared`.
+    pub(super) fn new(shared: Rc<Shared>, inner: Rc<dyn AnyProjection>) -> Self {
+        Self { shared, inner }
     }
 }
 
@@ -242,65 +240,80 @@ impl Projection {
 
     /// The state after every event stored so far (catches up first).
     #[wasm_bindgen(unchecked_return_type = "Promise<JsonValue>")]
-    pub async fn state(&self) -> Result<JsValue, JsValue> {
+    pub fn state(&self) -> js_sys::Promise {
         let inner = Rc::clone(&self.inner);
-        let state = inner.state().await.map_err(store_error)?;
-        Ok(to_js_value(&state))
+        call(&self.shared, || {
+            Ok(async move {
+                let state = inner.state().await.map_err(store_error)?;
+                out(&state)
+            })
+        })
     }
 
     /// Status, checkpoint position and lag behind the head of the log.
-    pub async fn info(&self) -> Result<Ts<ProjectionInfo>, JsValue> {
+    #[wasm_bindgen(unchecked_return_type = "Promise<ProjectionInfo>")]
+    pub fn info(&self) -> js_sys::Promise {
         let inner = Rc::clone(&self.inner);
-        let info = inner.info().await.map_err(store_error)?;
-        to_js(&info)
+        call(&self.shared, || {
+            Ok(async move {
+                let info = inner.info().await.map_err(store_error)?;
+                out(&info)
+            })
+        })
     }
 
     /// Processes the events appended since the last run.
-    #[wasm_bindgen(js_name = catchUp)]
-    pub async fn catch_up(&self) -> Result<(), JsValue> {
+    #[wasm_bindgen(js_name = catchUp, unchecked_return_type = "Promise<void>")]
+    pub fn catch_up(&self) -> js_sys::Promise {
         let inner = Rc::clone(&self.inner);
-        inner.catch_up().await.map_err(store_error)
+        call(&self.shared, || {
+            Ok(async move {
+                inner.catch_up().await.map_err(store_error)?;
+                Ok(JsValue::UNDEFINED)
+            })
+        })
     }
 
     /// Throws the state away and processes the whole log again; resolves to the number
     /// of events processed. `onProgress` is called after every page.
-    pub async fn rebuild(
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn rebuild(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "RebuildOptions")] options: Option<js_sys::Object>,
-    ) -> Result<f64, JsValue> {
-        let on_progress = match &options {
-            Some(o) => {
-                let f = js_sys::Reflect::get(o, &"onProgress".into())?;
-                if f.is_undefined() || f.is_null() {
-                    None
-                } else {
-                    Some(
-                        f.dyn_into::<js_sys::Function>()
-                            .map_err(|_| invalid_input("onProgress must be a function"))?,
-                    )
-                }
-            }
-            None => None,
-        };
+        #[wasm_bindgen(unchecked_param_type = "RebuildOptions | undefined")] options: JsValue,
+    ) -> js_sys::Promise {
         let inner = Rc::clone(&self.inner);
-        let mut thrown = None;
-        let processed = inner
-            .rebuild(Box::new(|progress| {
-                if let (Some(f), None) = (&on_progress, &thrown) {
-                    if let Err(e) = f.call1(&JsValue::NULL, &to_js_value(&progress)) {
-                        thrown = Some(e);
-                    }
+        call(&self.shared, || {
+            let on_progress = if options.is_undefined() || options.is_null() {
+                None
+            } else {
+                input::object(&options, "options")?;
+                input::optional_function(
+                    &input::field(&options, "onProgress", "options")?,
+                    "options.onProgress",
+                )?
+            };
+            Ok(async move {
+                let mut thrown = None;
+                let processed = inner
+                    .rebuild(Box::new(|progress| {
+                        if let (Some(f), None) = (&on_progress, &thrown) {
+                            let progress = out(&progress).unwrap_or(JsValue::UNDEFINED);
+                            if let Err(e) = f.call1(&JsValue::NULL, &progress) {
+                                thrown = Some(e);
+                            }
+                        }
+                    }))
+                    .await
+                    .map_err(store_error)?;
+                if let Some(e) = thrown {
+                    return Err(js_error(
+                        "CallbackFailed",
+                        &format!("onProgress threw: {}", describe_thrown(&e)),
+                    )
+                    .into());
                 }
-            }))
-            .await
-            .map_err(store_error)?;
-        if let Some(e) = thrown {
-            return Err(js_error(
-                "CallbackFailed",
-                &format!("onProgress threw: {}", describe_thrown(&e)),
-            )
-            .into());
-        }
-        Ok(processed as f64)
+                Ok((processed as f64).into())
+            })
+        })
     }
 }

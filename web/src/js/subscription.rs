@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use chronik_core::{EventStore, ReadAllOptions};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use super::backend::Backend;
 use super::types::RecordedEvent;
@@ -96,12 +97,15 @@ impl Subscriber {
                         break;
                     }
                     self.next.set(event.position + 1);
-                    let js = super::to_js_value(&RecordedEvent::from(event));
-                    if let Err(thrown) = self.callback.call1(&JsValue::NULL, &js) {
-                        web_sys::console::error_2(
+                    let js = super::out(&RecordedEvent::from(event)).unwrap_or(JsValue::NULL);
+                    match self.callback.call1(&JsValue::NULL, &js) {
+                        Err(thrown) => web_sys::console::error_2(
                             &"chronik subscription callback threw".into(),
                             &thrown,
-                        );
+                        ),
+                        // An async callback's rejection is reported here, not left
+                        // unhandled (which ends a plain Node process).
+                        Ok(returned) => report_rejection(&returned),
                     }
                 }
             }
@@ -125,11 +129,40 @@ impl Subscribers {
         self.list.borrow_mut().push(subscriber);
     }
 
+    /// Stops every subscription (the database is closing).
+    pub fn stop_all(&self) {
+        for subscriber in self.list.borrow_mut().drain(..) {
+            subscriber.stop();
+        }
+    }
+
     /// Tells every subscriber the store may have grown; drops stopped ones.
     pub fn notify(&self, store: &Rc<Backend>) {
         self.list.borrow_mut().retain(|s| !s.is_stopped());
         for subscriber in self.list.borrow().iter() {
             wasm_bindgen_futures::spawn_local(Rc::clone(subscriber).deliver(Rc::clone(store)));
         }
+    }
+}
+
+thread_local! {
+    /// Logs the rejection of a promise a subscription callback returned.
+    static LOG_REJECTION: Closure<dyn FnMut(JsValue)> = Closure::new(|reason: JsValue| {
+        web_sys::console::error_2(&"chronik subscription callback rejected".into(), &reason);
+    });
+}
+
+/// When `value` is a promise (or thenable), reports its rejection on the console.
+fn report_rejection(value: &JsValue) {
+    if !value.is_object() {
+        return;
+    }
+    let Ok(then) = js_sys::Reflect::get(value, &JsValue::from_str("then")) else {
+        return;
+    };
+    if let Some(then) = then.dyn_ref::<js_sys::Function>() {
+        LOG_REJECTION.with(|log| {
+            let _ = then.call2(value, &JsValue::UNDEFINED, log.as_ref());
+        });
     }
 }

@@ -71,9 +71,9 @@ pub struct EventMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub causation_id: Option<String>,
-    /// Free key/values.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[tsify(optional, type = "Record<string, JsonValue>")]
+    /// Any other keys (`userId`, `clientVersion`, ...), kept as given.
+    #[serde(flatten)]
+    #[tsify(type = "JsonValue")]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
@@ -99,7 +99,7 @@ impl From<Metadata> for EventMetadata {
 
 /// An event to append.
 #[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[tsify(hashmap_as_object)]
 pub struct NewEvent {
     /// The event's type, such as `"Deposited"`.
@@ -190,13 +190,36 @@ pub enum NamedVersion {
 }
 
 /// The version a stream must be at: an exact version number or a named expectation.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Tsify)]
+#[derive(Debug, Clone, Copy, Serialize, Tsify)]
 #[serde(untagged)]
 pub enum ExpectedVersion {
     /// The stream's last event must have exactly this version (0: the stream is empty).
     Exact(u64),
     /// A named expectation.
     Named(NamedVersion),
+}
+
+impl<'de> Deserialize<'de> for ExpectedVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match &value {
+            serde_json::Value::Number(n) => {
+                if let Some(v) = n.as_u64() {
+                    return Ok(ExpectedVersion::Exact(v));
+                }
+            }
+            serde_json::Value::String(s) => match s.as_str() {
+                "any" => return Ok(ExpectedVersion::Named(NamedVersion::Any)),
+                "noStream" => return Ok(ExpectedVersion::Named(NamedVersion::NoStream)),
+                "streamExists" => return Ok(ExpectedVersion::Named(NamedVersion::StreamExists)),
+                _ => {}
+            },
+            _ => {}
+        }
+        Err(serde::de::Error::custom(format!(
+            "expected a version (a whole number, 0 or more) or \"any\", \"noStream\" or \"streamExists\", not {value}"
+        )))
+    }
 }
 
 impl From<ExpectedVersion> for chronik_core::ExpectedVersion {
@@ -216,7 +239,7 @@ impl From<ExpectedVersion> for chronik_core::ExpectedVersion {
 
 /// Options for `append`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppendOptions {
     /// Optimistic concurrency check; `"any"` when absent.
     #[serde(default)]
@@ -262,7 +285,7 @@ pub enum ReadDirection {
 
 /// Options for `readStream`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReadStreamOptions {
     /// First version to return (inclusive).
     #[serde(default)]
@@ -271,7 +294,7 @@ pub struct ReadStreamOptions {
     /// At most this many events.
     #[serde(default)]
     #[tsify(optional)]
-    pub limit: Option<usize>,
+    pub limit: Option<u64>,
     /// Read direction, `"forward"` by default.
     #[serde(default)]
     #[tsify(optional)]
@@ -280,7 +303,7 @@ pub struct ReadStreamOptions {
 
 /// Options for `readAll`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReadAllOptions {
     /// First global position to return (inclusive).
     #[serde(default)]
@@ -289,7 +312,7 @@ pub struct ReadAllOptions {
     /// At most this many events.
     #[serde(default)]
     #[tsify(optional)]
-    pub limit: Option<usize>,
+    pub limit: Option<u64>,
     /// Only these event types.
     #[serde(default)]
     #[tsify(optional)]
@@ -305,7 +328,7 @@ impl ReadStreamOptions {
     pub fn to_core(&self) -> chronik_core::ReadStreamOptions {
         chronik_core::ReadStreamOptions {
             from_version: self.from_version,
-            limit: self.limit,
+            limit: self.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             direction: match self.direction.unwrap_or_default() {
                 ReadDirection::Forward => Direction::Forward,
                 ReadDirection::Backward => Direction::Backward,
@@ -319,7 +342,7 @@ impl ReadAllOptions {
     pub fn to_core(&self) -> chronik_core::ReadAllOptions {
         chronik_core::ReadAllOptions {
             from_position: self.from_position.unwrap_or(1),
-            limit: self.limit,
+            limit: self.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             event_types: self.types.clone(),
             stream_prefix: self.stream_prefix.clone(),
         }
@@ -328,7 +351,7 @@ impl ReadAllOptions {
 
 /// Options for `subscribe`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubscribeOptions {
     /// Deliver events from this global position on (replaying stored ones first); by
     /// default only events appended after subscribing.
