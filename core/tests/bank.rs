@@ -119,12 +119,103 @@ fn amounts_are_validated_with_the_reason() {
 
 #[test]
 fn a_deposit_that_would_overflow_the_balance_is_rejected() {
-    AggregateTest::<BankAccount>::given(with_balance(i64::MAX - 5))
+    let max = Money::MAX.cents();
+    AggregateTest::<BankAccount>::given(with_balance(max - 5))
         .when(BankCommand::deposit("0.06"))
         .then_expect_error(BankError::BalanceOverflow {
-            balance: cents(i64::MAX - 5),
+            balance: cents(max - 5),
             amount: cents(6),
         });
+    // Up to the maximum exactly is fine.
+    AggregateTest::<BankAccount>::given(with_balance(max - 5))
+        .when(BankCommand::deposit("0.05"))
+        .then_expect(vec![BankEvent::MoneyDeposited {
+            amount: cents(5),
+            transfer_id: None,
+        }])
+        .then_state(|a| assert_eq!(a.balance, Money::MAX));
+    // 2^53 cents was accepted before and then unreadable in JS: now it never is.
+    AggregateTest::<BankAccount>::given(with_balance(max))
+        .when(BankCommand::deposit("0.01"))
+        .then_expect_error_message(
+            "deposit of 0.01 would take the balance 90071992547409.91 past the maximum 90071992547409.91",
+        );
+}
+
+#[test]
+fn amounts_past_the_maximum_are_refused_before_anything_is_written() {
+    AggregateTest::<BankAccount>::given_no_events()
+        .when(BankCommand::OpenAccount {
+            owner: "Alice".into(),
+            initial_deposit: Some("90071992547409.92".into()),
+        })
+        .then_expect_error(BankError::InvalidAmount(MoneyError::Overflow(
+            "90071992547409.92".into(),
+        )));
+    AggregateTest::<BankAccount>::given(opened())
+        .when(BankCommand::withdraw("99999999999999999999"))
+        .then_expect_error_message(
+            "invalid amount: amount '99999999999999999999' is too large; the maximum is 90071992547409.91",
+        );
+    // A fold of events written by other means saturates at the maximum, never wraps.
+    AggregateTest::<BankAccount>::given(with_balance(i64::MAX))
+        .when(BankCommand::deposit("1"))
+        .then_expect_error(BankError::BalanceOverflow {
+            balance: Money::MAX,
+            amount: cents(100),
+        });
+    let (_, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        open(&bank, "a", "90071992547409.91").await;
+        let before = store.head_position().await.unwrap();
+        let err = bank
+            .execute(
+                "a",
+                &BankCommand::deposit("0.01"),
+                &CommandContext::new("c1"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                HandlerError::Rejected(BankError::BalanceOverflow { .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(store.head_position().await.unwrap(), before);
+        assert_eq!(balance(&bank, "a").await, Money::MAX.cents());
+    });
+}
+
+#[test]
+fn a_transfer_that_would_take_the_target_past_the_maximum_is_refunded() {
+    let (_, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        open(&bank, "rich", "90071992547409.00").await;
+        open(&bank, "b", "100").await;
+        let t = bank.transfer("t1", "b", "rich", "1").await.unwrap();
+        assert_eq!(t.status, TransferStatus::Refunded);
+        assert!(
+            t.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("past the maximum")),
+            "{t:?}"
+        );
+        assert_eq!(balance(&bank, "b").await, 10_000);
+        assert_eq!(balance(&bank, "rich").await, 9_007_199_254_740_900);
+        // Up to the maximum exactly still arrives.
+        let t = bank.transfer("t2", "b", "rich", "0.91").await.unwrap();
+        assert_eq!(t.status, TransferStatus::Completed);
+        assert_eq!(balance(&bank, "rich").await, Money::MAX.cents());
+        let err = bank
+            .transfer("t3", "b", "rich", "90071992547409.92")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+    });
 }
 
 #[test]

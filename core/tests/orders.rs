@@ -171,6 +171,59 @@ fn adding_an_existing_product_merges_quantities() {
 }
 
 #[test]
+fn line_and_order_totals_never_pass_the_maximum_amount() {
+    let too_large = |product: &str| OrderError::TotalTooLarge {
+        product_id: product.into(),
+        max: Money::MAX,
+    };
+    // One line: quantity × unit price past Money::MAX (it used to saturate silently).
+    AggregateTest::<Order>::given(created())
+        .when(add("sku-1", u32::MAX, "90071992547409.91"))
+        .then_expect_error(too_large("sku-1"));
+    AggregateTest::<Order>::given(created())
+        .when(add("sku-1", 3, "30023997515803.31"))
+        .then_expect_error(too_large("sku-1"));
+    // Exactly the maximum is fine.
+    AggregateTest::<Order>::given(created())
+        .when(add("sku-1", 1, "90071992547409.91"))
+        .then_state(|o| assert_eq!(o.total(), Money::MAX));
+    // The order total over several lines.
+    let mut big = created();
+    big.push(OrderEvent::ItemAdded {
+        product_id: "sku-1".into(),
+        quantity: 1,
+        unit_price: cents(Money::MAX.cents() - 100),
+    });
+    AggregateTest::<Order>::given(big.clone())
+        .when(add("sku-2", 1, "1.01"))
+        .then_expect_error(too_large("sku-2"));
+    AggregateTest::<Order>::given(big.clone())
+        .when(add("sku-2", 1, "1"))
+        .then_state(|o| assert_eq!(o.checked_total(), Some(Money::MAX)));
+    // Merging quantities and updating a quantity are checked the same way.
+    AggregateTest::<Order>::given(big.clone())
+        .when(add("sku-1", 1, "90071992547408.91"))
+        .then_expect_error(too_large("sku-1"));
+    AggregateTest::<Order>::given(big)
+        .when(OrderCommand::UpdateItemQuantity {
+            product_id: "sku-1".into(),
+            quantity: 2,
+        })
+        .then_expect_error_message(
+            "the total for sku-1 would exceed the maximum amount 90071992547409.91; order fewer or cheaper items",
+        );
+    AggregateTest::<Order>::given(created())
+        .when(add("sku-1", 1, "90071992547409.92"))
+        .then_expect_error(OrderError::InvalidPrice(MoneyError::Overflow(
+            "90071992547409.92".into(),
+        )));
+    // A fold of items written by other means saturates at the maximum, never wraps.
+    let line = item("sku-1", u32::MAX, i64::MAX);
+    assert_eq!(line.line_total(), Money::MAX);
+    assert_eq!(line.checked_line_total(), None);
+}
+
+#[test]
 fn items_need_a_product_a_positive_quantity_and_a_valid_price() {
     AggregateTest::<Order>::given(created())
         .when(add("", 1, "1"))

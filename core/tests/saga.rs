@@ -482,3 +482,80 @@ fn only_submitted_orders_start_a_saga() {
         assert_eq!(sagas.saga("d").await.unwrap(), None);
     });
 }
+
+#[test]
+fn stock_deliveries_of_nothing_or_past_the_maximum_are_refused_and_record_nothing() {
+    use chronik_core::domains::services::MAX_UNITS;
+    use chronik_core::domains::ServiceError;
+    let store = new_store();
+    let services = Services::new(Rc::clone(&store));
+    block_on(async {
+        let err = services.receive_stock("tea", 0, "d0").await.unwrap_err();
+        assert_eq!(
+            err,
+            ServiceError::InvalidQuantity {
+                product_id: "tea".into()
+            }
+        );
+        assert!(store.is_empty());
+        // What `receiveStock("tea", -1)` became before the JS side checked it.
+        let err = services
+            .receive_stock("tea", u64::from(u32::MAX), "d1")
+            .await
+            .map(|level| level.on_hand);
+        assert_eq!(
+            err,
+            Ok(u64::from(u32::MAX)),
+            "4294967295 units is a lot, but fine"
+        );
+        let err = services
+            .receive_stock("tea", MAX_UNITS, "d2")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "receiving 9007199254740991 of tea would take its 4294967295 units on hand past the maximum 9007199254740991"
+        );
+        let err = services
+            .receive_stock("tea", u64::MAX, "d3")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::StockOverflow { .. }), "{err:?}");
+        assert!(err.is_business());
+        assert_eq!(store.len(), 1);
+        let left = MAX_UNITS - u64::from(u32::MAX);
+        let level = services.receive_stock("tea", left, "d4").await.unwrap();
+        assert_eq!(level.on_hand, MAX_UNITS);
+        // A reservation whose lines add up past u64::MAX is out of stock, not a panic.
+        let items = vec![
+            chronik_core::domains::OrderItem {
+                product_id: "tea".into(),
+                quantity: u32::MAX,
+                unit_price: chronik_core::domains::Money::from_cents(1),
+            };
+            3
+        ];
+        services.reserve("r1", &items).await.unwrap();
+        let inv = services.inventory().await.unwrap();
+        assert_eq!(inv.products["tea"].reserved, 3 * u64::from(u32::MAX));
+    });
+}
+
+#[test]
+fn a_charge_outside_the_money_bounds_is_refused() {
+    use chronik_core::domains::{Money, ServiceError};
+    let store = new_store();
+    let services = Services::new(Rc::clone(&store));
+    block_on(async {
+        for amount in [0, -5, Money::MAX.cents() + 1] {
+            let err = services
+                .charge("k", "cust", Money::from_cents(amount))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ServiceError::InvalidAmount { .. }), "{err:?}");
+        }
+        assert!(store.is_empty());
+        services.charge("k", "cust", Money::MAX).await.unwrap();
+        assert_eq!(services.payment("k").await.unwrap().amount, Money::MAX);
+    });
+}

@@ -32,14 +32,20 @@ pub enum MoneyError {
     /// The amount is zero or negative. Send a positive amount.
     #[error("amount '{0}' must be greater than zero")]
     NotPositive(String),
-    /// The amount does not fit in 64-bit cents. Send a smaller amount.
-    #[error("amount '{0}' is too large")]
+    /// The amount is larger than [`Money::MAX`] (90071992547409.91, the largest number
+    /// of cents a JavaScript number holds exactly). Send a smaller amount.
+    #[error("amount '{0}' is too large; the maximum is 90071992547409.91")]
     Overflow(String),
 }
 
 impl Money {
     /// Zero.
     pub const ZERO: Money = Money(0);
+
+    /// The largest amount: 2^53 − 1 cents (90071992547409.91), the largest integer a
+    /// JavaScript number holds exactly. Parsed amounts, balances and totals stay within
+    /// [−`MAX`, `MAX`], so every amount chronik stores reads back exactly in JS.
+    pub const MAX: Money = Money(9_007_199_254_740_991);
 
     /// `cents` minor units.
     pub const fn from_cents(cents: i64) -> Self {
@@ -53,7 +59,7 @@ impl Money {
 
     /// Parses a positive amount with at most two decimals: `"10.5"`, `"10.50"` and
     /// `"1000"` are accepted; `"0"`, `"-1"`, `"1.234"`, `"1e3"`, `"1,000"`, `".5"` and
-    /// amounts beyond `i64` cents are rejected.
+    /// amounts beyond [`Money::MAX`] are rejected.
     ///
     /// ```
     /// use chronik_core::domains::{Money, MoneyError};
@@ -94,33 +100,63 @@ impl Money {
         if cents == 0 {
             return Err(MoneyError::NotPositive(input.to_string()));
         }
-        Ok(Money(cents))
+        Money::within_bounds(cents).ok_or_else(overflow)
     }
 
-    /// `self + other`, `None` on overflow.
+    /// `cents` as an amount when it lies within [−[`MAX`](Self::MAX), `MAX`].
+    pub const fn within_bounds(cents: i64) -> Option<Money> {
+        if cents >= -Self::MAX.0 && cents <= Self::MAX.0 {
+            Some(Money(cents))
+        } else {
+            None
+        }
+    }
+
+    /// Whether the amount lies within [−[`MAX`](Self::MAX), `MAX`].
+    pub const fn is_within_bounds(self) -> bool {
+        Self::within_bounds(self.0).is_some()
+    }
+
+    /// `self + other`, `None` when the result leaves [−[`MAX`](Self::MAX), `MAX`].
     pub fn checked_add(self, other: Money) -> Option<Money> {
-        self.0.checked_add(other.0).map(Money)
+        self.0.checked_add(other.0).and_then(Money::within_bounds)
     }
 
-    /// `self - other`, `None` on overflow.
+    /// `self - other`, `None` when the result leaves [−[`MAX`](Self::MAX), `MAX`].
     pub fn checked_sub(self, other: Money) -> Option<Money> {
-        self.0.checked_sub(other.0).map(Money)
+        self.0.checked_sub(other.0).and_then(Money::within_bounds)
     }
 
-    /// `self × factor`, `None` on overflow.
+    /// `self × factor`, `None` when the result leaves [−[`MAX`](Self::MAX), `MAX`].
     pub fn checked_mul(self, factor: i64) -> Option<Money> {
-        self.0.checked_mul(factor).map(Money)
+        self.0.checked_mul(factor).and_then(Money::within_bounds)
     }
 
-    /// `self + other`, saturating at the bounds of `i64` (for read models, where a
-    /// total must never panic).
+    /// `self + other`, saturating at −[`MAX`](Self::MAX) and `MAX` (for folds and read
+    /// models, where a total must never panic and must stay readable in JS).
     pub fn saturating_add(self, other: Money) -> Money {
-        Money(self.0.saturating_add(other.0))
+        Money(self.0.saturating_add(other.0)).clamped()
     }
 
-    /// `self - other`, saturating at the bounds of `i64`.
+    /// `self - other`, saturating at −[`MAX`](Self::MAX) and `MAX`.
     pub fn saturating_sub(self, other: Money) -> Money {
-        Money(self.0.saturating_sub(other.0))
+        Money(self.0.saturating_sub(other.0)).clamped()
+    }
+
+    /// `self × factor`, saturating at −[`MAX`](Self::MAX) and `MAX`.
+    pub fn saturating_mul(self, factor: i64) -> Money {
+        Money(self.0.saturating_mul(factor)).clamped()
+    }
+
+    /// The amount, brought into [−[`MAX`](Self::MAX), `MAX`].
+    pub const fn clamped(self) -> Money {
+        if self.0 > Self::MAX.0 {
+            Self::MAX
+        } else if self.0 < -Self::MAX.0 {
+            Money(-Self::MAX.0)
+        } else {
+            self
+        }
     }
 
     /// Whether the amount is zero.
@@ -197,8 +233,57 @@ mod tests {
             Err(MoneyError::Overflow("92233720368547758.08".into()))
         );
         assert_eq!(
-            Money::parse("92233720368547758.07").unwrap().cents(),
-            i64::MAX
+            Money::parse("90071992547409.92"),
+            Err(MoneyError::Overflow("90071992547409.92".into()))
+        );
+        assert_eq!(
+            Money::parse("90071992547409.92").unwrap_err().to_string(),
+            "amount '90071992547409.92' is too large; the maximum is 90071992547409.91"
+        );
+        assert_eq!(Money::parse("90071992547409.91"), Ok(Money::MAX));
+        assert_eq!(Money::MAX.cents(), (1_i64 << 53) - 1);
+        assert_eq!(Money::MAX.to_string(), "90071992547409.91");
+        let huge = "9".repeat(400);
+        assert_eq!(Money::parse(&huge), Err(MoneyError::Overflow(huge.clone())));
+    }
+
+    #[test]
+    fn arithmetic_stays_within_the_maximum() {
+        let one = Money::from_cents(1);
+        assert_eq!(Money::MAX.checked_add(one), None);
+        assert_eq!(
+            Money::MAX.checked_sub(one),
+            Some(Money::from_cents(Money::MAX.cents() - 1))
+        );
+        assert_eq!(
+            Money::ZERO.checked_sub(Money::MAX),
+            Some(Money::from_cents(-Money::MAX.cents()))
+        );
+        assert_eq!(
+            Money::ZERO
+                .checked_sub(Money::MAX)
+                .unwrap()
+                .checked_sub(one),
+            None
+        );
+        assert_eq!(Money::MAX.checked_mul(2), None);
+        assert_eq!(
+            Money::MAX.checked_mul(-1),
+            Some(Money::from_cents(-Money::MAX.cents()))
+        );
+        assert_eq!(Money::from_cents(i64::MAX).checked_add(Money::ZERO), None);
+        assert_eq!(Money::from_cents(1 << 52).checked_mul(2), None);
+        assert!(!Money::from_cents(i64::MIN).is_within_bounds());
+        assert!(Money::MAX.is_within_bounds());
+        assert_eq!(Money::MAX.saturating_add(one), Money::MAX);
+        assert_eq!(Money::MAX.saturating_mul(3), Money::MAX);
+        assert_eq!(
+            Money::MAX.saturating_mul(-3),
+            Money::ZERO.saturating_sub(Money::MAX)
+        );
+        assert_eq!(
+            Money::from_cents(i64::MIN).saturating_sub(one),
+            Money::from_cents(-Money::MAX.cents())
         );
     }
 

@@ -111,6 +111,34 @@ pub enum ServiceError {
         /// The step that failed.
         step: SagaStep,
     },
+    /// A stock delivery of 0 units. Nothing was recorded; send at least 1 unit.
+    #[error("quantity of {product_id} must be at least 1")]
+    InvalidQuantity {
+        /// The product.
+        product_id: String,
+    },
+    /// The delivery would take the units on hand past `max` ([`MAX_UNITS`], the largest
+    /// count a JavaScript number holds exactly). Nothing was recorded; receive fewer.
+    #[error("receiving {quantity} of {product_id} would take its {on_hand} units on hand past the maximum {max}")]
+    StockOverflow {
+        /// The product.
+        product_id: String,
+        /// Units on hand before the delivery.
+        on_hand: u64,
+        /// Units in the delivery.
+        quantity: u64,
+        /// The largest count, [`MAX_UNITS`].
+        max: u64,
+    },
+    /// A charge of zero, a negative amount or one past [`Money::MAX`]. Nothing was
+    /// recorded; charge a positive amount.
+    #[error("cannot charge {amount}: the amount must be positive and at most {max}")]
+    InvalidAmount {
+        /// The amount asked for.
+        amount: Money,
+        /// The largest amount, [`Money::MAX`].
+        max: Money,
+    },
     /// The store failed (or holds undecodable data). Nothing is known to have changed
     /// beyond what the store recorded; retry the call with the same key later.
     #[error("service storage failed: {0}")]
@@ -140,6 +168,10 @@ fn lift<E: std::error::Error>(
 
 // ---------------------------------------------------------------- inventory
 
+/// The most units of one product the warehouse holds: 2^53 − 1, the largest count a
+/// JavaScript number holds exactly.
+pub const MAX_UNITS: u64 = (1 << 53) - 1;
+
 /// Units of one product in a reservation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -154,9 +186,10 @@ pub struct StockLine {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StockLevel {
-    /// Units in the warehouse (reserved ones included).
+    /// Units in the warehouse (reserved ones included); at most [`MAX_UNITS`] (a fold
+    /// of events written by other means saturates at `u64::MAX`).
     pub on_hand: u64,
-    /// Units held by reservations.
+    /// Units held by reservations; never more than `on_hand` (saturating, as above).
     pub reserved: u64,
 }
 
@@ -217,11 +250,12 @@ impl DomainEvent for InventoryEvent {
 /// What the inventory can be asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InventoryCommand {
-    /// Add units of a product.
+    /// Add units of a product; refused ([`ServiceError::InvalidQuantity`]) for 0 units
+    /// and ([`ServiceError::StockOverflow`]) past [`MAX_UNITS`] on hand.
     Receive {
         /// The product.
         product_id: String,
-        /// Units (positive).
+        /// Units (at least 1).
         quantity: u64,
     },
     /// Reserve all lines, or nothing.
@@ -264,14 +298,29 @@ impl Aggregate for Inventory {
             InventoryCommand::Receive {
                 product_id,
                 quantity,
-            } => Ok(if *quantity == 0 {
-                Vec::new()
-            } else {
-                vec![InventoryEvent::StockReceived {
+            } => {
+                if *quantity == 0 {
+                    return Err(ServiceError::InvalidQuantity {
+                        product_id: product_id.clone(),
+                    });
+                }
+                let on_hand = self.products.get(product_id).map_or(0, |l| l.on_hand);
+                if on_hand
+                    .checked_add(*quantity)
+                    .is_none_or(|after| after > MAX_UNITS)
+                {
+                    return Err(ServiceError::StockOverflow {
+                        product_id: product_id.clone(),
+                        on_hand,
+                        quantity: *quantity,
+                        max: MAX_UNITS,
+                    });
+                }
+                Ok(vec![InventoryEvent::StockReceived {
                     product_id: product_id.clone(),
                     quantity: *quantity,
-                }]
-            }),
+                }])
+            }
             InventoryCommand::Reserve {
                 reservation_id,
                 lines,
@@ -281,7 +330,9 @@ impl Aggregate for Inventory {
                 }
                 let mut wanted: BTreeMap<&str, u64> = BTreeMap::new();
                 for line in lines {
-                    *wanted.entry(&line.product_id).or_default() += line.quantity;
+                    // Saturating: a sum past u64::MAX is more than any stock anyway.
+                    let units = wanted.entry(&line.product_id).or_default();
+                    *units = units.saturating_add(line.quantity);
                 }
                 for (product_id, requested) in wanted {
                     let available = self
@@ -440,6 +491,12 @@ impl Aggregate for Payment {
                 if self.refunded {
                     return Err(ServiceError::PaymentRefunded {
                         key: payment_id.clone(),
+                    });
+                }
+                if *amount <= Money::ZERO || *amount > Money::MAX {
+                    return Err(ServiceError::InvalidAmount {
+                        amount: *amount,
+                        max: Money::MAX,
                     });
                 }
                 Ok(if self.payment_id.is_some() {
@@ -685,7 +742,9 @@ impl<S: EventStore + Clone> Services<S> {
     }
 
     /// Adds `quantity` units of `product_id` to the warehouse (a command id makes a
-    /// retried delivery count once).
+    /// retried delivery count once). Refuses 0 units ([`ServiceError::InvalidQuantity`])
+    /// and a delivery that would take the units on hand past [`MAX_UNITS`]
+    /// ([`ServiceError::StockOverflow`]); nothing is recorded then.
     pub async fn receive_stock(
         &self,
         product_id: &str,

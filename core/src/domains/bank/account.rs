@@ -177,9 +177,12 @@ pub enum BankError {
         /// The current balance.
         balance: Money,
     },
-    /// The deposit would push the balance past the largest representable amount.
-    /// Deposit less.
-    #[error("deposit of {amount} would overflow the balance {balance}")]
+    /// The deposit (or transfer credit, or opening deposit) would push the balance past
+    /// [`Money::MAX`] (90071992547409.91, the largest amount a JavaScript number holds
+    /// exactly). Nothing was recorded; deposit less, or into another account.
+    #[error(
+        "deposit of {amount} would take the balance {balance} past the maximum 90071992547409.91"
+    )]
     BalanceOverflow {
         /// The balance before the deposit.
         balance: Money,
@@ -210,7 +213,9 @@ pub struct BankAccount {
     pub id: String,
     /// The owner's name.
     pub owner: String,
-    /// Balance in cents; never negative.
+    /// Balance in cents; never negative and never above [`Money::MAX`] (`decide`
+    /// refuses a deposit past it; a fold of events written by other means saturates
+    /// there).
     pub balance: Money,
     /// Open or closed.
     pub status: AccountStatus,
@@ -276,10 +281,7 @@ impl Aggregate for BankAccount {
                     owner: owner.trim().to_string(),
                 }];
                 if let Some(amount) = initial_deposit {
-                    events.push(BankEvent::MoneyDeposited {
-                        amount: Money::parse(amount)?,
-                        transfer_id: None,
-                    });
+                    events.extend(self.deposit_events(Money::parse(amount)?, None)?);
                 }
                 Ok(events)
             }
@@ -332,7 +334,7 @@ impl Aggregate for BankAccount {
     }
 
     fn evolve(&mut self, event: &BankEvent) {
-        self.version += 1;
+        self.version = self.version.saturating_add(1);
         match event {
             BankEvent::AccountOpened { owner } => {
                 self.owner = owner.clone();

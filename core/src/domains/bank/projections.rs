@@ -39,7 +39,8 @@ fn bank_event_types() -> Option<Vec<String>> {
 pub struct AccountBalance {
     /// The owner's name.
     pub owner: String,
-    /// Balance in cents.
+    /// Balance in cents, within ±[`Money::MAX`] (`decide` keeps a balance within
+    /// [0, `MAX`]; a log written by other means saturates there).
     pub balance: Money,
     /// Open or closed.
     pub status: AccountStatus,
@@ -55,8 +56,36 @@ pub struct AccountBalance {
 pub struct AccountBalancesState {
     /// Every account by id.
     pub accounts: BTreeMap<String, AccountBalance>,
-    /// The sum of all balances.
+    /// The sum of all balances, saturating at [`Money::MAX`] (each balance is within
+    /// it, but many accounts together can pass it); exact whenever the sum is within
+    /// ±`MAX`.
     pub total: Money,
+}
+
+impl AccountBalancesState {
+    /// Moves `total` by `delta` cents. While the total is strictly within ±`MAX` it is
+    /// exact and a step suffices; once it sits at a bound (saturated) it is summed
+    /// again from the balances, so that it becomes exact again as soon as it can.
+    fn update_total(&mut self, delta: i128) {
+        let max = i128::from(Money::MAX.cents());
+        let current = i128::from(self.total.cents());
+        let exact = if current.abs() < max {
+            current + delta
+        } else {
+            // Each balance is within ±MAX, so no realistic number of accounts overflows.
+            self.accounts
+                .values()
+                .map(|a| i128::from(a.balance.cents()))
+                .fold(0_i128, i128::saturating_add)
+        };
+        self.total = clamp_cents(exact);
+    }
+}
+
+/// `cents` as an amount, saturating at ±[`Money::MAX`].
+fn clamp_cents(cents: i128) -> Money {
+    let max = i128::from(Money::MAX.cents());
+    Money::from_cents(i64::try_from(cents.clamp(-max, max)).unwrap_or(0))
 }
 
 /// Read model: the balance and status of every account.
@@ -87,11 +116,11 @@ impl Projection for AccountBalances {
             }
             BankEvent::MoneyDeposited { amount, .. } => {
                 account.balance = account.balance.saturating_add(amount);
-                state.total = state.total.saturating_add(amount);
+                state.update_total(i128::from(amount.cents()));
             }
             BankEvent::MoneyWithdrawn { amount, .. } => {
                 account.balance = account.balance.saturating_sub(amount);
-                state.total = state.total.saturating_sub(amount);
+                state.update_total(-i128::from(amount.cents()));
             }
             BankEvent::AccountClosed => account.status = AccountStatus::Closed,
         }
@@ -118,9 +147,10 @@ pub struct Transaction {
     pub version: u64,
     /// Deposit or withdrawal.
     pub kind: TransactionKind,
-    /// Amount in cents (positive).
+    /// Amount in cents (positive; brought within [`Money::MAX`]).
     pub amount: Money,
-    /// The balance right after this transaction.
+    /// The balance right after this transaction, saturating at ±[`Money::MAX`] (only a
+    /// log written by other means than `decide` reaches it).
     pub balance_after: Money,
     /// When it was recorded (ms since the Unix epoch).
     pub at: i64,
@@ -174,6 +204,7 @@ impl Projection for TransactionHistory {
             } => (TransactionKind::Withdrawal, amount, transfer_id),
             _ => return Ok(()),
         };
+        let amount = amount.clamped();
         let lines = state.accounts.entry(id).or_default();
         let before = lines.front().map_or(Money::ZERO, |t| t.balance_after);
         let balance_after = match kind {
@@ -197,15 +228,16 @@ impl Projection for TransactionHistory {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DaySummary {
-    /// Sum of deposits, in cents.
+    /// Sum of deposits, in cents, saturating at [`Money::MAX`].
     pub deposits: Money,
-    /// Sum of withdrawals, in cents.
+    /// Sum of withdrawals, in cents, saturating at [`Money::MAX`].
     pub withdrawals: Money,
     /// Number of deposits.
     pub deposit_count: u64,
     /// Number of withdrawals.
     pub withdrawal_count: u64,
-    /// Deposits minus withdrawals.
+    /// Deposits minus withdrawals, exact while `deposits` and `withdrawals` are (and
+    /// within ±[`Money::MAX`]).
     pub net: Money,
 }
 
@@ -239,16 +271,16 @@ impl Projection for DailySummary {
         match e {
             BankEvent::MoneyDeposited { amount, .. } => {
                 day.deposits = day.deposits.saturating_add(amount);
-                day.deposit_count += 1;
-                day.net = day.net.saturating_add(amount);
+                day.deposit_count = day.deposit_count.saturating_add(1);
             }
             BankEvent::MoneyWithdrawn { amount, .. } => {
                 day.withdrawals = day.withdrawals.saturating_add(amount);
-                day.withdrawal_count += 1;
-                day.net = day.net.saturating_sub(amount);
+                day.withdrawal_count = day.withdrawal_count.saturating_add(1);
             }
-            _ => {}
+            _ => return Ok(()),
         }
+        day.net =
+            clamp_cents(i128::from(day.deposits.cents()) - i128::from(day.withdrawals.cents()));
         Ok(())
     }
 }
@@ -310,7 +342,7 @@ impl Projection for PendingTransfers {
                     PendingTransfer {
                         from,
                         to,
-                        amount,
+                        amount: amount.clamped(),
                         debited: false,
                     },
                 );

@@ -29,11 +29,16 @@ pub struct OrderItem {
 }
 
 impl OrderItem {
-    /// `quantity × unit_price`, saturating.
+    /// `quantity × unit_price`, saturating at [`Money::MAX`] (and −`MAX`). `decide`
+    /// never records a line whose total passes `MAX`, so this saturates only for
+    /// events written by other means.
     pub fn line_total(&self) -> Money {
-        self.unit_price
-            .checked_mul(i64::from(self.quantity))
-            .unwrap_or(Money::from_cents(i64::MAX))
+        self.unit_price.saturating_mul(i64::from(self.quantity))
+    }
+
+    /// `quantity × unit_price`, `None` when it leaves [−[`Money::MAX`], `MAX`].
+    pub fn checked_line_total(&self) -> Option<Money> {
+        self.unit_price.checked_mul(i64::from(self.quantity))
     }
 }
 
@@ -237,6 +242,14 @@ impl fmt::Display for OrderStatus {
     }
 }
 
+/// The sum of `totals`, `None` when one of them is `None` or the sum leaves
+/// [−[`Money::MAX`], `MAX`].
+fn total_of(totals: impl IntoIterator<Item = Option<Money>>) -> Option<Money> {
+    totals
+        .into_iter()
+        .try_fold(Money::ZERO, |sum, line| sum.checked_add(line?))
+}
+
 /// Why an order command is rejected. Nothing was recorded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderError {
@@ -262,6 +275,16 @@ pub enum OrderError {
         product_id: String,
         /// The largest quantity.
         max: u32,
+    },
+    /// The line of `product_id` (quantity × unit price), or the order total with it,
+    /// would pass `max` ([`Money::MAX`], the largest amount a JavaScript number holds
+    /// exactly). Order fewer or cheaper items.
+    #[error("the total for {product_id} would exceed the maximum amount {max}; order fewer or cheaper items")]
+    TotalTooLarge {
+        /// The product whose line was being changed.
+        product_id: String,
+        /// The largest amount, [`Money::MAX`].
+        max: Money,
     },
     /// The unit price is not acceptable; see [`MoneyError`].
     #[error("invalid unit price: {0}")]
@@ -328,10 +351,45 @@ pub struct Order {
 }
 
 impl Order {
-    /// The sum of the lines.
+    /// The sum of the lines, saturating at [`Money::MAX`] (and −`MAX`). `decide` never
+    /// lets the total of a draft pass `MAX`, so this saturates only for events written
+    /// by other means.
     pub fn total(&self) -> Money {
         self.items.iter().fold(Money::ZERO, |sum, item| {
             sum.saturating_add(item.line_total())
+        })
+    }
+
+    /// The sum of the lines, `None` when a line total or the sum leaves
+    /// [−[`Money::MAX`], `MAX`].
+    pub fn checked_total(&self) -> Option<Money> {
+        total_of(self.items.iter().map(OrderItem::checked_line_total))
+    }
+
+    /// The total the order would have if the line of `product_id` had `quantity` units
+    /// at `unit_price` (added when the order has no such line); `Err` when that line's
+    /// total or the order's total would pass [`Money::MAX`].
+    fn total_with(
+        &self,
+        product_id: &str,
+        quantity: u32,
+        unit_price: Money,
+    ) -> Result<Money, OrderError> {
+        let changed = OrderItem {
+            product_id: product_id.to_string(),
+            quantity,
+            unit_price,
+        };
+        let others = self
+            .items
+            .iter()
+            .filter(|i| i.product_id != product_id)
+            .map(OrderItem::checked_line_total);
+        total_of(others.chain([changed.checked_line_total()])).ok_or_else(|| {
+            OrderError::TotalTooLarge {
+                product_id: product_id.to_string(),
+                max: Money::MAX,
+            }
         })
     }
 
@@ -406,21 +464,25 @@ impl Aggregate for Order {
                     return Err(OrderError::InvalidQuantity);
                 }
                 let unit_price = Money::parse(unit_price)?;
-                if let Some(existing) = self.item(product_id) {
-                    if existing.unit_price != unit_price {
-                        return Err(OrderError::PriceMismatch {
-                            product_id: product_id.clone(),
-                            existing: existing.unit_price,
-                            requested: unit_price,
-                        });
-                    }
-                    existing.quantity.checked_add(*quantity).ok_or_else(|| {
-                        OrderError::QuantityOverflow {
-                            product_id: product_id.clone(),
-                            max: u32::MAX,
+                let merged = match self.item(product_id) {
+                    Some(existing) => {
+                        if existing.unit_price != unit_price {
+                            return Err(OrderError::PriceMismatch {
+                                product_id: product_id.clone(),
+                                existing: existing.unit_price,
+                                requested: unit_price,
+                            });
                         }
-                    })?;
-                }
+                        existing.quantity.checked_add(*quantity).ok_or_else(|| {
+                            OrderError::QuantityOverflow {
+                                product_id: product_id.clone(),
+                                max: u32::MAX,
+                            }
+                        })?
+                    }
+                    None => *quantity,
+                };
+                self.total_with(product_id, merged, unit_price)?;
                 Ok(vec![OrderEvent::ItemAdded {
                     product_id: product_id.clone(),
                     quantity: *quantity,
@@ -451,10 +513,13 @@ impl Aggregate for Order {
                         product_id: product_id.clone(),
                     }),
                     Some(item) if item.quantity == *quantity => Ok(Vec::new()),
-                    Some(_) => Ok(vec![OrderEvent::ItemQuantityUpdated {
-                        product_id: product_id.clone(),
-                        quantity: *quantity,
-                    }]),
+                    Some(item) => {
+                        self.total_with(product_id, *quantity, item.unit_price)?;
+                        Ok(vec![OrderEvent::ItemQuantityUpdated {
+                            product_id: product_id.clone(),
+                            quantity: *quantity,
+                        }])
+                    }
                 }
             }
             OrderCommand::SubmitOrder => {
@@ -515,7 +580,7 @@ impl Aggregate for Order {
     }
 
     fn evolve(&mut self, event: &OrderEvent) {
-        self.version += 1;
+        self.version = self.version.saturating_add(1);
         match event {
             OrderEvent::OrderCreated { customer_id } => {
                 self.customer_id = customer_id.clone();

@@ -9,6 +9,7 @@ use super::order::{Order, OrderEvent, OrderItem, OrderStatus};
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::domains::codec;
 use crate::domains::money::Money;
+use crate::domains::services::MAX_UNITS;
 use crate::event::RecordedEvent;
 use crate::projection::Projection;
 
@@ -22,6 +23,21 @@ fn decode(event: &RecordedEvent) -> Result<(String, OrderEvent), String> {
                 event.event_type, event.position
             )
         })
+}
+
+/// `a + b` units, saturating at [`MAX_UNITS`] so that a count always reads back exactly
+/// in JavaScript.
+fn add_units(a: u64, b: u64) -> u64 {
+    a.saturating_add(b).min(MAX_UNITS)
+}
+
+/// `item` with its unit price brought within [−[`Money::MAX`], `MAX`] (only events
+/// written by other means than `decide` can hold a larger one).
+fn bounded(item: &OrderItem) -> OrderItem {
+    OrderItem {
+        unit_price: item.unit_price.clamped(),
+        ..item.clone()
+    }
 }
 
 fn order_event_types() -> Option<Vec<String>> {
@@ -51,7 +67,8 @@ pub struct OrderSummary {
     pub status: OrderStatus,
     /// The lines.
     pub items: Vec<OrderItem>,
-    /// The sum of the lines.
+    /// The sum of the lines, saturating at [`Money::MAX`] (`decide` keeps an order's
+    /// total within it; only events written by other means can pass it).
     pub total: Money,
     /// When the order last changed (ms since the Unix epoch).
     pub updated_at: i64,
@@ -107,7 +124,7 @@ impl Projection for CurrentOrders {
                 None => order.items.push(OrderItem {
                     product_id: product_id.clone(),
                     quantity: *quantity,
-                    unit_price: *unit_price,
+                    unit_price: unit_price.clamped(),
                 }),
             },
             OrderEvent::ItemRemoved { product_id } => {
@@ -121,7 +138,9 @@ impl Projection for CurrentOrders {
                     item.quantity = *quantity;
                 }
             }
-            OrderEvent::OrderSubmitted { items, .. } => order.items = items.clone(),
+            OrderEvent::OrderSubmitted { items, .. } => {
+                order.items = items.iter().map(bounded).collect()
+            }
             _ => {}
         }
         order.total = order
@@ -135,7 +154,8 @@ impl Projection for CurrentOrders {
                     *count = count.saturating_sub(1);
                 }
             }
-            *state.counts.entry(status).or_default() += 1;
+            let count = state.counts.entry(status).or_default();
+            *count = count.saturating_add(1);
             if status.is_terminal() {
                 state.orders.remove(&id);
             }
@@ -152,7 +172,7 @@ pub struct OrderHistoryEntry {
     pub order_id: String,
     /// Where the order stands.
     pub status: OrderStatus,
-    /// The total once submitted.
+    /// The total once submitted (brought within ±[`Money::MAX`]).
     pub total: Money,
     /// When the order was created (ms since the Unix epoch).
     pub created_at: i64,
@@ -176,7 +196,8 @@ pub struct OrderHistoryState {
     pub order_customer: BTreeMap<String, String>,
 }
 
-/// Read model: every order of every customer, with its outcome.
+/// Read model: every order of every customer, with its outcome. An event of an order
+/// it never saw created (only possible in a log written by other means) is skipped.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OrderHistory;
 
@@ -215,14 +236,14 @@ impl Projection for OrderHistory {
             .and_then(|c| state.customers.get_mut(c))
             .and_then(|orders| orders.iter_mut().rev().find(|o| o.order_id == id))
         else {
-            return Err(format!("{} for unknown order {id}", event.event_type));
+            return Ok(());
         };
         entry.updated_at = event.recorded_at;
         if let Some(status) = status_after(&e) {
             entry.status = status;
         }
         match e {
-            OrderEvent::OrderSubmitted { total, .. } => entry.total = total,
+            OrderEvent::OrderSubmitted { total, .. } => entry.total = total.clamped(),
             OrderEvent::OrderCompleted { tracking_number } => {
                 entry.tracking_number = Some(tracking_number)
             }
@@ -243,9 +264,11 @@ pub struct CustomerStat {
     pub completed_count: u64,
     /// Orders cancelled.
     pub cancelled_count: u64,
-    /// Sum of the totals of completed orders.
+    /// Sum of the totals of completed orders, saturating at [`Money::MAX`] (each
+    /// order's total is within it; many large orders can pass it).
     pub total_spent: Money,
-    /// `total_spent / completed_count`, rounded down to the cent (0 with none).
+    /// `total_spent / completed_count`, rounded down to the cent (0 with none); it
+    /// understates the average once `total_spent` saturates.
     pub average_order_value: Money,
 }
 
@@ -262,7 +285,8 @@ pub struct CustomerStatsState {
 }
 
 /// Read model: per customer, order count, completed and cancelled counts, total spent
-/// and average order value.
+/// and average order value. An `OrderCompleted` of an order it never saw submitted
+/// (only possible in a log written by other means) is skipped.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CustomerStats;
 
@@ -291,29 +315,27 @@ impl Projection for CustomerStats {
         let (id, e) = decode(event)?;
         match e {
             OrderEvent::OrderCreated { customer_id } => {
-                state
-                    .customers
-                    .entry(customer_id.clone())
-                    .or_default()
-                    .order_count += 1;
+                let stat = state.customers.entry(customer_id.clone()).or_default();
+                stat.order_count = stat.order_count.saturating_add(1);
                 state.drafts.insert(id, customer_id);
             }
             OrderEvent::OrderSubmitted {
                 customer_id, total, ..
             } => {
                 state.drafts.remove(&id);
-                state.open_orders.insert(id, (customer_id, total));
+                state.open_orders.insert(id, (customer_id, total.clamped()));
             }
             OrderEvent::OrderCompleted { .. } => {
-                let (customer, total) = state
-                    .open_orders
-                    .remove(&id)
-                    .ok_or_else(|| format!("OrderCompleted for unsubmitted order {id}"))?;
+                let Some((customer, total)) = state.open_orders.remove(&id) else {
+                    return Ok(());
+                };
                 let stat = state.customers.entry(customer).or_default();
-                stat.completed_count += 1;
+                stat.completed_count = stat.completed_count.saturating_add(1);
                 stat.total_spent = stat.total_spent.saturating_add(total);
-                stat.average_order_value =
-                    Money::from_cents(stat.total_spent.cents() / stat.completed_count as i64);
+                // completed_count ≥ 1 here; i128 so that no count can truncate.
+                stat.average_order_value = clamp_cents(
+                    i128::from(stat.total_spent.cents()) / i128::from(stat.completed_count),
+                );
             }
             OrderEvent::OrderCancelled { .. } => {
                 let customer = match state.open_orders.remove(&id) {
@@ -321,7 +343,8 @@ impl Projection for CustomerStats {
                     None => state.drafts.remove(&id),
                 };
                 if let Some(customer) = customer {
-                    state.customers.entry(customer).or_default().cancelled_count += 1;
+                    let stat = state.customers.entry(customer).or_default();
+                    stat.cancelled_count = stat.cancelled_count.saturating_add(1);
                 }
             }
             _ => {}
@@ -330,17 +353,24 @@ impl Projection for CustomerStats {
     }
 }
 
+/// `cents` as an amount, saturating at ±[`Money::MAX`].
+fn clamp_cents(cents: i128) -> Money {
+    let max = i128::from(Money::MAX.cents());
+    // In range after the clamp, so the conversion cannot fail.
+    Money::from_cents(i64::try_from(cents.clamp(-max, max)).unwrap_or(0))
+}
+
 /// One product in [`InventoryDemand`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductDemand {
     /// Units in orders that are reserved or processing right now.
     pub reserved: u64,
-    /// Units in submitted orders, ever.
+    /// Units in submitted orders, ever; saturating at [`MAX_UNITS`].
     pub ordered: u64,
-    /// Units shipped in completed orders.
+    /// Units shipped in completed orders; saturating at [`MAX_UNITS`].
     pub shipped: u64,
-    /// Revenue of shipped units, in cents.
+    /// Revenue of shipped units, in cents; saturating at [`Money::MAX`].
     pub revenue: Money,
 }
 
@@ -384,12 +414,10 @@ impl Projection for InventoryDemand {
         let (id, e) = decode(event)?;
         match e {
             OrderEvent::OrderSubmitted { items, .. } => {
+                let items: Vec<OrderItem> = items.iter().map(bounded).collect();
                 for item in &items {
-                    state
-                        .products
-                        .entry(item.product_id.clone())
-                        .or_default()
-                        .ordered += u64::from(item.quantity);
+                    let p = state.products.entry(item.product_id.clone()).or_default();
+                    p.ordered = add_units(p.ordered, u64::from(item.quantity));
                 }
                 state.open_orders.insert(id, (items, false));
             }
@@ -398,11 +426,8 @@ impl Projection for InventoryDemand {
                     if !*reserved {
                         *reserved = true;
                         for item in items.iter() {
-                            state
-                                .products
-                                .entry(item.product_id.clone())
-                                .or_default()
-                                .reserved += u64::from(item.quantity);
+                            let p = state.products.entry(item.product_id.clone()).or_default();
+                            p.reserved = add_units(p.reserved, u64::from(item.quantity));
                         }
                     }
                 }
@@ -416,7 +441,7 @@ impl Projection for InventoryDemand {
                             p.reserved = p.reserved.saturating_sub(u64::from(item.quantity));
                         }
                         if shipped {
-                            p.shipped += u64::from(item.quantity);
+                            p.shipped = add_units(p.shipped, u64::from(item.quantity));
                             p.revenue = p.revenue.saturating_add(item.line_total());
                         }
                     }
