@@ -7,6 +7,7 @@ import init, {
   type NewEvent,
   type RecordedEvent,
   type ExpectedVersion,
+  type JsonValue,
 } from "../../web/pkg/chronik.js";
 
 interface Deposited {
@@ -47,3 +48,18 @@ export async function appendOnce(db: Chronik, expected: number): Promise<number 
 
 // @ts-expect-error: expectedVersion takes a number or "any" | "noStream" | "streamExists"
 export const wrong: ExpectedVersion = "latest";
+
+/** Options objects and progress callbacks may be left out. */
+export async function defaults(db: Chronik): Promise<number> {
+  await db.append("account-2", [{ type: "Opened", data: {}, metadata: { userId: "u-1", correlationId: "c" } }]);
+  const events = await db.readStream("account-2");
+  const all = await db.readAll();
+  const userId: JsonValue | undefined = events[0].metadata["userId"];
+  await db.importNdjson("");
+  await db.generateDemo({ events: 10 });
+  await db.generateDemo({ events: 10 }, (done: number, total: number) => void (done + total));
+  await db.bank().execute("acc-9", { type: "OpenAccount", owner: "Ada" });
+  await db.projection("AccountBalances").rebuild();
+  db.fulfilment();
+  return events.length + all.length + (userId === undefined ? 0 : 1);
+}

@@ -197,8 +197,9 @@ impl Aggregate {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "JsonValue")] command: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "CommandOptions | undefined")] options: JsValue,
+        options: Option<super::ts::CommandOptions>,
     ) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let (handler, shared) = (Rc::clone(&self.handler), Rc::clone(&self.shared));
         call(&self.shared, || {
             let id = input::name(&id, "id")?;
@@ -224,8 +225,9 @@ impl Aggregate {
     pub fn state(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "StateOptions | undefined")] options: JsValue,
+        options: Option<super::ts::StateOptions>,
     ) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let handler = Rc::clone(&self.handler);
         call(&self.shared, || {
             let id = input::name(&id, "id")?;

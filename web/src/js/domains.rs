@@ -148,8 +148,9 @@ impl Bank {
         &self,
         #[wasm_bindgen(js_name = accountId, unchecked_param_type = "string")] account_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "BankCommandInput")] command: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "CommandOptions | undefined")] options: JsValue,
+        options: Option<super::ts::CommandOptions>,
     ) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let (bank, shared) = (Rc::clone(&self.bank), Rc::clone(&self.shared));
         call(&self.shared, || {
             let account_id = input::name(&account_id, "accountId")?;
@@ -172,8 +173,9 @@ impl Bank {
     pub fn state(
         &self,
         #[wasm_bindgen(js_name = accountId, unchecked_param_type = "string")] account_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "StateOptions | undefined")] options: JsValue,
+        options: Option<super::ts::StateOptions>,
     ) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let bank = Rc::clone(&self.bank);
         call(&self.shared, || {
             let account_id = input::name(&account_id, "accountId")?;
@@ -275,8 +277,9 @@ impl Orders {
         &self,
         #[wasm_bindgen(js_name = orderId, unchecked_param_type = "string")] order_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "OrderCommandInput")] command: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "CommandOptions | undefined")] options: JsValue,
+        options: Option<super::ts::CommandOptions>,
     ) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let (orders, shared) = (Rc::clone(&self.orders), Rc::clone(&self.shared));
         call(&self.shared, || {
             let order_id = input::name(&order_id, "orderId")?;
@@ -299,8 +302,9 @@ impl Orders {
     pub fn state(
         &self,
         #[wasm_bindgen(js_name = orderId, unchecked_param_type = "string")] order_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "StateOptions | undefined")] options: JsValue,
+        options: Option<super::ts::StateOptions>,
     ) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let orders = Rc::clone(&self.orders);
         call(&self.shared, || {
             let order_id = input::name(&order_id, "orderId")?;

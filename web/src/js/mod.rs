@@ -13,6 +13,46 @@ mod projection;
 mod subscription;
 pub mod types;
 
+/// TypeScript names for optional arguments, so the `.d.ts` marks them optional
+/// (`options?: AppendOptions`); their values are checked in `input` like any other.
+mod ts {
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// `AppendOptions` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "AppendOptions")]
+        pub type AppendOptions;
+        /// `CommandOptions` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "CommandOptions")]
+        pub type CommandOptions;
+        /// `FaultsInput` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "FaultsInput")]
+        pub type FaultsInput;
+        /// `ImportOptions` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "ImportOptions")]
+        pub type ImportOptions;
+        /// `(done: number, total: number) => void` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "((done: number, total: number) => void)")]
+        pub type ProgressCallback;
+        /// `ReadAllOptions` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "ReadAllOptions")]
+        pub type ReadAllOptions;
+        /// `ReadStreamOptions` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "ReadStreamOptions")]
+        pub type ReadStreamOptions;
+        /// `RebuildOptions` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "RebuildOptions")]
+        pub type RebuildOptions;
+        /// `StateOptions` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "StateOptions")]
+        pub type StateOptions;
+        /// `SubscribeOptions` in the TypeScript declarations.
+        #[wasm_bindgen(typescript_type = "SubscribeOptions")]
+        pub type SubscribeOptions;
+    }
+}
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
@@ -242,8 +282,9 @@ impl Chronik {
         &self,
         #[wasm_bindgen(js_name = streamId, unchecked_param_type = "string")] stream_id: JsValue,
         #[wasm_bindgen(unchecked_param_type = "NewEvent[]")] events: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AppendOptions | undefined")] options: JsValue,
+        options: Option<ts::AppendOptions>,
     ) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let shared = Rc::clone(&self.shared);
         call(&self.shared, || {
             let stream_id = input::name(&stream_id, "streamId")?;
@@ -268,8 +309,9 @@ impl Chronik {
     pub fn read_stream(
         &self,
         #[wasm_bindgen(js_name = streamId, unchecked_param_type = "string")] stream_id: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ReadStreamOptions | undefined")] options: JsValue,
+        options: Option<ts::ReadStreamOptions>,
     ) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let store = Rc::clone(&self.shared.store);
         call(&self.shared, || {
             let stream_id = input::name(&stream_id, "streamId")?;
@@ -288,10 +330,8 @@ impl Chronik {
 
     /// Reads the global log over every stream, in position order.
     #[wasm_bindgen(js_name = readAll, unchecked_return_type = "Promise<RecordedEvent[]>")]
-    pub fn read_all(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "ReadAllOptions | undefined")] options: JsValue,
-    ) -> js_sys::Promise {
+    pub fn read_all(&self, options: Option<ts::ReadAllOptions>) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let store = Rc::clone(&self.shared.store);
         call(&self.shared, || {
             let options = input::options::<ReadAllOptions>(&options, "options")?.to_core();
@@ -318,9 +358,10 @@ impl Chronik {
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn subscribe(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "SubscribeOptions | undefined")] options: JsValue,
+        options: Option<ts::SubscribeOptions>,
         #[wasm_bindgen(unchecked_param_type = "(event: RecordedEvent) => void")] callback: JsValue,
     ) -> Result<JsValue, JsValue> {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         self.shared.check_open()?;
         let options = input::options::<SubscribeOptions>(&options, "options")?;
         let callback = input::function(&callback, "callback")?;
@@ -547,8 +588,9 @@ impl Chronik {
     pub fn import_ndjson(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ImportOptions | undefined")] options: JsValue,
+        options: Option<ts::ImportOptions>,
     ) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let shared = Rc::clone(&self.shared);
         call(&self.shared, || {
             let text = input::text(&text, "text")?;
@@ -618,10 +660,8 @@ impl Chronik {
 
     /// The fulfilment saga over simulated inventory, payment and shipping services;
     /// `faults` makes a step fail on purpose (every time, or at a seeded rate).
-    pub fn fulfilment(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "FaultsInput | undefined")] faults: JsValue,
-    ) -> Result<Fulfilment, JsValue> {
+    pub fn fulfilment(&self, faults: Option<ts::FaultsInput>) -> Result<Fulfilment, JsValue> {
+        let faults: JsValue = faults.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         self.shared.check_open()?;
         let faults: domain_types::FaultsInput = input::options(&faults, "faults")?;
         if let Some(rate) = faults.failure_rate {
@@ -642,12 +682,9 @@ impl Chronik {
     pub fn generate_demo(
         &self,
         #[wasm_bindgen(unchecked_param_type = "DemoOptions")] options: JsValue,
-        #[wasm_bindgen(
-            js_name = onProgress,
-            unchecked_param_type = "((done: number, total: number) => void) | undefined"
-        )]
-        on_progress: JsValue,
+        #[wasm_bindgen(js_name = onProgress)] on_progress: Option<ts::ProgressCallback>,
     ) -> js_sys::Promise {
+        let on_progress: JsValue = on_progress.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let shared = Rc::clone(&self.shared);
         call(&self.shared, || {
             input::object(&options, "options")?;

@@ -277,10 +277,8 @@ impl Projection {
     /// Throws the state away and processes the whole log again; resolves to the number
     /// of events processed. `onProgress` is called after every page.
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
-    pub fn rebuild(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "RebuildOptions | undefined")] options: JsValue,
-    ) -> js_sys::Promise {
+    pub fn rebuild(&self, options: Option<super::ts::RebuildOptions>) -> js_sys::Promise {
+        let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let inner = Rc::clone(&self.inner);
         call(&self.shared, || {
             let on_progress = if options.is_undefined() || options.is_null() {

@@ -73,7 +73,7 @@ pub struct EventMetadata {
     pub causation_id: Option<String>,
     /// Any other keys (`userId`, `clientVersion`, ...), kept as given.
     #[serde(flatten)]
-    #[tsify(type = "JsonValue")]
+    #[tsify(type = "Record<string, JsonValue>")]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
