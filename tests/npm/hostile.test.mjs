@@ -79,6 +79,9 @@ test("cyclic, very deep, throwing and Proxy values are refused, and the module l
   const { proxy, revoke } = Proxy.revocable({}, {});
   revoke();
   await refused(() => db.append("s", [{ type: "T", data: proxy }]), "InvalidInput", /could not be read/);
+  await refused(() => db.append("s", proxy), "InvalidInput", /events could not be read/);
+  const sneaky = new Proxy([], { getPrototypeOf() { throw new Error("proto trap"); } });
+  await refused(() => db.append("s", [sneaky]), "InvalidInput", /events\[0\]/);
   const event = { type: "T", get data() { throw new Error("event getter"); } };
   await refused(() => db.append("s", [event]), "InvalidInput", /event getter/);
 

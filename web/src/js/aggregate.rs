@@ -59,7 +59,7 @@ impl DynamicAggregate for JsAggregate {
             .call2(&JsValue::NULL, &out(state)?, &out(command)?)?;
         let what = "the events decide returned";
         input::refuse_promise(&events, what)?;
-        if !js_sys::Array::is_array(&events) {
+        if input::array(&events, what)?.is_none() {
             return Err(input::invalid(
                 what,
                 format!(

@@ -52,13 +52,19 @@ pub fn invalid(what: &str, problem: impl std::fmt::Display) -> JsValue {
     js_error("InvalidInput", &format!("invalid input: {what} {problem}")).into()
 }
 
-/// The message of a thrown JS value.
+/// The message of a thrown JS value (without `instanceof`, which a `Proxy` can make
+/// throw).
 pub fn describe_thrown(thrown: &JsValue) -> String {
-    if let Some(e) = thrown.dyn_ref::<js_sys::Error>() {
-        return String::from(e.message());
-    }
     if let Some(s) = thrown.as_string() {
         return s;
+    }
+    if thrown.is_object() {
+        if let Some(message) = js_sys::Reflect::get(thrown, &JsValue::from_str("message"))
+            .ok()
+            .and_then(|m| m.as_string())
+        {
+            return message;
+        }
     }
     if thrown.is_undefined() {
         return "undefined".into();
@@ -482,12 +488,24 @@ fn show(n: f64) -> String {
     }
 }
 
-/// A function.
+/// A function (checked with `typeof`, which never throws).
 pub fn function(value: &JsValue, what: &str) -> Result<js_sys::Function, JsValue> {
-    value
-        .dyn_ref::<js_sys::Function>()
-        .cloned()
-        .ok_or_else(|| invalid(what, format!("must be a function, not {}", kind(value))))
+    if !value.is_function() {
+        return Err(invalid(what, format!("must be a function, not {}", kind(value))));
+    }
+    Ok(value.clone().unchecked_into())
+}
+
+/// Whether `value` is an array; a revoked `Proxy` is refused, naming `what`.
+pub fn array(value: &JsValue, what: &str) -> Result<Option<js_sys::Array>, JsValue> {
+    match is_array(value) {
+        Ok(true) => Ok(Some(value.clone().unchecked_into())),
+        Ok(false) => Ok(None),
+        Err(e) => Err(invalid(
+            what,
+            format!("could not be read: {}", describe_thrown(&e)),
+        )),
+    }
 }
 
 /// A function, or `None` for `undefined` / `null`.
@@ -531,9 +549,10 @@ pub fn refuse_promise(value: &JsValue, what: &str) -> Result<(), JsValue> {
     }
     let then =
         js_sys::Reflect::get(value, &JsValue::from_str("then")).unwrap_or(JsValue::UNDEFINED);
-    let Some(then) = then.dyn_ref::<js_sys::Function>() else {
+    if !then.is_function() {
         return Ok(());
-    };
+    }
+    let then: &js_sys::Function = then.unchecked_ref();
     IGNORE.with(|ignore| {
         let _ = then.call2(value, &JsValue::UNDEFINED, ignore.as_ref());
     });

@@ -190,10 +190,7 @@ impl Chronik {
 
 /// The events of an `append` call, checked.
 fn new_events(events: &JsValue) -> Result<Vec<chronik_core::NewEvent>, JsValue> {
-    let array = events
-        .dyn_ref::<js_sys::Array>()
-        .filter(|_| js_sys::Array::is_array(events))
-        .ok_or_else(|| {
+    let array = input::array(events, "events")?.ok_or_else(|| {
             input::invalid(
                 "events",
                 format!(
@@ -202,6 +199,7 @@ fn new_events(events: &JsValue) -> Result<Vec<chronik_core::NewEvent>, JsValue> 
                 ),
             )
         })?;
+    let array = &array;
     let len = array.length() as usize;
     if len > chronik_core::MAX_BATCH_EVENTS {
         return Err(input::invalid(

@@ -160,7 +160,8 @@ fn report_rejection(value: &JsValue) {
     let Ok(then) = js_sys::Reflect::get(value, &JsValue::from_str("then")) else {
         return;
     };
-    if let Some(then) = then.dyn_ref::<js_sys::Function>() {
+    if then.is_function() {
+        let then: &js_sys::Function = then.unchecked_ref();
         LOG_REJECTION.with(|log| {
             let _ = then.call2(value, &JsValue::UNDEFINED, log.as_ref());
         });
