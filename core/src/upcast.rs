@@ -119,7 +119,8 @@ impl Upcasters {
     }
 
     /// Registers the step that lifts `event_type` from `from_version` to
-    /// `from_version + 1`, replacing any earlier step for the same pair.
+    /// `from_version + 1`, replacing any earlier step for the same pair. A step from
+    /// `u32::MAX` would lift to a version that does not exist, so it never runs.
     pub fn register(
         mut self,
         event_type: impl Into<String>,
@@ -139,7 +140,7 @@ impl Upcasters {
         self.steps
             .get(event_type)
             .and_then(|steps| steps.keys().next_back())
-            .map(|v| v + 1)
+            .map(|v| v.saturating_add(1))
     }
 
     /// Lifts `data` of `event_type` from `version` to the current version; returns the
@@ -153,7 +154,11 @@ impl Upcasters {
         let Some(steps) = self.steps.get(event_type) else {
             return Ok((data, version));
         };
-        let current = steps.keys().next_back().map_or(version, |v| v + 1);
+        // A step from u32::MAX has no version to lift to: it never runs.
+        let current = steps
+            .keys()
+            .next_back()
+            .map_or(version, |v| v.saturating_add(1));
         if version > current {
             return Err(UpcastError::FromTheFuture {
                 event_type: event_type.to_string(),
@@ -227,6 +232,20 @@ impl Upcasters {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_step_from_the_last_version_never_overflows() {
+        let up = Upcasters::new().register("E", u32::MAX, |_| Err("never runs".into()));
+        assert_eq!(up.current_version("E"), Some(u32::MAX));
+        assert_eq!(
+            up.upcast_data("E", u32::MAX, json!(1)).unwrap(),
+            (json!(1), u32::MAX)
+        );
+        assert!(matches!(
+            up.upcast_data("E", 1, json!(1)),
+            Err(UpcastError::MissingStep { version: 1, .. })
+        ));
+    }
 
     fn renamed() -> Upcasters {
         Upcasters::new()

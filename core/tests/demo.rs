@@ -138,3 +138,29 @@ fn written_demo_data_obeys_the_rules_and_reads_back_everywhere() {
         assert!(inventory.products.values().all(|l| l.reserved == 0));
     });
 }
+
+#[test]
+fn extreme_configurations_neither_panic_nor_exhaust_memory() {
+    let config = DemoConfig {
+        seed: u64::MAX,
+        events: 500,
+        start_ms: i64::MAX - 1_000,
+        max_accounts: u32::MAX,
+        customers: u32::MAX,
+        products: u32::MAX, // brought down to MAX_PRODUCTS
+        failure_rate: f64::NAN,
+    };
+    let batches: Vec<_> = DemoData::new(config).collect();
+    let events: u64 = batches.iter().map(|b| b.events.len() as u64).sum();
+    assert_eq!(events, 500);
+    // Time saturates at the end of i64 instead of wrapping to the past.
+    assert!(batches.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    let none = DemoConfig {
+        customers: 0,
+        products: 0,
+        max_accounts: 0,
+        ..DemoConfig::new(1, 300)
+    };
+    let events: usize = DemoData::new(none).map(|b| b.events.len()).sum();
+    assert_eq!(events, 300);
+}

@@ -43,11 +43,17 @@ pub struct DemoConfig {
     pub max_accounts: u32,
     /// Customers placing orders.
     pub customers: u32,
-    /// Products in the catalogue.
+    /// Products in the catalogue (1 to [`MAX_PRODUCTS`]; values outside are brought
+    /// within).
     pub products: u32,
     /// Probability that a saga step fails (see [`Faults::rate`]).
     pub failure_rate: f64,
 }
+
+/// The most products a demo catalogue holds: a larger [`DemoConfig::products`] is
+/// treated as this many, so that no configuration exhausts memory before the first
+/// event.
+pub const MAX_PRODUCTS: u32 = 10_000;
 
 impl Default for DemoConfig {
     fn default() -> Self {
@@ -143,7 +149,7 @@ impl DemoData {
     /// A generator for `config`.
     pub fn new(config: DemoConfig) -> Self {
         let mut rng = SplitMix64::new(config.seed);
-        let catalogue = (1..=config.products.max(1))
+        let catalogue = (1..=config.products.clamp(1, MAX_PRODUCTS))
             .map(|i| {
                 let price = Money::from_cents(rng.range(99, 9_999) as i64);
                 (format!("sku-{i:03}"), price)
@@ -259,7 +265,9 @@ impl DemoData {
 
     /// One piece of activity; queues at least one batch.
     fn tick(&mut self) {
-        self.now += self.rng.range(1_000, 40_000) as i64;
+        self.now = self
+            .now
+            .saturating_add(self.rng.range(1_000, 40_000) as i64);
         if self.inventory.version == 0 || self.rng.chance(0.02) {
             return self.restock();
         }
@@ -598,7 +606,7 @@ impl Iterator for DemoData {
     type Item = DemoBatch;
 
     fn next(&mut self) -> Option<DemoBatch> {
-        let remaining = self.config.events - self.produced;
+        let remaining = self.config.events.saturating_sub(self.produced);
         if remaining == 0 {
             return None;
         }
@@ -606,7 +614,9 @@ impl Iterator for DemoData {
             self.tick();
         }
         let mut batch = self.queue.pop_front()?;
-        batch.events.truncate(remaining as usize);
+        batch
+            .events
+            .truncate(usize::try_from(remaining).unwrap_or(usize::MAX));
         self.produced += batch.events.len() as u64;
         Some(batch)
     }

@@ -28,9 +28,13 @@ impl SplitMix64 {
         self.next_u64() % n.max(1)
     }
 
-    /// A uniform value in `lo..=hi`.
+    /// A uniform value in `lo..=hi` (`lo` when `hi < lo`). Draws exactly one value
+    /// from the sequence whatever the bounds.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
+        match hi.saturating_sub(lo).checked_add(1) {
+            Some(n) => lo + self.below(n),
+            None => self.next_u64(), // the whole u64 range
+        }
     }
 
     /// A uniform value in `[0, 1)`.
@@ -83,6 +87,20 @@ mod tests {
         // Reference value of SplitMix64 for seed 1234567.
         assert_eq!(xs[0], 6_457_827_717_110_365_317);
         assert_ne!(SplitMix64::new(1).next_u64(), SplitMix64::new(2).next_u64());
+    }
+
+    #[test]
+    fn any_bounds_give_a_value_without_overflow() {
+        let mut r = SplitMix64::new(9);
+        assert_eq!(r.range(5, 2), 5);
+        assert_eq!(r.range(7, 7), 7);
+        let _whole_range = r.range(0, u64::MAX);
+        assert!(r.range(u64::MAX - 1, u64::MAX) >= u64::MAX - 1);
+        // Every call draws exactly one value, whatever the bounds.
+        let (mut a, mut b) = (SplitMix64::new(3), SplitMix64::new(3));
+        a.range(9, 1);
+        b.next_u64();
+        assert_eq!(a.next_u64(), b.next_u64());
     }
 
     #[test]

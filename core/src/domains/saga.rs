@@ -629,7 +629,10 @@ impl<S: EventStore + Clone> FulfilmentSagas<S> {
                     .await
             }
             SagaStep::Ship => {
-                let units = saga.items.iter().map(|i| u64::from(i.quantity)).sum();
+                let units = saga
+                    .items
+                    .iter()
+                    .fold(0_u64, |sum, i| sum.saturating_add(u64::from(i.quantity)));
                 self.services.ship(key, units).await
             }
             SagaStep::CompleteOrder => {
