@@ -5,15 +5,23 @@
 //! global head and any stored events with the batch's ids), calls [`plan_append`], and
 //! then writes [`AppendPlan::Write`]'s events in that same transaction.
 //!
+//! Both check the bounds of [`crate::limits`] (names, nesting depth, batch size) before
+//! anything else, so no store ever writes a value it could not read back or export.
+//!
 //! Imports ([`EventStore::import_events`](crate::EventStore::import_events)) work the
-//! same way with [`plan_import`]: the events keep their ids, times, versions and
-//! positions, so the plan only checks them.
+//! same way with [`plan_import`]: one import carries events of any streams in log order,
+//! keeping their ids, times, versions and positions, so the plan only checks that they
+//! continue every stream and the log exactly and that none of their ids is stored.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
 
 use crate::clock::{Clock, IdSource};
 use crate::error::StoreError;
-use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
+use crate::event::{AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::limits::{check_depth, check_name, LimitError, MAX_BATCH_EVENTS};
+use crate::store::{stream_category, StreamInfo};
 
 /// Where an already stored event with one of the batch's ids lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +67,13 @@ pub fn plan_append(
     ids: &dyn IdSource,
 ) -> Result<AppendPlan, StoreError> {
     validate(stream_id, &events)?;
-    debug_assert_eq!(ctx.stored_ids.len(), events.len());
+    if ctx.stored_ids.len() != events.len() {
+        return Err(StoreError::InvalidInput(format!(
+            "the store looked up {} ids for a batch of {} events",
+            ctx.stored_ids.len(),
+            events.len()
+        )));
+    }
 
     if let Some(result) = already_appended(stream_id, &events, ctx.stored_ids)? {
         return Ok(AppendPlan::AlreadyAppended(result));
@@ -73,16 +87,22 @@ pub fn plan_append(
     }
 
     let now = clock.now_ms();
-    let first_version = ctx.current_version.unwrap_or(0) + 1;
-    let first_position = ctx.head_position + 1;
+    let current = ctx.current_version.unwrap_or(0);
+    // Checked once for the last event, so every earlier one fits too.
+    nth(
+        current,
+        events.len(),
+        &format!("the version of stream '{stream_id}'"),
+    )?;
+    nth(ctx.head_position, events.len(), "the log's position")?;
     let recorded = events
         .into_iter()
         .enumerate()
         .map(|(i, e)| RecordedEvent {
             event_id: e.event_id.unwrap_or_else(|| ids.next_id()),
             stream_id: stream_id.to_string(),
-            version: first_version + i as u64,
-            position: first_position + i as u64,
+            version: current.saturating_add(1).saturating_add(i as u64),
+            position: ctx.head_position.saturating_add(1).saturating_add(i as u64),
             event_type: e.event_type,
             schema_version: e.schema_version,
             data: e.data,
@@ -93,35 +113,76 @@ pub fn plan_append(
     Ok(AppendPlan::Write(recorded))
 }
 
-fn validate(stream_id: &str, events: &[NewEvent]) -> Result<(), StoreError> {
-    if stream_id.trim().is_empty() {
-        return Err(StoreError::InvalidInput(
-            "stream id must not be empty".into(),
-        ));
+/// `first + offset`, or an error when the numbers run out (only a corrupt store or a
+/// hostile context can get there).
+fn nth(first: u64, offset: usize, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(offset)
+        .ok()
+        .and_then(|offset| first.checked_add(offset))
+        .ok_or_else(|| StoreError::InvalidInput(format!("{what} would pass the largest number")))
+}
+
+/// At most this many characters of a metadata key go into an error message.
+const KEY_IN_MESSAGE: usize = 64;
+
+/// `key` as an error message names it: cut to [`KEY_IN_MESSAGE`] characters.
+fn key_name(key: &str) -> String {
+    let mut chars = key.chars();
+    let short: String = chars.by_ref().take(KEY_IN_MESSAGE).collect();
+    if chars.next().is_some() {
+        format!("metadata '{short}…'")
+    } else {
+        format!("metadata '{short}'")
     }
+}
+
+/// The limits ([`crate::limits`]) every event obeys, appended or imported: the names of
+/// its metadata, its data's and its metadata values' depth. `Err` is the message.
+pub(crate) fn check_envelope(
+    event_type: &str,
+    data: &Value,
+    metadata: &Metadata,
+) -> Result<(), LimitError> {
+    check_name("event type", event_type)?;
+    if let Some(id) = &metadata.correlation_id {
+        check_name("correlation id", id)?;
+    }
+    if let Some(id) = &metadata.causation_id {
+        check_name("causation id", id)?;
+    }
+    check_depth("data", data)?;
+    for (key, value) in &metadata.extra {
+        check_depth(&key_name(key), value)?;
+    }
+    Ok(())
+}
+
+fn validate(stream_id: &str, events: &[NewEvent]) -> Result<(), StoreError> {
+    check_name("stream id", stream_id).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
     if events.is_empty() {
         return Err(StoreError::InvalidInput(format!(
             "append to stream '{stream_id}' needs at least one event"
         )));
     }
+    if events.len() > MAX_BATCH_EVENTS {
+        return Err(StoreError::InvalidInput(format!(
+            "a batch of {} events is too large; at most {MAX_BATCH_EVENTS} are allowed in one append",
+            events.len()
+        )));
+    }
     let mut seen = HashSet::new();
     for (i, e) in events.iter().enumerate() {
-        if e.event_type.trim().is_empty() {
-            return Err(StoreError::InvalidInput(format!(
-                "event {i} of the batch has an empty type"
-            )));
+        let invalid = |message: String| {
+            StoreError::InvalidInput(format!("event {i} of the batch: {message}"))
+        };
+        if let Some(id) = &e.event_id {
+            check_name("event id", id).map_err(|e| invalid(e.to_string()))?;
         }
+        check_envelope(&e.event_type, &e.data, &e.metadata).map_err(|e| invalid(e.to_string()))?;
         if e.schema_version == 0 {
-            return Err(StoreError::InvalidInput(format!(
-                "event {i} of the batch has schema version 0; versions start at 1"
-            )));
+            return Err(invalid("schema version 0; versions start at 1".to_string()));
         }
         if let Some(id) = &e.event_id {
-            if id.is_empty() {
-                return Err(StoreError::InvalidInput(format!(
-                    "event {i} of the batch has an empty id"
-                )));
-            }
             if !seen.insert(id.as_str()) {
                 return Err(StoreError::InvalidInput(format!(
                     "event id '{id}' appears twice in one batch"
@@ -154,11 +215,13 @@ fn already_appended(
     let all: Option<Vec<&StoredId>> = stored.iter().map(Option::as_ref).collect();
     match all {
         Some(all)
-            if all
-                .windows(2)
-                .all(|w| w[1].version == w[0].version + 1 && w[1].position > w[0].position) =>
+            if all.windows(2).all(|w| {
+                w[0].version.checked_add(1) == Some(w[1].version) && w[1].position > w[0].position
+            }) =>
         {
-            let (first, last) = (all[0], all[all.len() - 1]);
+            let (Some(first), Some(last)) = (all.first(), all.last()) else {
+                return Ok(None);
+            };
             Ok(Some(AppendResult {
                 first_version: first.version,
                 last_version: last.version,
@@ -176,128 +239,139 @@ fn already_appended(
     }
 }
 
-/// Validates an import of events recorded elsewhere into `stream_id` and decides what to
-/// write: the events unchanged (ids, versions, positions, `recorded_at` kept).
-///
-/// Like [`plan_append`]: the batch is checked (non-empty; every event of `stream_id`,
-/// with a non-empty id and type and a schema version of at least 1; no id twice), a batch
-/// whose every id is already stored in this stream at the same versions is
-/// [`AppendPlan::AlreadyAppended`], other overlaps are rejected, and `expected` must hold.
-/// Then the events must continue the stream and the log exactly: versions
-/// `current + 1, current + 2, ...` and positions `head + 1, head + 2, ...`; otherwise the
-/// import is rejected with [`StoreError::InvalidInput`] and the store writes nothing.
-pub fn plan_import(
-    stream_id: &str,
-    expected: ExpectedVersion,
-    events: Vec<RecordedEvent>,
-    ctx: AppendContext<'_>,
-) -> Result<AppendPlan, StoreError> {
-    validate_import(stream_id, &events)?;
-    debug_assert_eq!(ctx.stored_ids.len(), events.len());
-
-    if ctx.stored_ids.iter().any(Option::is_some) {
-        let same_place = events.iter().zip(ctx.stored_ids).all(|(e, s)| {
-            s.as_ref()
-                .is_some_and(|s| s.stream_id == stream_id && s.version == e.version)
-        });
-        if same_place {
-            let positions: Vec<u64> = ctx
-                .stored_ids
-                .iter()
-                .flatten()
-                .map(|s| s.position)
-                .collect();
-            return Ok(AppendPlan::AlreadyAppended(AppendResult {
-                first_version: events[0].version,
-                last_version: events[events.len() - 1].version,
-                first_position: positions[0],
-                last_position: positions[positions.len() - 1],
-            }));
-        }
-        if let Some((event, Some(other))) = events
-            .iter()
-            .zip(ctx.stored_ids)
-            .find(|(_, s)| s.as_ref().is_some_and(|s| s.stream_id != stream_id))
-        {
-            return Err(StoreError::DuplicateEventId {
-                event_id: event.event_id.clone(),
-                existing_stream: other.stream_id.clone(),
-            });
-        }
-        return Err(StoreError::PartialDuplicate {
-            stream: stream_id.to_string(),
-            duplicate_ids: events
-                .iter()
-                .zip(ctx.stored_ids)
-                .filter(|(_, s)| s.is_some())
-                .map(|(e, _)| e.event_id.clone())
-                .collect(),
-        });
-    }
-    if !expected.is_satisfied_by(ctx.current_version) {
-        return Err(StoreError::WrongExpectedVersion {
-            stream: stream_id.to_string(),
-            expected,
-            actual: ctx.current_version,
-        });
-    }
-    let current = ctx.current_version.unwrap_or(0);
-    for (i, e) in events.iter().enumerate() {
-        let version = current + 1 + i as u64;
-        if e.version != version {
-            return Err(StoreError::InvalidInput(format!(
-                "imported event '{}' has version {}, but it would be version {version} of stream '{stream_id}' (at version {current}); imported versions must continue the stream",
-                e.event_id, e.version
-            )));
-        }
-        let position = ctx.head_position + 1 + i as u64;
-        if e.position != position {
-            return Err(StoreError::InvalidInput(format!(
-                "imported event '{}' has position {}, but it would be position {position} (the store's head is {}); imports keep positions, so they must continue the global log",
-                e.event_id, e.position, ctx.head_position
-            )));
-        }
-    }
-    Ok(AppendPlan::Write(events))
+/// Everything the store knows inside its write transaction, for an import.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportContext<'a> {
+    /// The global position of the newest event in the store (0 when empty).
+    pub head_position: u64,
+    /// The current version of every stream the import touches ([`import_streams`]); a
+    /// stream missing here does not exist.
+    pub stream_versions: &'a BTreeMap<String, u64>,
+    /// For each event of the import, where an already stored event with its id lives
+    /// (`None` when the id is new). Same length as the import.
+    pub stored_ids: &'a [Option<StoredId>],
 }
 
-fn validate_import(stream_id: &str, events: &[RecordedEvent]) -> Result<(), StoreError> {
-    if stream_id.trim().is_empty() {
-        return Err(StoreError::InvalidInput(
-            "stream id must not be empty".into(),
-        ));
-    }
-    if events.is_empty() {
+/// What a store must write for an import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportPlan {
+    /// The events, unchanged, in log order.
+    pub events: Vec<RecordedEvent>,
+    /// The new head of every stream the import writes to, ordered by stream id.
+    pub streams: Vec<StreamInfo>,
+}
+
+/// The streams an import of `events` touches, each once, ordered by id: the ones whose
+/// version a store reads into [`ImportContext::stream_versions`].
+pub fn import_streams(events: &[RecordedEvent]) -> Vec<&str> {
+    let mut streams: Vec<&str> = events.iter().map(|e| e.stream_id.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    streams
+}
+
+/// Validates an import of events recorded elsewhere and decides what to write: the
+/// events unchanged (ids, versions, positions, `recorded_at` kept), which may belong to
+/// many streams and come in log order.
+///
+/// Every event is checked like an appended one (names, depth, schema version of at
+/// least 1; see [`crate::limits`]) and must have a fresh id: no id twice in the import,
+/// none already stored ([`StoreError::DuplicateEventId`], also when it is stored at this
+/// very place: deciding that an import is a repeat is the importer's job, which compares
+/// content). Then the events must continue each stream and the log exactly: the first
+/// event of a stream has version `current + 1`, the next `current + 2`, and so on, and the
+/// events have positions `head + 1, head + 2, ...` in order; otherwise the import is
+/// rejected with [`StoreError::InvalidInput`] naming the event's index, and the store
+/// writes nothing. An import is not bounded by
+/// [`MAX_BATCH_EVENTS`]: a whole export must be able to come back in one write.
+pub fn plan_import(
+    events: Vec<RecordedEvent>,
+    ctx: ImportContext<'_>,
+) -> Result<ImportPlan, StoreError> {
+    validate_import(&events)?;
+    if ctx.stored_ids.len() != events.len() {
         return Err(StoreError::InvalidInput(format!(
-            "import into stream '{stream_id}' needs at least one event"
+            "the store looked up {} ids for an import of {} events",
+            ctx.stored_ids.len(),
+            events.len()
         )));
+    }
+    if let Some((event, Some(stored))) = events
+        .iter()
+        .zip(ctx.stored_ids)
+        .find(|(_, stored)| stored.is_some())
+    {
+        return Err(StoreError::DuplicateEventId {
+            event_id: event.event_id.clone(),
+            existing_stream: stored.stream_id.clone(),
+        });
+    }
+    let mut heads: BTreeMap<&str, StreamInfo> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        let invalid = |message: String| {
+            StoreError::InvalidInput(format!(
+                "event {i} of the import ('{}'): {message}",
+                e.event_id
+            ))
+        };
+        let current = match heads.get(e.stream_id.as_str()) {
+            Some(head) => head.version,
+            None => ctx.stream_versions.get(&e.stream_id).copied().unwrap_or(0),
+        };
+        let version = nth(
+            current,
+            1,
+            &format!("the version of stream '{}'", e.stream_id),
+        )?;
+        if e.version != version {
+            return Err(invalid(format!(
+                "it has version {}, but it would be version {version} of stream '{}' (at version {current}); imported versions must continue the stream",
+                e.version, e.stream_id
+            )));
+        }
+        let position = nth(ctx.head_position, i.saturating_add(1), "the log's position")?;
+        if e.position != position {
+            return Err(invalid(format!(
+                "it has position {}, but it would be position {position} (the store's head is {}); imports keep positions, so they must continue the global log",
+                e.position, ctx.head_position
+            )));
+        }
+        heads.insert(
+            e.stream_id.as_str(),
+            StreamInfo {
+                stream_id: e.stream_id.clone(),
+                stream_type: stream_category(&e.stream_id).to_string(),
+                version: e.version,
+                last_position: e.position,
+                updated_at: e.recorded_at,
+            },
+        );
+    }
+    let streams = heads.into_values().collect();
+    Ok(ImportPlan { events, streams })
+}
+
+fn validate_import(events: &[RecordedEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::InvalidInput(
+            "an import needs at least one event".into(),
+        ));
     }
     let mut seen = HashSet::new();
     for (i, e) in events.iter().enumerate() {
-        if e.stream_id != stream_id {
-            return Err(StoreError::InvalidInput(format!(
-                "event {i} of the import belongs to stream '{}', not '{stream_id}'",
-                e.stream_id
-            )));
-        }
-        if e.event_id.is_empty() {
-            return Err(StoreError::InvalidInput(format!(
-                "event {i} of the import has an empty id; imported events keep their ids"
-            )));
-        }
-        if e.event_type.trim().is_empty() {
-            return Err(StoreError::InvalidInput(format!(
-                "event {i} of the import has an empty type"
-            )));
-        }
+        let invalid = |message: String| {
+            StoreError::InvalidInput(format!("event {i} of the import: {message}"))
+        };
+        check_name("stream id", &e.stream_id).map_err(|e| invalid(e.to_string()))?;
+        check_name("event id", &e.event_id)
+            .map_err(|e| invalid(format!("{e}; imported events keep their ids")))?;
+        check_envelope(&e.event_type, &e.data, &e.metadata).map_err(|e| invalid(e.to_string()))?;
         if e.schema_version == 0 {
-            return Err(StoreError::InvalidInput(format!(
-                "event {i} of the import has schema version 0; versions start at 1"
-            )));
+            return Err(invalid("schema version 0; versions start at 1".to_string()));
         }
         if !seen.insert(e.event_id.as_str()) {
             return Err(StoreError::InvalidInput(format!(
-                "event id '{}' appears twice in one import batch",
+                "event id '{}' appears twice in one import",
                 e.event_id
             )));
         }

@@ -25,6 +25,8 @@ use serde_json::{json, Value};
 
 use crate::clock::ManualClock;
 use crate::event::{ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::limits::{MAX_BATCH_EVENTS, MAX_DEPTH, MAX_NAME_BYTES};
+use crate::ndjson::{import_ndjson, ImportOptions};
 use crate::store::{
     Checkpoint, Direction, EventStore, ReadAllOptions, ReadStreamOptions, Snapshot,
 };
@@ -73,6 +75,9 @@ where
         large_batch_of_ten_thousand_events,
         import_keeps_ids_versions_positions_and_times,
         import_rejections_write_nothing,
+        failed_multi_stream_import_writes_nothing,
+        reimport_is_a_no_op_and_other_content_is_refused,
+        limits_are_refused_and_nothing_is_written,
     );
 }
 
@@ -1141,9 +1146,10 @@ fn recorded(id: &str, stream: &str, version: u64, position: u64, at: i64) -> Rec
     }
 }
 
-/// `import_events` stores events exactly as given (ids, versions, positions, types,
-/// schema versions, payloads, metadata and `recorded_at`, not the store's clock), they
-/// are found by every read, a repeated import writes nothing, and later appends follow on.
+/// `import_events` stores events of several streams exactly as given, in one call (ids,
+/// versions, positions, types, schema versions, payloads, metadata and `recorded_at`,
+/// not the store's clock); they are found by every read, the same import again is
+/// refused (its ids are stored) and writes nothing, and later appends follow on.
 pub async fn import_keeps_ids_versions_positions_and_times<S: EventStore>(
     store: S,
     clock: &ManualClock,
@@ -1155,35 +1161,19 @@ pub async fn import_keeps_ids_versions_positions_and_times<S: EventStore>(
         recorded("x-2", "acc-1", 2, 2, old + 5),
     ];
     let second = vec![recorded("x-3", "acc-2", 1, 3, old + 9)];
-    let r = store
-        .import_events("acc-1", ExpectedVersion::NoStream, first.clone())
+    let all_imported = [first.clone(), second.clone()].concat();
+    let n = store
+        .import_events(all_imported.clone())
         .await
         .unwrap_or_else(|e| panic!("{C}: import: {e}"));
-    assert_eq!(
-        (
-            r.first_version,
-            r.last_version,
-            r.first_position,
-            r.last_position
-        ),
-        (1, 2, 1, 2),
-        "{C}: result"
-    );
-    store
-        .import_events("acc-2", ExpectedVersion::Exact(0), second.clone())
-        .await
-        .unwrap_or_else(|e| panic!("{C}: second import: {e}"));
+    assert_eq!(n, 3, "{C}: events written");
     let stream = store
         .read_stream("acc-1", ReadStreamOptions::default())
         .await
         .unwrap();
     assert_eq!(stream, first, "{C}: read back exactly");
     let all = store.read_all(ReadAllOptions::default()).await.unwrap();
-    assert_eq!(
-        all,
-        [first.clone(), second.clone()].concat(),
-        "{C}: the log"
-    );
+    assert_eq!(all, all_imported, "{C}: the log");
     let range = store.read_time_range(old, old + 6, None).await.unwrap();
     assert_eq!(
         positions(&range),
@@ -1205,12 +1195,15 @@ pub async fn import_keeps_ids_versions_positions_and_times<S: EventStore>(
         "{C}: streams"
     );
 
-    // The same batch again: the original result, nothing written.
-    let again = store
-        .import_events("acc-1", ExpectedVersion::NoStream, first.clone())
+    // The same events again: their ids are stored, so nothing is written.
+    let err = store
+        .import_events(first.clone())
         .await
-        .unwrap_or_else(|e| panic!("{C}: repeated import: {e}"));
-    assert_eq!(again, r, "{C}: repeated import returns the original result");
+        .expect_err("import_keeps_ids_versions_positions_and_times: repeated import");
+    assert!(
+        matches!(err, StoreError::DuplicateEventId { .. }),
+        "{C}: repeated import: {err:?}"
+    );
     assert_eq!(store.head_position().await.unwrap(), 3, "{C}: head");
 
     // Appends continue after the imported events, at the store's own time.
@@ -1240,7 +1233,7 @@ pub async fn import_keeps_ids_versions_positions_and_times<S: EventStore>(
     );
 }
 
-/// Imports that do not continue the stream and the log exactly, or that clash with
+/// Imports that do not continue the streams and the log exactly, or that clash with
 /// stored ids, are rejected and write nothing.
 pub async fn import_rejections_write_nothing<S: EventStore>(store: S, _clock: &ManualClock) {
     const C: &str = "import_rejections_write_nothing";
@@ -1253,116 +1246,73 @@ pub async fn import_rejections_write_nothing<S: EventStore>(store: S, _clock: &M
         .await
         .unwrap_or_else(|e| panic!("{C}: setup: {e}"));
     let at = START_MS;
-    let cases: Vec<(&str, &str, ExpectedVersion, Vec<RecordedEvent>)> = vec![
-        ("an empty batch", "s-2", ExpectedVersion::Any, vec![]),
-        (
-            "an event of another stream",
-            "s-2",
-            ExpectedVersion::Any,
-            vec![recorded("i-1", "s-3", 1, 2, at)],
-        ),
-        (
-            "an empty id",
-            "s-2",
-            ExpectedVersion::Any,
-            vec![recorded("", "s-2", 1, 2, at)],
-        ),
+    let cases: Vec<(&str, Vec<RecordedEvent>)> = vec![
+        ("an empty batch", vec![]),
+        ("an empty id", vec![recorded("", "s-2", 1, 2, at)]),
+        ("a blank id", vec![recorded(" \t", "s-2", 1, 2, at)]),
+        ("an empty stream id", vec![recorded("i-1", "", 1, 2, at)]),
         (
             "a version that skips ahead",
-            "s-2",
-            ExpectedVersion::Any,
             vec![recorded("i-1", "s-2", 2, 2, at)],
         ),
         (
             "a version already taken",
-            "s-1",
-            ExpectedVersion::Any,
             vec![recorded("i-1", "s-1", 1, 2, at)],
         ),
-        (
-            "a gap in positions",
-            "s-2",
-            ExpectedVersion::Any,
-            vec![recorded("i-1", "s-2", 1, 3, at)],
-        ),
+        ("a gap in positions", vec![recorded("i-1", "s-2", 1, 3, at)]),
         (
             "a position already taken",
-            "s-2",
-            ExpectedVersion::Any,
             vec![recorded("i-1", "s-2", 1, 1, at)],
         ),
         (
             "non-contiguous versions in the batch",
-            "s-2",
-            ExpectedVersion::Any,
             vec![
                 recorded("i-1", "s-2", 1, 2, at),
                 recorded("i-2", "s-2", 3, 3, at),
             ],
         ),
         (
+            "positions out of order across streams",
+            vec![
+                recorded("i-1", "s-2", 1, 3, at),
+                recorded("i-2", "s-3", 1, 2, at),
+            ],
+        ),
+        (
             "an id twice in the batch",
-            "s-2",
-            ExpectedVersion::Any,
             vec![
                 recorded("i-1", "s-2", 1, 2, at),
-                recorded("i-1", "s-2", 2, 3, at),
+                recorded("i-1", "s-3", 1, 3, at),
             ],
         ),
     ];
-    for (what, stream, expected, events) in cases {
-        let err = store
-            .import_events(stream, expected, events)
-            .await
-            .expect_err(what);
+    for (what, events) in cases {
+        let err = store.import_events(events).await.expect_err(what);
         assert!(
             matches!(err, StoreError::InvalidInput(_)),
             "{C}: {what}: {err:?}"
         );
     }
-    let err = store
-        .import_events(
-            "s-2",
-            ExpectedVersion::StreamExists,
-            vec![recorded("i-1", "s-2", 1, 2, at)],
-        )
-        .await
-        .expect_err("import_rejections_write_nothing: expected version");
-    assert!(
-        matches!(err, StoreError::WrongExpectedVersion { actual: None, .. }),
-        "{C}: expected version: {err:?}"
-    );
-    let err = store
-        .import_events(
-            "s-2",
-            ExpectedVersion::Any,
+    for (what, events) in [
+        (
+            "an id of another stream",
             vec![recorded("a-1", "s-2", 1, 2, at)],
-        )
-        .await
-        .expect_err("import_rejections_write_nothing: id of another stream");
-    assert_eq!(
-        err,
-        StoreError::DuplicateEventId {
-            event_id: "a-1".into(),
-            existing_stream: "s-1".into()
-        },
-        "{C}"
-    );
-    let err = store
-        .import_events(
-            "s-1",
-            ExpectedVersion::Any,
-            vec![
-                recorded("a-1", "s-1", 1, 1, at),
-                recorded("i-2", "s-1", 2, 2, at),
-            ],
-        )
-        .await
-        .expect_err("import_rejections_write_nothing: partial overlap");
-    assert!(
-        matches!(err, StoreError::PartialDuplicate { .. }),
-        "{C}: partial overlap: {err:?}"
-    );
+        ),
+        (
+            "an id stored at this very place",
+            vec![recorded("a-1", "s-1", 1, 1, at)],
+        ),
+    ] {
+        let err = store.import_events(events).await.expect_err(what);
+        assert_eq!(
+            err,
+            StoreError::DuplicateEventId {
+                event_id: "a-1".into(),
+                existing_stream: "s-1".into()
+            },
+            "{C}: {what}"
+        );
+    }
     assert_eq!(
         store.head_position().await.unwrap(),
         1,
@@ -1370,12 +1320,262 @@ pub async fn import_rejections_write_nothing<S: EventStore>(store: S, _clock: &M
     );
     assert_eq!(store.stream_version("s-2").await.unwrap(), None, "{C}");
     let ok = store
-        .import_events(
-            "s-2",
-            ExpectedVersion::NoStream,
-            vec![recorded("i-1", "s-2", 1, 2, at)],
-        )
+        .import_events(vec![recorded("i-1", "s-2", 1, 2, at)])
         .await
         .unwrap_or_else(|e| panic!("{C}: a valid import after the rejections: {e}"));
-    assert_eq!((ok.first_version, ok.first_position), (1, 2), "{C}");
+    assert_eq!(ok, 1, "{C}");
+    assert_eq!(store.stream_version("s-2").await.unwrap(), Some(1), "{C}");
+}
+
+/// An import of several streams that fails on its very last event (a version gap, or
+/// an id already stored) writes none of its events: no stream, no position, no id.
+pub async fn failed_multi_stream_import_writes_nothing<S: EventStore>(
+    store: S,
+    _clock: &ManualClock,
+) {
+    const C: &str = "failed_multi_stream_import_writes_nothing";
+    store
+        .append(
+            "s-1",
+            ExpectedVersion::NoStream,
+            vec![ev("A", 1).with_id("a-1")],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{C}: setup: {e}"));
+    let at = START_MS;
+    let good = vec![
+        recorded("i-1", "s-2", 1, 2, at),
+        recorded("i-2", "s-3", 1, 3, at),
+        recorded("i-3", "s-2", 2, 4, at),
+        recorded("i-4", "s-1", 2, 5, at),
+    ];
+    let mut gap = good.clone();
+    gap.push(recorded("i-5", "s-3", 3, 6, at));
+    let mut taken = good.clone();
+    taken.push(recorded("a-1", "s-3", 2, 6, at));
+    let mut too_deep = good.clone();
+    too_deep.push(RecordedEvent {
+        data: nested(MAX_DEPTH + 1),
+        ..recorded("i-5", "s-3", 2, 6, at)
+    });
+    for (what, events) in [
+        ("a version gap last", gap),
+        ("a stored id last", taken),
+        ("too deep data last", too_deep),
+    ] {
+        store.import_events(events).await.expect_err(what);
+        assert_eq!(store.head_position().await.unwrap(), 1, "{C}: {what}: head");
+        assert_eq!(
+            store.stream_version("s-1").await.unwrap(),
+            Some(1),
+            "{C}: {what}"
+        );
+        for stream in ["s-2", "s-3"] {
+            assert_eq!(
+                store.stream_version(stream).await.unwrap(),
+                None,
+                "{C}: {what}: {stream}"
+            );
+        }
+        assert_eq!(
+            store.list_streams().await.unwrap().len(),
+            1,
+            "{C}: {what}: streams"
+        );
+    }
+    // Nothing was taken: the good part imports with the same ids and positions.
+    assert_eq!(store.import_events(good.clone()).await, Ok(4), "{C}");
+    let all = store.read_all(ReadAllOptions::default()).await.unwrap();
+    assert_eq!(&all[1..], &good[..], "{C}: the log");
+}
+
+/// `import_ndjson` of the same file twice writes once: the second run skips every
+/// event. A file in which one stored event has other content is refused naming the
+/// line, and nothing of it is written, not even its new events.
+pub async fn reimport_is_a_no_op_and_other_content_is_refused<S: EventStore>(
+    store: S,
+    _clock: &ManualClock,
+) {
+    const C: &str = "reimport_is_a_no_op_and_other_content_is_refused";
+    let at = START_MS - DAY_MS;
+    let events = vec![
+        recorded("r-1", "acc-1", 1, 1, at),
+        recorded("r-2", "acc-2", 1, 2, at + 1),
+        recorded("r-3", "acc-1", 2, 3, at + 2),
+    ];
+    let line = |e: &RecordedEvent| serde_json::to_string(e).unwrap() + "\n";
+    let text: String = events.iter().map(line).collect();
+    let import = |text: String| {
+        let store = &store;
+        async move { import_ndjson(store, &text, ImportOptions::default(), |_| {}).await }
+    };
+    let first = import(text.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{C}: import: {e}"));
+    assert_eq!(
+        (first.imported, first.skipped, first.error_count),
+        (3, 0, 0),
+        "{C}: {first:?}"
+    );
+    let again = import(text.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{C}: again: {e}"));
+    assert_eq!(
+        (again.imported, again.skipped, again.error_count),
+        (0, 3, 0),
+        "{C}: {again:?}"
+    );
+    assert_eq!(store.head_position().await.unwrap(), 3, "{C}: head");
+
+    // Line 2 now differs in its data; line 4 is new and must not be written either.
+    let mut changed = events.clone();
+    changed[1].data = json!({ "other": true });
+    changed.push(recorded("r-4", "acc-2", 2, 4, at + 3));
+    let text: String = changed.iter().map(line).collect();
+    let report = import(text)
+        .await
+        .unwrap_or_else(|e| panic!("{C}: changed: {e}"));
+    assert_eq!(report.imported, 0, "{C}: {report:?}");
+    assert_eq!(report.error_count, 1, "{C}: {report:?}");
+    assert_eq!(report.errors[0].line, 2, "{C}: {report:?}");
+    assert_eq!(
+        report.errors[0].to_string(),
+        "line 2: event 'r-2' is already stored with other content (data differs)",
+        "{C}"
+    );
+    assert_eq!(
+        store.head_position().await.unwrap(),
+        3,
+        "{C}: nothing written"
+    );
+    let stored = store.read_all(ReadAllOptions::default()).await.unwrap();
+    assert_eq!(stored, events, "{C}: the stored events are untouched");
+}
+
+/// `depth` levels of arrays around a number (`nested(1)` is `[1]`).
+fn nested(depth: usize) -> Value {
+    let mut value = json!(1);
+    for _ in 0..depth {
+        value = Value::Array(vec![value]);
+    }
+    value
+}
+
+/// Appends and imports over the limits of [`crate::limits`] (nesting depth, name
+/// length, blank ids, batch size) are refused, naming the event, and write nothing;
+/// values exactly at the limits are accepted.
+pub async fn limits_are_refused_and_nothing_is_written<S: EventStore>(
+    store: S,
+    _clock: &ManualClock,
+) {
+    const C: &str = "limits_are_refused_and_nothing_is_written";
+    let long = "x".repeat(MAX_NAME_BYTES + 1);
+    let deep_extra = Metadata {
+        extra: [("k".to_string(), nested(MAX_DEPTH + 1))]
+            .into_iter()
+            .collect(),
+        ..Metadata::default()
+    };
+    let long_correlation = Metadata {
+        correlation_id: Some(long.clone()),
+        ..Metadata::default()
+    };
+    let cases: Vec<(&str, &str, Vec<NewEvent>, &str)> = vec![
+        (
+            "too deep data",
+            "s-1",
+            vec![ev("A", 1), NewEvent::new("A", nested(MAX_DEPTH + 1))],
+            "event 1 of the batch: data nests deeper than 64 levels",
+        ),
+        (
+            "too deep metadata",
+            "s-1",
+            vec![ev("A", 1).with_metadata(deep_extra)],
+            "event 0 of the batch: metadata 'k' nests deeper than 64 levels",
+        ),
+        (
+            "a long stream id",
+            &long,
+            vec![ev("A", 1)],
+            "stream id is 1025 bytes long",
+        ),
+        (
+            "a long type",
+            "s-1",
+            vec![NewEvent::new(long.clone(), json!(1))],
+            "event 0 of the batch: event type is 1025 bytes long",
+        ),
+        (
+            "a long id",
+            "s-1",
+            vec![ev("A", 1).with_id(long.clone())],
+            "event 0 of the batch: event id is 1025 bytes long",
+        ),
+        (
+            "a blank id",
+            "s-1",
+            vec![ev("A", 1).with_id("  ")],
+            "event 0 of the batch: event id must not be empty",
+        ),
+        (
+            "a long correlation id",
+            "s-1",
+            vec![ev("A", 1), ev("A", 2).with_metadata(long_correlation)],
+            "event 1 of the batch: correlation id is 1025 bytes long",
+        ),
+        (
+            "too many events",
+            "s-1",
+            (0..=MAX_BATCH_EVENTS).map(|_| ev("A", 0)).collect(),
+            "at most 100000 are allowed",
+        ),
+    ];
+    for (what, stream, events, message) in cases {
+        let err = store
+            .append(stream, ExpectedVersion::Any, events)
+            .await
+            .expect_err(what);
+        match &err {
+            StoreError::InvalidInput(m) => assert!(m.contains(message), "{C}: {what}: {m}"),
+            other => panic!("{C}: {what}: {other:?}"),
+        }
+    }
+    let err = store
+        .import_events(vec![RecordedEvent {
+            data: nested(MAX_DEPTH + 1),
+            ..recorded("i-1", "s-1", 1, 1, START_MS)
+        }])
+        .await
+        .expect_err("limits_are_refused_and_nothing_is_written: import");
+    assert!(matches!(err, StoreError::InvalidInput(_)), "{C}: {err:?}");
+    assert_eq!(store.head_position().await.unwrap(), 0, "{C}: head");
+    assert!(
+        store.list_streams().await.unwrap().is_empty(),
+        "{C}: streams"
+    );
+
+    // Exactly at the limits: accepted, and read back unchanged.
+    let at_limit = Metadata {
+        correlation_id: Some("c".repeat(MAX_NAME_BYTES)),
+        extra: [("k".to_string(), nested(MAX_DEPTH))].into_iter().collect(),
+        ..Metadata::default()
+    };
+    let name = "s".repeat(MAX_NAME_BYTES);
+    store
+        .append(
+            &name,
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new("t".repeat(MAX_NAME_BYTES), nested(MAX_DEPTH))
+                .with_id("i".repeat(MAX_NAME_BYTES))
+                .with_metadata(at_limit.clone())],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{C}: at the limits: {e}"));
+    let back = store
+        .read_stream(&name, ReadStreamOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "{C}");
+    assert_eq!(back[0].data, nested(MAX_DEPTH), "{C}: data");
+    assert_eq!(back[0].metadata, at_limit, "{C}: metadata");
 }

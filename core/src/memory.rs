@@ -3,7 +3,9 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-use crate::append::{plan_append, plan_import, AppendContext, AppendPlan, StoredId};
+use crate::append::{
+    import_streams, plan_append, plan_import, AppendContext, AppendPlan, ImportContext, StoredId,
+};
 use crate::clock::{Clock, IdSource};
 use crate::error::StoreError;
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
@@ -26,15 +28,25 @@ struct Inner {
 }
 
 impl Inner {
-    fn event(&self, position: u64) -> &RecordedEvent {
-        &self.events[(position - 1) as usize]
+    /// The event at `position`, `None` outside the log.
+    fn event(&self, position: u64) -> Option<&RecordedEvent> {
+        let index = usize::try_from(position.checked_sub(1)?).ok()?;
+        self.events.get(index)
+    }
+
+    /// The events at `positions`, in that order (every stored position is in the log).
+    fn events_at<'a>(
+        &'a self,
+        positions: impl Iterator<Item = &'a u64> + 'a,
+    ) -> impl Iterator<Item = RecordedEvent> + 'a {
+        positions.filter_map(|p| self.event(*p).cloned())
     }
 
     /// Where each of the batch's ids is already stored.
     fn stored_ids<'a>(&self, ids: impl Iterator<Item = Option<&'a str>>) -> Vec<Option<StoredId>> {
         ids.map(|id| {
             let position = *self.ids.get(id?)?;
-            let stored = self.event(position);
+            let stored = self.event(position)?;
             Some(StoredId {
                 stream_id: stored.stream_id.clone(),
                 version: stored.version,
@@ -57,24 +69,36 @@ impl Inner {
     }
 
     /// Carries out a plan; the planner has checked that versions and positions follow on.
-    fn write(&mut self, stream_id: &str, plan: AppendPlan) -> AppendResult {
+    fn write(&mut self, stream_id: &str, plan: AppendPlan) -> Result<AppendResult, StoreError> {
         let recorded = match plan {
-            AppendPlan::AlreadyAppended(result) => return result,
+            AppendPlan::AlreadyAppended(result) => return Ok(result),
             AppendPlan::Write(recorded) => recorded,
         };
-        let result = AppendResult {
-            first_version: recorded[0].version,
-            last_version: recorded[recorded.len() - 1].version,
-            first_position: recorded[0].position,
-            last_position: recorded[recorded.len() - 1].position,
+        let (Some(first), Some(last)) = (recorded.first(), recorded.last()) else {
+            return Err(StoreError::InvalidInput(format!(
+                "append to stream '{stream_id}' needs at least one event"
+            )));
         };
-        let positions = self.streams.entry(stream_id.to_string()).or_default();
-        for event in recorded {
-            positions.push(event.position);
+        let result = AppendResult {
+            first_version: first.version,
+            last_version: last.version,
+            first_position: first.position,
+            last_position: last.position,
+        };
+        self.push(recorded);
+        Ok(result)
+    }
+
+    /// Adds planned events (versions and positions checked by the planner) to the log.
+    fn push(&mut self, events: Vec<RecordedEvent>) {
+        for event in events {
+            self.streams
+                .entry(event.stream_id.clone())
+                .or_default()
+                .push(event.position);
             self.ids.insert(event.event_id.clone(), event.position);
             self.events.push(event);
         }
-        result
     }
 }
 
@@ -125,20 +149,27 @@ impl EventStore for MemoryStore {
             self.clock.as_ref(),
             self.ids.as_ref(),
         )?;
-        Ok(inner.write(stream_id, plan))
+        inner.write(stream_id, plan)
     }
 
-    async fn import_events(
-        &self,
-        stream_id: &str,
-        expected: ExpectedVersion,
-        events: Vec<RecordedEvent>,
-    ) -> Result<AppendResult, StoreError> {
+    async fn import_events(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
         let mut inner = self.inner.borrow_mut();
         let stored_ids = inner.stored_ids(events.iter().map(|e| Some(e.event_id.as_str())));
-        let ctx = inner.context(stream_id, &stored_ids);
-        let plan = plan_import(stream_id, expected, events, ctx)?;
-        Ok(inner.write(stream_id, plan))
+        let stream_versions: BTreeMap<String, u64> = import_streams(&events)
+            .into_iter()
+            .filter_map(|s| Some((s.to_string(), inner.streams.get(s)?.len() as u64)))
+            .collect();
+        let plan = plan_import(
+            events,
+            ImportContext {
+                head_position: inner.events.len() as u64,
+                stream_versions: &stream_versions,
+                stored_ids: &stored_ids,
+            },
+        )?;
+        let written = plan.events.len() as u64;
+        inner.push(plan.events);
+        Ok(written)
     }
 
     async fn read_stream(
@@ -155,20 +186,15 @@ impl EventStore for MemoryStore {
         let events: Vec<RecordedEvent> = match options.direction {
             Direction::Forward => {
                 let from = options.from_version.unwrap_or(1).max(1);
-                positions
-                    .iter()
-                    .skip((from - 1).min(len) as usize)
-                    .take(limit)
-                    .map(|p| inner.event(*p).clone())
+                let skip = (from - 1).min(len) as usize;
+                inner
+                    .events_at(positions.iter().skip(skip).take(limit))
                     .collect()
             }
             Direction::Backward => {
-                let from = options.from_version.unwrap_or(len).min(len);
-                positions[..from as usize]
-                    .iter()
-                    .rev()
-                    .take(limit)
-                    .map(|p| inner.event(*p).clone())
+                let upto = options.from_version.unwrap_or(len).min(len) as usize;
+                inner
+                    .events_at(positions.iter().take(upto).rev().take(limit))
                     .collect()
             }
         };
@@ -177,7 +203,7 @@ impl EventStore for MemoryStore {
 
     async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.inner.borrow();
-        let skip = options.from_position.saturating_sub(1) as usize;
+        let skip = usize::try_from(options.from_position.saturating_sub(1)).unwrap_or(usize::MAX);
         Ok(inner
             .events
             .iter()
@@ -222,15 +248,15 @@ impl EventStore for MemoryStore {
         Ok(inner
             .streams
             .iter()
-            .map(|(id, positions)| {
-                let last = inner.event(*positions.last().expect("streams are never empty"));
-                StreamInfo {
+            .filter_map(|(id, positions)| {
+                let last = inner.event(*positions.last()?)?;
+                Some(StreamInfo {
                     stream_id: id.clone(),
                     stream_type: stream_category(id).to_string(),
                     version: positions.len() as u64,
                     last_position: last.position,
                     updated_at: last.recorded_at,
-                }
+                })
             })
             .collect())
     }

@@ -46,8 +46,10 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::append::check_envelope;
 use crate::error::StoreError;
-use crate::event::{ExpectedVersion, Metadata, RecordedEvent};
+use crate::event::{Metadata, RecordedEvent};
+use crate::limits::check_name;
 use crate::store::{EventStore, ReadAllOptions, ReadStreamOptions};
 
 /// How many events an export reads per page (and hands out per chunk) by default.
@@ -159,21 +161,28 @@ pub struct ImportError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ImportOptions {
-    /// At most this many events per atomic write (default 500, at least 1).
-    pub batch_size: usize,
     /// Keep every event's position (the default); `false` appends after the store's
     /// head with new positions, keeping ids and versions.
     pub keep_positions: bool,
     /// Keep at most this many errors in the report (default 100); the rest are counted.
     pub max_errors: usize,
+    /// `None` (the default): every new event of the file is written in one atomic write,
+    /// or nothing is. `Some(n)`: the new events are written in atomic chunks of `n` (at
+    /// least 1), one after another, for a file too large for one write; a failure then
+    /// keeps the chunks already written, and importing the same file again skips them
+    /// and resumes.
+    pub chunk_events: Option<usize>,
+    /// Report progress after about this many lines (default 500, at least 1).
+    pub progress_every: usize,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
         Self {
-            batch_size: 500,
             keep_positions: true,
             max_errors: 100,
+            chunk_events: None,
+            progress_every: 500,
         }
     }
 }
@@ -205,14 +214,16 @@ impl ImportReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportProgress {
-    /// Lines handled (imported, skipped, blank or failed).
+    /// Lines checked: read, validated and compared with the store. The write comes
+    /// after every line is checked; the last report, once it is done, has every line.
     pub lines_done: u64,
     /// Lines in the input.
     pub lines_total: u64,
 }
 
-/// Checks NDJSON lines without a store: JSON, required fields, positions strictly
-/// increasing and versions contiguous per stream through the input.
+/// Checks NDJSON lines without a store: JSON, required fields, the
+/// [limits](crate::limits), ids unique, positions strictly increasing and versions
+/// contiguous per stream through the input.
 #[derive(Debug)]
 pub struct NdjsonValidator {
     line: u64,
@@ -220,6 +231,8 @@ pub struct NdjsonValidator {
     last_position: Option<(u64, u64)>,
     /// Per stream, the last version seen and its line.
     versions: HashMap<String, (u64, u64)>,
+    /// Every event id seen, with its line.
+    ids: HashMap<String, u64>,
     errors: Vec<ImportError>,
     error_count: u64,
 }
@@ -238,6 +251,7 @@ impl NdjsonValidator {
             max_errors,
             last_position: None,
             versions: HashMap::new(),
+            ids: HashMap::new(),
             errors: Vec::new(),
             error_count: 0,
         }
@@ -279,6 +293,36 @@ impl NdjsonValidator {
         let event: RecordedEvent = serde_json::from_value(Value::Object(object))
             .map_err(|e| format!("not an event: {e}"))?;
         let mut problems = Vec::new();
+        for (what, name) in [
+            ("event id", &event.event_id),
+            ("stream id", &event.stream_id),
+        ] {
+            if let Err(e) = check_name(what, name) {
+                problems.push(e.to_string());
+            }
+        }
+        if let Err(e) = check_envelope(&event.event_type, &event.data, &event.metadata) {
+            problems.push(e.to_string());
+        }
+        if !problems.is_empty() {
+            // A name too long to quote, or a value too deep to compare: stop here.
+            return Err(problems.join("; "));
+        }
+        if event.recorded_at.unsigned_abs() > MAX_SAFE_INTEGER {
+            problems.push(format!(
+                "recordedAt {} is out of range; at most {MAX_SAFE_INTEGER} ms either side of the Unix epoch (what a JavaScript number holds exactly)",
+                event.recorded_at
+            ));
+        }
+        match self.ids.get(&event.event_id) {
+            Some(at) => problems.push(format!(
+                "event id '{}' is already used on line {at}; ids must be unique",
+                event.event_id
+            )),
+            None => {
+                self.ids.insert(event.event_id.clone(), self.line);
+            }
+        }
         if let Some((position, at)) = self.last_position {
             if event.position <= position {
                 problems.push(format!(
@@ -289,7 +333,7 @@ impl NdjsonValidator {
         }
         self.last_position = Some((event.position, self.line));
         if let Some((version, at)) = self.versions.get(&event.stream_id) {
-            if event.version != version + 1 {
+            if Some(event.version) != version.checked_add(1) {
                 problems.push(format!(
                     "version {} of stream '{}' does not follow version {version} (line {at}); versions must be contiguous",
                     event.version, event.stream_id
@@ -363,23 +407,35 @@ fn field_problems(object: &Map<String, Value>) -> Vec<String> {
     problems
 }
 
-/// Imports NDJSON lines one at a time into a store: validates, skips events already
-/// present, and writes runs of one stream atomically. See the [module](self) docs.
+/// The largest integer a JavaScript number (and so IndexedDB) holds exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// How many stored events the importer reads at once when it compares a file with the
+/// events a store already holds.
+const COMPARE_PAGE: usize = 1_000;
+
+/// Imports NDJSON into a store, all or nothing: lines are taken one at a time
+/// ([`push_line`](Self::push_line) only checks them), and [`finish`](Self::finish)
+/// compares them with the store and writes every new event in one atomic
+/// [`EventStore::import_events`]. See the [module](self) docs.
 #[derive(Debug)]
 pub struct Importer<S> {
     store: S,
     options: ImportOptions,
     validator: NdjsonValidator,
-    /// Consecutive valid events of one stream, not yet written, with their lines.
-    run: Vec<(u64, RecordedEvent)>,
-    /// The store's version of each stream the import has touched.
-    store_versions: HashMap<String, u64>,
-    /// The store's head, once read.
-    head: Option<u64>,
-    imported: u64,
-    skipped: u64,
-    /// Set by the first error: nothing is written after it.
-    failed: bool,
+    /// Every valid event so far, with its line; dropped at the first bad line, since
+    /// nothing will be written then.
+    events: Vec<(u64, RecordedEvent)>,
+}
+
+/// What the importer knows of one stream of the store.
+struct StoredStream {
+    /// The stream's version in the store (0: no stream).
+    version: u64,
+    /// The version the file's next new event of this stream must have.
+    next: u64,
+    /// Stored events read for the comparison, consecutive versions.
+    page: Vec<RecordedEvent>,
 }
 
 impl<S: EventStore> Importer<S> {
@@ -388,187 +444,346 @@ impl<S: EventStore> Importer<S> {
         Self {
             store,
             options: ImportOptions {
-                batch_size: options.batch_size.max(1),
+                progress_every: options.progress_every.max(1),
+                chunk_events: options.chunk_events.map(|n| n.max(1)),
                 ..options
             },
             validator: NdjsonValidator::new(options.max_errors),
-            run: Vec::new(),
-            store_versions: HashMap::new(),
-            head: None,
-            imported: 0,
-            skipped: 0,
-            failed: false,
+            events: Vec::new(),
         }
     }
 
-    /// Takes the next line (numbered from 1). May write the events buffered before it.
-    /// Problems with lines are recorded, not returned; an `Err` is a store failure
-    /// (storage, quota): what was written stays, and importing again resumes.
-    pub async fn push_line(&mut self, line: &str) -> Result<(), StoreError> {
-        let errors_before = self.validator.error_count();
+    /// Checks the next line (numbered from 1) and keeps its event for
+    /// [`finish`](Self::finish). Problems are recorded, not returned; nothing is written.
+    pub fn push_line(&mut self, line: &str) {
         let event = self.validator.push_line(line);
-        if self.validator.error_count() > errors_before {
-            // Everything before the bad line is imported, nothing after.
-            self.flush().await?;
-            self.failed = true;
-            return Ok(());
+        if self.validator.error_count() > 0 {
+            self.events = Vec::new();
+            return;
         }
-        let Some(event) = event else {
-            return Ok(());
+        if let Some(event) = event {
+            self.events.push((self.validator.lines(), event));
+        }
+    }
+
+    /// Lines taken so far.
+    pub fn lines(&self) -> u64 {
+        self.validator.lines()
+    }
+
+    /// Line errors so far.
+    pub fn error_count(&self) -> u64 {
+        self.validator.error_count()
+    }
+
+    /// Compares the lines with the store and writes every new event at once; see
+    /// [`finish_with_progress`](Self::finish_with_progress).
+    pub async fn finish(self) -> Result<ImportReport, StoreError> {
+        self.finish_with_progress(|_| {}).await
+    }
+
+    /// Compares every event with the store, then writes.
+    ///
+    /// An event whose id or version the store already holds must be stored identically
+    /// (stream, version, type, schema version, data, metadata, `recordedAt`, and position
+    /// when positions are kept): then it is skipped; any difference is a line error. The
+    /// other events must continue their streams and the log exactly. When any line is
+    /// wrong, nothing is written and the report lists the lines; otherwise every new
+    /// event is written in one atomic [`EventStore::import_events`] (or in chunks, see
+    /// [`ImportOptions::chunk_events`]). `on_progress` is called every
+    /// [`ImportOptions::progress_every`] lines compared and once at the end. An `Err` is a
+    /// store failure (storage, quota, a closed database): nothing was written by the
+    /// failed write.
+    pub async fn finish_with_progress(
+        mut self,
+        mut on_progress: impl FnMut(ImportProgress),
+    ) -> Result<ImportReport, StoreError> {
+        let lines_total = self.validator.lines();
+        let events = std::mem::take(&mut self.events);
+        let mut report = ImportReport {
+            lines: lines_total,
+            ..ImportReport::default()
         };
-        if self.failed {
-            return Ok(());
-        }
-        let other_stream = self
-            .run
-            .first()
-            .is_some_and(|(_, e)| e.stream_id != event.stream_id);
-        if other_stream || self.run.len() >= self.options.batch_size {
-            self.flush().await?;
-            if self.failed {
-                return Ok(());
-            }
-        }
-        self.run.push((self.validator.lines(), event));
-        Ok(())
-    }
-
-    /// Lines handled so far: read, and written, skipped or failed (not still buffered).
-    pub fn lines_done(&self) -> u64 {
-        self.run
-            .first()
-            .map_or(self.validator.lines(), |(line, _)| line - 1)
-    }
-
-    /// Writes what is buffered and reports what the import did.
-    pub async fn finish(mut self) -> Result<ImportReport, StoreError> {
-        self.flush().await?;
-        let lines = self.validator.lines();
-        let (errors, error_count) = self.validator.finish();
-        Ok(ImportReport {
-            lines,
-            imported: self.imported,
-            skipped: self.skipped,
-            errors,
-            error_count,
-        })
-    }
-
-    fn fail(&mut self, line: u64, message: String) {
-        self.validator.error(line, message);
-        self.failed = true;
-    }
-
-    /// Writes the buffered run: skips what the store holds, imports the rest.
-    async fn flush(&mut self) -> Result<(), StoreError> {
-        let run = std::mem::take(&mut self.run);
-        if self.failed || run.is_empty() {
-            return Ok(());
-        }
-        let stream = run[0].1.stream_id.clone();
-        let current = match self.store_versions.get(&stream) {
-            Some(v) => *v,
-            None => self.store.stream_version(&stream).await?.unwrap_or(0),
-        };
-        self.store_versions.insert(stream.clone(), current);
-
-        let (first_line, first) = (&run[0].0, &run[0].1);
-        if first.version > current + 1 {
-            let message = format!(
-                "stream '{stream}' is at version {current} in the store, so version {} would leave a gap; import the events before it first",
-                first.version
-            );
-            self.fail(*first_line, message);
-            return Ok(());
-        }
-        // Events at versions the store already has must be the same events.
-        let present = run.iter().take_while(|(_, e)| e.version <= current).count();
-        if present > 0 {
-            let stored = self
-                .store
-                .read_stream(
-                    &stream,
-                    ReadStreamOptions {
-                        from_version: Some(first.version),
-                        limit: Some(present),
-                        ..ReadStreamOptions::default()
-                    },
-                )
+        if self.validator.error_count() == 0 {
+            let new = self
+                .compare(events, &mut report, lines_total, &mut on_progress)
                 .await?;
-            for ((line, event), stored) in run.iter().zip(&stored) {
-                if stored.event_id != event.event_id {
+            if self.validator.error_count() == 0 {
+                self.write(new, &mut report).await?;
+            }
+        }
+        on_progress(ImportProgress {
+            lines_done: lines_total,
+            lines_total,
+        });
+        let (errors, error_count) = self.validator.finish();
+        report.errors = errors;
+        report.error_count = error_count;
+        Ok(report)
+    }
+
+    /// Checks `events` against the store: counts the identical ones as skipped, records
+    /// line errors, and returns the new ones (with the positions they will get).
+    async fn compare(
+        &mut self,
+        events: Vec<(u64, RecordedEvent)>,
+        report: &mut ImportReport,
+        lines_total: u64,
+        on_progress: &mut impl FnMut(ImportProgress),
+    ) -> Result<Vec<(u64, RecordedEvent)>, StoreError> {
+        let keep_positions = self.options.keep_positions;
+        let head = self.store.head_position().await?;
+        let mut next_position = head.saturating_add(1);
+        let mut streams: HashMap<String, StoredStream> = HashMap::new();
+        let mut new = Vec::new();
+        let mut reported = 0;
+        for (line, mut event) in events {
+            if line >= reported + self.options.progress_every as u64 {
+                reported = line;
+                on_progress(ImportProgress {
+                    lines_done: line.saturating_sub(1),
+                    lines_total,
+                });
+            }
+            let stream = match streams.entry(event.stream_id.clone()) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    let version = self
+                        .store
+                        .stream_version(&event.stream_id)
+                        .await?
+                        .unwrap_or(0);
+                    entry.insert(StoredStream {
+                        version,
+                        next: version.saturating_add(1),
+                        page: Vec::new(),
+                    })
+                }
+            };
+            if event.version <= stream.version {
+                let stored =
+                    stored_at(&self.store, &event.stream_id, stream, event.version).await?;
+                let message = match stored {
+                    None => Some(format!(
+                        "version {} of stream '{}' cannot be read from the store",
+                        event.version, event.stream_id
+                    )),
+                    Some(stored) if stored.event_id != event.event_id => Some(format!(
+                        "stream '{}' already holds another event at version {} (id '{}', not '{}'); this file does not continue the store",
+                        event.stream_id, event.version, stored.event_id, event.event_id
+                    )),
+                    Some(stored) => differences(stored, &event, keep_positions).map(|what| {
+                        format!(
+                            "event '{}' is already stored with other content ({what})",
+                            event.event_id
+                        )
+                    }),
+                };
+                match message {
+                    Some(message) => self.validator.error(line, message),
+                    None => report.skipped += 1,
+                }
+                continue;
+            }
+            if event.version != stream.next {
+                let message = format!(
+                    "stream '{}' is at version {} in the store, so version {} would leave a gap; import the events before it first",
+                    event.stream_id, stream.version, event.version
+                );
+                self.validator.error(line, message);
+                // Go on from here, so that one gap is reported once.
+                stream.next = event.version.saturating_add(1);
+                continue;
+            }
+            stream.next = stream.next.saturating_add(1);
+            if keep_positions {
+                if event.position != next_position {
                     let message = format!(
-                        "stream '{stream}' already holds another event at version {} (id '{}', not '{}'); this file does not continue the store",
-                        event.version, stored.event_id, event.event_id
+                        "position {} cannot be kept: the store's next position is {next_position}; keep positions only when importing into an empty store or one holding exactly the events before this one, or import without keeping positions",
+                        event.position
                     );
-                    self.fail(*line, message);
-                    return Ok(());
+                    self.validator.error(line, message);
+                    next_position = event.position;
                 }
-                self.skipped += 1;
+            } else {
+                event.position = next_position;
+            }
+            next_position = next_position.saturating_add(1);
+            if self.validator.error_count() == 0 {
+                new.push((line, event));
             }
         }
-        let mut new: Vec<(u64, RecordedEvent)> = run.into_iter().skip(present).collect();
-        if new.is_empty() {
-            return Ok(());
-        }
-        let head = match self.head {
-            Some(head) => head,
-            None => self.store.head_position().await?,
-        };
-        self.head = Some(head);
-        let mut failure = None;
-        if self.options.keep_positions {
-            if let Some(i) = new
+        Ok(new)
+    }
+
+    /// Writes the new events: in one atomic import, or in chunks. Line errors are
+    /// recorded; store failures returned.
+    async fn write(
+        &mut self,
+        new: Vec<(u64, RecordedEvent)>,
+        report: &mut ImportReport,
+    ) -> Result<(), StoreError> {
+        let chunk = self.options.chunk_events.unwrap_or(usize::MAX);
+        let mut new = new.into_iter().peekable();
+        while new.peek().is_some() {
+            let (lines, events): (Vec<u64>, Vec<RecordedEvent>) = new.by_ref().take(chunk).unzip();
+            let ids: Vec<(u64, String, String, u64)> = lines
                 .iter()
-                .enumerate()
-                .position(|(i, (_, e))| e.position != head + 1 + i as u64)
-            {
-                let (line, event) = &new[i];
-                failure = Some((
-                    *line,
-                    format!(
-                        "position {} cannot be kept: the store's next position is {}; keep positions only when importing into an empty store or one holding exactly the events before this one, or import without keeping positions",
-                        event.position,
-                        head + 1 + i as u64
-                    ),
-                ));
-                new.truncate(i);
-            }
-        } else {
-            for (i, (_, event)) in new.iter_mut().enumerate() {
-                event.position = head + 1 + i as u64;
-            }
-        }
-        if let Some((first_line, _)) = new.first() {
-            let first_line = *first_line;
-            let events: Vec<RecordedEvent> = new.into_iter().map(|(_, e)| e).collect();
-            let n = events.len() as u64;
-            match self
-                .store
-                .import_events(&stream, ExpectedVersion::Exact(current), events)
-                .await
-            {
-                Ok(result) => {
-                    self.store_versions.insert(stream, result.last_version);
-                    self.head = Some(result.last_position.max(head));
-                    self.imported += n;
-                }
+                .zip(&events)
+                .map(|(line, e)| (*line, e.event_id.clone(), e.stream_id.clone(), e.version))
+                .collect();
+            match self.store.import_events(events).await {
+                Ok(written) => report.imported += written,
                 Err(
                     e @ (StoreError::Storage(_)
                     | StoreError::QuotaExceeded(_)
-                    | StoreError::Corrupt(_)),
+                    | StoreError::Corrupt(_)
+                    | StoreError::Blocked(_)
+                    | StoreError::Closed(_)),
                 ) => return Err(e),
+                Err(StoreError::DuplicateEventId {
+                    event_id,
+                    existing_stream,
+                }) => {
+                    let (line, stream, version) = ids
+                        .iter()
+                        .find(|(_, id, _, _)| *id == event_id)
+                        .map_or((ids.first().map_or(0, |i| i.0), String::new(), 0), |i| {
+                            (i.0, i.2.clone(), i.3)
+                        });
+                    self.validator.error(
+                        line,
+                        format!(
+                            "event id '{event_id}' is already stored in stream '{existing_stream}', not as version {version} of stream '{stream}'; ids must be unique"
+                        ),
+                    );
+                    return Ok(());
+                }
                 Err(e) => {
-                    self.fail(first_line, format!("cannot import: {e}"));
+                    let line = ids.first().map_or(0, |i| i.0);
+                    self.validator.error(
+                        line,
+                        format!("cannot import: {e} (was the store written to during the import? import again)"),
+                    );
                     return Ok(());
                 }
             }
         }
-        if let Some((line, message)) = failure {
-            self.fail(line, message);
-        }
         Ok(())
     }
+}
+
+/// The stored event of `stream` at `version` (which the stream has), read a page at a
+/// time: the file's versions of one stream come in order.
+async fn stored_at<'a, S: EventStore>(
+    store: &S,
+    stream_id: &str,
+    stream: &'a mut StoredStream,
+    version: u64,
+) -> Result<Option<&'a RecordedEvent>, StoreError> {
+    let index = |page: &[RecordedEvent]| {
+        let first = page.first()?.version;
+        let offset = usize::try_from(version.checked_sub(first)?).ok()?;
+        page.get(offset)
+            .filter(|e| e.version == version)
+            .map(|_| offset)
+    };
+    if index(&stream.page).is_none() {
+        stream.page = store
+            .read_stream(
+                stream_id,
+                ReadStreamOptions {
+                    from_version: Some(version),
+                    limit: Some(COMPARE_PAGE),
+                    ..ReadStreamOptions::default()
+                },
+            )
+            .await?;
+    }
+    Ok(index(&stream.page).and_then(|i| stream.page.get(i)))
+}
+
+/// What differs between a stored event and the file's event with its id and version,
+/// as the error names it ("data differs", "type, metadata differ"); `None` when they
+/// are the same event.
+fn differences(stored: &RecordedEvent, event: &RecordedEvent, positions: bool) -> Option<String> {
+    let mut what = Vec::new();
+    if stored.stream_id != event.stream_id {
+        what.push("stream");
+    }
+    if stored.version != event.version {
+        what.push("version");
+    }
+    if positions && stored.position != event.position {
+        what.push("position");
+    }
+    if stored.event_type != event.event_type {
+        what.push("type");
+    }
+    if stored.schema_version != event.schema_version {
+        what.push("schema version");
+    }
+    if !same_value(&stored.data, &event.data) {
+        what.push("data");
+    }
+    let (a, b) = (&stored.metadata, &event.metadata);
+    if a.correlation_id != b.correlation_id
+        || a.causation_id != b.causation_id
+        || a.extra.len() != b.extra.len()
+        || a.extra
+            .iter()
+            .zip(&b.extra)
+            .any(|((ka, va), (kb, vb))| ka != kb || !same_value(va, vb))
+    {
+        what.push("metadata");
+    }
+    if stored.recorded_at != event.recorded_at {
+        what.push("recordedAt");
+    }
+    match what.as_slice() {
+        [] => None,
+        [one] => Some(format!("{one} differs")),
+        many => Some(format!("{} differ", many.join(", "))),
+    }
+}
+
+/// JSON equality where numbers are equal when their values are (`1.0` and `1`): a
+/// browser store keeps numbers as JavaScript numbers, so it gives `1.0` back as `1`.
+/// Iterative, so no value can exhaust the stack.
+fn same_value(a: &Value, b: &Value) -> bool {
+    let mut stack = vec![(a, b)];
+    while let Some(pair) = stack.pop() {
+        match pair {
+            (Value::Number(x), Value::Number(y)) => {
+                if x != y && x.as_f64() != y.as_f64() {
+                    return false;
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                if x.len() != y.len() {
+                    return false;
+                }
+                stack.extend(x.iter().zip(y));
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                if x.len() != y.len() {
+                    return false;
+                }
+                for ((kx, vx), (ky, vy)) in x.iter().zip(y) {
+                    if kx != ky {
+                        return false;
+                    }
+                    stack.push((vx, vy));
+                }
+            }
+            (x, y) => {
+                if x != y {
+                    return false;
+                }
+            }
+        }
+    }
+    true
 }
 
 /// Validates every line of `text` without a store; returns the first `max_errors` errors
@@ -582,45 +797,24 @@ pub fn validate_ndjson(text: &str, max_errors: usize) -> (Vec<ImportError>, u64)
     validator.finish()
 }
 
-/// Imports a whole NDJSON text into `store`: validates every line first and, if any is
-/// malformed, writes nothing and reports them all; otherwise imports as [`Importer`]
-/// does, calling `on_progress` after every batch or so and once at the end. Returns what
-/// was done; an `Err` is a store failure (what was written stays; import again to resume).
+/// Imports a whole NDJSON text into `store`, all or nothing, as [`Importer`] does:
+/// every line is validated and compared with the store first; if any line is wrong
+/// (malformed, over a limit, does not continue the store, or clashes with a stored
+/// event), nothing is written and the report lists the lines with `imported == 0`;
+/// otherwise every new event is written in one atomic write and the events already
+/// stored identically are counted as skipped. `on_progress` is called every
+/// [`ImportOptions::progress_every`] lines and once at the end. An `Err` is a store
+/// failure; nothing was written (with [`ImportOptions::chunk_events`], the chunks before
+/// the failure stay, and importing again resumes).
 pub async fn import_ndjson<S: EventStore>(
     store: S,
     text: &str,
     options: ImportOptions,
-    mut on_progress: impl FnMut(ImportProgress),
+    on_progress: impl FnMut(ImportProgress),
 ) -> Result<ImportReport, StoreError> {
-    let (errors, error_count) = validate_ndjson(text, options.max_errors);
-    let lines_total = text.lines().count() as u64;
-    if error_count > 0 {
-        return Ok(ImportReport {
-            lines: lines_total,
-            imported: 0,
-            skipped: 0,
-            errors,
-            error_count,
-        });
-    }
     let mut importer = Importer::new(store, options);
-    let step = options.batch_size.max(1) as u64;
-    let mut reported = 0;
     for line in text.lines() {
-        importer.push_line(line).await?;
-        let done = importer.lines_done();
-        if done >= reported + step {
-            reported = done;
-            on_progress(ImportProgress {
-                lines_done: done,
-                lines_total,
-            });
-        }
+        importer.push_line(line);
     }
-    let report = importer.finish().await?;
-    on_progress(ImportProgress {
-        lines_done: lines_total,
-        lines_total,
-    });
-    Ok(report)
+    importer.finish_with_progress(on_progress).await
 }

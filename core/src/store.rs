@@ -127,7 +127,11 @@ pub struct Checkpoint {
 /// - an append is atomic: every event of the batch is written, or none is;
 /// - an append is exactly idempotent by event id: re-appending a batch whose ids are all
 ///   stored in that stream returns the original [`AppendResult`] and writes nothing, and
-///   a batch that only partly overlaps stored ids is rejected.
+///   a batch that only partly overlaps stored ids is rejected;
+/// - an import ([`import_events`](EventStore::import_events)) is atomic over all its
+///   streams and writes only events that continue every stream and the log exactly;
+/// - every accepted value keeps to [`crate::limits`], so it can be read, exported and
+///   imported back.
 ///
 /// The futures have no `Send` bound, so single-threaded backends such as IndexedDB can
 /// implement the trait.
@@ -194,27 +198,27 @@ pub trait EventStore {
 
     /// Writes events recorded elsewhere (an NDJSON import, a backup) as they were
     /// recorded: with their ids, versions, positions, `recorded_at`, types, schema
-    /// versions, payloads and metadata, in one atomic write like
-    /// [`append`](EventStore::append).
+    /// versions, payloads and metadata, all in one atomic write like
+    /// [`append`](EventStore::append): every event is written, or none is. Returns how
+    /// many events were written.
     ///
-    /// The events must all belong to `stream_id` and continue both the stream and the
-    /// global log exactly (versions `current + 1, ...`, positions `head + 1, ...`), and
-    /// `expected` must hold; a batch whose ids are all stored in this stream at the same
-    /// versions returns the original [`AppendResult`] and writes nothing. Stores decide
-    /// with [`plan_import`](crate::append::plan_import) inside their write transaction.
+    /// One import may carry events of many streams, in log order. Inside its write
+    /// transaction the store checks, with
+    /// [`plan_import`](crate::append::plan_import), that each event continues its
+    /// stream's version exactly (the first event of a stream is `current + 1`, and so on)
+    /// and the global log's positions exactly (`head + 1, head + 2, ...`), that every
+    /// event obeys the [limits](crate::limits), and that no id is already stored
+    /// ([`StoreError::DuplicateEventId`]); otherwise it writes nothing. Skipping events
+    /// that are already stored is the caller's decision, made by comparing content
+    /// ([`import_ndjson`](crate::import_ndjson) does).
     ///
     /// The default refuses with [`StoreError::InvalidInput`]: a store that cannot keep
     /// positions and times cannot import.
-    async fn import_events(
-        &self,
-        stream_id: &str,
-        expected: ExpectedVersion,
-        events: Vec<RecordedEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        let _ = (expected, events);
-        Err(StoreError::InvalidInput(format!(
-            "this store cannot import events with their original ids, positions and times (stream '{stream_id}'); import into a store that implements import_events"
-        )))
+    async fn import_events(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        let _ = events;
+        Err(StoreError::InvalidInput(
+            "this store cannot import events with their original ids, positions and times; import into a store that implements import_events".into(),
+        ))
     }
 
     /// Counts of events (by type and by UTC day), streams and snapshots. The default
@@ -290,13 +294,8 @@ macro_rules! forward_event_store {
             async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
                 (**self).load_checkpoint(name).await
             }
-            async fn import_events(
-                &self,
-                stream_id: &str,
-                expected: ExpectedVersion,
-                events: Vec<RecordedEvent>,
-            ) -> Result<AppendResult, StoreError> {
-                (**self).import_events(stream_id, expected, events).await
+            async fn import_events(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+                (**self).import_events(events).await
             }
             async fn stats(&self) -> Result<StoreStats, StoreError> {
                 (**self).stats().await

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use chronik_core::{
     export_ndjson, import_ndjson, validate_ndjson, EventStore, ExpectedVersion, ImportOptions,
     ImportProgress, Importer, ManualClock, MemoryStore, Metadata, NdjsonExport, NewEvent,
-    ReadAllOptions, RecordedEvent, SequentialIds,
+    ReadAllOptions, RecordedEvent, SequentialIds, MAX_DEPTH, MAX_NAME_BYTES,
 };
 use futures::executor::block_on;
 use serde_json::{json, Value};
@@ -148,25 +148,26 @@ fn an_interrupted_import_resumes_when_the_whole_file_is_imported_again() {
 }
 
 #[test]
-fn an_importer_fed_line_by_line_in_small_batches_round_trips() {
+fn an_importer_fed_line_by_line_writes_nothing_before_finish_and_round_trips_in_chunks() {
     let src = source();
     let (text, _) = export(&src, 5);
     let dst = empty_store(T0, "dst");
     let mut importer = Importer::new(
         &dst,
         ImportOptions {
-            batch_size: 2,
+            chunk_events: Some(2),
             ..ImportOptions::default()
         },
     );
-    let mut done = vec![];
     for line in text.lines() {
-        block_on(importer.push_line(line)).unwrap();
-        done.push(importer.lines_done());
+        importer.push_line(line);
     }
-    assert!(done.windows(2).all(|w| w[0] <= w[1]), "monotonic: {done:?}");
+    assert_eq!(importer.lines(), src.len() as u64);
+    assert_eq!(importer.error_count(), 0);
+    assert!(dst.is_empty(), "lines are only checked until finish");
     let report = block_on(importer.finish()).unwrap();
     assert!(report.is_ok());
+    assert_eq!(report.imported, src.len() as u64);
     assert_eq!(all(&dst), all(&src));
 }
 
@@ -240,14 +241,21 @@ fn malformed_lines_are_all_reported_with_line_numbers_and_nothing_is_written() {
         "line 11: eventId must be a non-empty string; recordedAt must be an integer (ms since the Unix epoch)"
     );
     assert!(dst.is_empty(), "nothing written");
-    assert!(progress.is_empty(), "no import happened");
+    assert_eq!(
+        progress,
+        vec![ImportProgress {
+            lines_done: 12,
+            lines_total: 12
+        }],
+        "only the final report: no line was compared with the store"
+    );
     assert_eq!(report.imported, 0);
     assert_eq!(validate_ndjson(&text, 2).0.len(), 2, "errors are capped");
     assert_eq!(validate_ndjson(&text, 2).1, 7, "but all are counted");
 }
 
 #[test]
-fn a_streaming_import_writes_what_precedes_the_first_bad_line_and_lists_later_errors() {
+fn a_streaming_import_with_a_bad_line_writes_nothing_and_lists_every_error() {
     let good: Vec<String> = (1..=6)
         .map(|p| line(&format!("e-{p}"), "s-1", p, p))
         .collect();
@@ -260,7 +268,7 @@ fn a_streaming_import_writes_what_precedes_the_first_bad_line_and_lists_later_er
     let dst = empty_store(T0, "dst");
     let mut importer = Importer::new(&dst, ImportOptions::default());
     for l in &lines {
-        block_on(importer.push_line(l)).unwrap();
+        importer.push_line(l);
     }
     let report = block_on(importer.finish()).unwrap();
     assert_eq!(
@@ -272,14 +280,14 @@ fn a_streaming_import_writes_what_precedes_the_first_bad_line_and_lists_later_er
     assert!(report.errors[1]
         .message
         .contains("version 5 of stream 's-1' does not follow version 3 (line 3)"));
-    assert_eq!(report.imported, 3);
-    assert_eq!(dst.len(), 3, "lines 1-3 only");
+    assert_eq!(report.imported, 0);
+    assert!(dst.is_empty(), "not even lines 1-3");
 
-    // Fixed file: the import resumes after the three events already there.
+    // Fixed file: all of it lands.
     let fixed = good.join("\n");
     let report = import(&dst, &fixed);
     assert!(report.is_ok(), "{:?}", report.errors);
-    assert_eq!((report.imported, report.skipped), (3, 3));
+    assert_eq!((report.imported, report.skipped), (6, 0));
     assert_eq!(dst.len(), 6);
 }
 
@@ -346,7 +354,11 @@ fn positions_that_cannot_be_kept_are_refused_or_renumbered_on_request() {
         report.errors.iter().map(|e| e.line).collect::<Vec<_>>(),
         vec![2]
     );
-    assert_eq!(fresh.len(), 1, "the event before the gap is imported");
+    assert!(report.errors[0]
+        .message
+        .starts_with("position 5 cannot be kept: the store's next position is 2"));
+    assert_eq!(report.imported, 0);
+    assert!(fresh.is_empty(), "not even the event before the gap");
 }
 
 #[test]
@@ -376,18 +388,15 @@ fn files_that_do_not_continue_the_stores_streams_are_refused() {
     // An id that the store holds in another stream.
     let report = import(&dst, &line("mine-1", "s-9", 1, 2));
     assert_eq!(report.errors[0].line, 1);
-    assert!(
-        report.errors[0]
-            .message
-            .starts_with("cannot import: event id 'mine-1' already exists in stream 's-1'"),
-        "{}",
-        report.errors[0].message
+    assert_eq!(
+        report.errors[0].to_string(),
+        "line 1: event id 'mine-1' is already stored in stream 's-1', not as version 1 of stream 's-9'; ids must be unique",
     );
     assert_eq!(dst.len(), 1);
 }
 
 #[test]
-fn progress_is_reported_per_batch_and_at_the_end() {
+fn progress_is_reported_every_few_lines_and_at_the_end() {
     // 100 events over three streams, in runs of 1 to 4 events.
     let mut next = std::collections::HashMap::new();
     let text: String = (1..=100u64)
@@ -404,7 +413,7 @@ fn progress_is_reported_per_batch_and_at_the_end() {
         &dst,
         &text,
         ImportOptions {
-            batch_size: 10,
+            progress_every: 10,
             ..ImportOptions::default()
         },
         |p| progress.push(p),
@@ -412,12 +421,11 @@ fn progress_is_reported_per_batch_and_at_the_end() {
     .unwrap();
     assert!(report.is_ok(), "{:?}", report.errors);
     assert_eq!(report.imported, 100);
-    // Reported once at least `batch_size` more lines are done (a run of one stream is
-    // at most 4 lines, so each step is at most 10 + 3 lines).
+    // Reported every `progress_every` lines compared, then once at the end.
     assert!(
         progress
             .windows(2)
-            .all(|w| w[1].lines_done - w[0].lines_done <= 13),
+            .all(|w| w[1].lines_done - w[0].lines_done <= 10),
         "{progress:?}"
     );
     assert!(progress.len() >= 8, "{progress:?}");
@@ -493,4 +501,260 @@ fn an_empty_store_exports_nothing_and_an_empty_file_imports_nothing() {
     let report = import(&src, "\n\n");
     assert!(report.is_ok());
     assert_eq!((report.lines, report.imported), (2, 0));
+}
+
+/// A line as `line` makes it, changed by `edit`.
+fn edited(
+    id: &str,
+    stream: &str,
+    version: u64,
+    position: u64,
+    edit: impl Fn(&mut Value),
+) -> String {
+    let mut value: Value = serde_json::from_str(&line(id, stream, version, position)).unwrap();
+    edit(&mut value);
+    value.to_string()
+}
+
+/// `n` lines over streams `a` and `b`, alternating, positions 1..=n.
+fn two_streams(n: u64) -> Vec<String> {
+    (1..=n)
+        .map(|p| {
+            let stream = if p % 2 == 1 { "a" } else { "b" };
+            line(&format!("e-{p}"), stream, p.div_ceil(2), p)
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_failing_on_its_last_line_writes_nothing_of_any_stream() {
+    let dst = empty_store(T0, "dst");
+    let mut lines = two_streams(8);
+    // Line 9: stream 'a' jumps from version 4 to 6; the validator lets a new stream
+    // start anywhere, so make it a store gap: stream 'c' starting at version 2.
+    lines.push(line("e-9", "c", 2, 9));
+    let report = import(&dst, &lines.join("\n"));
+    assert_eq!(
+        report.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        vec!["line 9: stream 'c' is at version 0 in the store, so version 2 would leave a gap; import the events before it first"]
+    );
+    assert_eq!((report.imported, report.error_count), (0, 1));
+    assert!(dst.is_empty(), "nothing of streams a and b either");
+    // Without the bad line the file lands whole, in one write.
+    let report = import(&dst, &lines[..8].join("\n"));
+    assert_eq!(
+        (report.imported, report.skipped, report.error_count),
+        (8, 0, 0)
+    );
+}
+
+#[test]
+fn an_event_stored_with_other_content_is_an_error_naming_its_line() {
+    let dst = empty_store(T0, "dst");
+    let lines = two_streams(6);
+    assert!(import(&dst, &lines.join("\n")).is_ok());
+    let before = export(&dst, 100).0;
+
+    let cases: Vec<(String, &str)> = vec![
+        (
+            edited("e-3", "a", 2, 3, |v| v["data"] = json!({ "n": 99 })),
+            "line 3: event 'e-3' is already stored with other content (data differs)",
+        ),
+        (
+            edited("e-3", "a", 2, 3, |v| {
+                v["eventType"] = json!("Other");
+                v["metadata"] = json!({ "causationId": "x" });
+            }),
+            "line 3: event 'e-3' is already stored with other content (type, metadata differ)",
+        ),
+        (
+            edited("e-3", "a", 2, 3, |v| v["recordedAt"] = json!(T0)),
+            "line 3: event 'e-3' is already stored with other content (recordedAt differs)",
+        ),
+        (
+            edited("e-3", "a", 2, 3, |v| v["schemaVersion"] = json!(2)),
+            "line 3: event 'e-3' is already stored with other content (schema version differs)",
+        ),
+        (
+            line("x-3", "a", 2, 3),
+            "line 3: stream 'a' already holds another event at version 2 (id 'e-3', not 'x-3'); this file does not continue the store",
+        ),
+    ];
+    for (changed, message) in cases {
+        let mut file = lines.clone();
+        file[2] = changed;
+        // And a new event after it, which must not be written either.
+        file.push(line("e-7", "a", 4, 7));
+        let report = import(&dst, &file.join("\n"));
+        assert_eq!(
+            report
+                .errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>(),
+            vec![message.to_string()]
+        );
+        assert_eq!(report.imported, 0);
+        assert_eq!(export(&dst, 100).0, before, "the store is unchanged");
+    }
+    // Positions are part of the identity only when they are kept.
+    let moved = [
+        line("e-1", "a", 1, 1),
+        edited("e-2", "b", 1, 2, |v| v["position"] = json!(9)),
+    ]
+    .join("\n");
+    let report = import(&dst, &moved);
+    assert_eq!(
+        report
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>(),
+        vec!["line 2: event 'e-2' is already stored with other content (position differs)"]
+    );
+    let report = block_on(import_ndjson(
+        &dst,
+        &moved,
+        ImportOptions {
+            keep_positions: false,
+            ..ImportOptions::default()
+        },
+        |_| {},
+    ))
+    .unwrap();
+    assert_eq!(
+        (report.imported, report.skipped, report.error_count),
+        (0, 2, 0)
+    );
+}
+
+#[test]
+fn numbers_equal_in_value_are_the_same_content() {
+    // A browser store gives 1.0 back as 1; a re-import must still recognise the event.
+    let dst = empty_store(T0, "dst");
+    let text = edited("e-1", "a", 1, 1, |v| v["data"] = json!({ "n": 1.0 }));
+    assert!(import(&dst, &text).is_ok());
+    let same = edited("e-1", "a", 1, 1, |v| v["data"] = json!({ "n": 1 }));
+    let report = import(&dst, &same);
+    assert_eq!(
+        (report.skipped, report.error_count),
+        (1, 0),
+        "{:?}",
+        report.errors
+    );
+}
+
+fn nested(depth: usize) -> Value {
+    let mut value = json!("leaf");
+    for _ in 0..depth {
+        value = json!({ "in": value });
+    }
+    value
+}
+
+#[test]
+fn lines_over_the_limits_are_errors_naming_the_line() {
+    let long = "x".repeat(MAX_NAME_BYTES + 1);
+    let text = [
+        line("e-1", "a", 1, 1),
+        edited("e-2", "a", 2, 2, |v| v["data"] = nested(MAX_DEPTH + 1)),
+        edited(
+            "e-3",
+            "a",
+            3,
+            3,
+            |v| v["metadata"] = json!({ "extra": { "flat": 1, "deep": nested(MAX_DEPTH + 1) } }),
+        ),
+        edited("e-4", "a", 4, 4, |v| v["streamId"] = json!(long)),
+        edited("e-5", "a", 4, 5, |v| v["eventType"] = json!(long)),
+        edited("e-6", "a", 5, 6, |v| {
+            v["metadata"] = json!({ "correlationId": long })
+        }),
+        line("e-1", "b", 1, 7),
+    ]
+    .join("\n");
+    let dst = empty_store(T0, "dst");
+    let report = import(&dst, &text);
+    assert_eq!(
+        report
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>(),
+        vec![
+            "line 2: data nests deeper than 64 levels".to_string(),
+            "line 3: metadata 'deep' nests deeper than 64 levels".to_string(),
+            "line 4: stream id is 1025 bytes long; at most 1024 are allowed".to_string(),
+            "line 5: event type is 1025 bytes long; at most 1024 are allowed".to_string(),
+            "line 6: correlation id is 1025 bytes long; at most 1024 are allowed".to_string(),
+            "line 7: event id 'e-1' is already used on line 1; ids must be unique".to_string(),
+        ]
+    );
+    assert!(dst.is_empty());
+    // A line too deep for the JSON parser itself is an error too, not a crash.
+    let deepest = "[".repeat(100_000) + &"]".repeat(100_000);
+    let report = import(&dst, &deepest);
+    assert_eq!(report.errors[0].line, 1);
+    assert!(
+        report.errors[0].message.starts_with("not valid JSON"),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[test]
+fn an_event_at_the_depth_limit_with_custom_metadata_exports_and_imports_back_identically() {
+    let src = empty_store(T0, "src");
+    let metadata = Metadata {
+        correlation_id: Some("corr".into()),
+        causation_id: None,
+        extra: [
+            ("customKey".to_string(), nested(MAX_DEPTH)),
+            ("flat".to_string(), json!("v")),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    block_on(src.append(
+        "deep-1",
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new("Deep", nested(MAX_DEPTH)).with_metadata(metadata)],
+    ))
+    .unwrap();
+    let (text, _) = export(&src, 10);
+    let dst = empty_store(T0 + 5, "dst");
+    let report = import(&dst, &text);
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert_eq!(report.imported, 1);
+    assert_eq!(all(&dst), all(&src));
+    assert_eq!(export(&dst, 10).0, text);
+}
+
+#[test]
+fn a_chunked_import_that_fails_midway_keeps_its_chunks_and_a_rerun_resumes() {
+    let dst = empty_store(T0, "dst");
+    let lines = two_streams(10);
+    // Someone else takes id e-8 between the comparison and the write: a store holding
+    // 'e-8' in another stream makes the chunk holding line 8 fail.
+    block_on(dst.append(
+        "z",
+        ExpectedVersion::Any,
+        vec![NewEvent::new("X", json!(1)).with_id("e-8")],
+    ))
+    .unwrap();
+    let chunked = ImportOptions {
+        chunk_events: Some(3),
+        keep_positions: false,
+        ..ImportOptions::default()
+    };
+    let report = block_on(import_ndjson(&dst, &lines.join("\n"), chunked, |_| {})).unwrap();
+    assert_eq!(report.imported, 6, "chunks 1-3 and 4-6 landed");
+    assert_eq!(report.errors[0].line, 8, "{:?}", report.errors);
+    assert_eq!(dst.len(), 7);
+    // Without the clash, a re-run skips what landed and writes the rest.
+    let mut fixed = lines.clone();
+    fixed[7] = line("f-8", "b", 4, 8);
+    let report = block_on(import_ndjson(&dst, &fixed.join("\n"), chunked, |_| {})).unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert_eq!((report.imported, report.skipped), (4, 6));
 }

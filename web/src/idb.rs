@@ -24,9 +24,11 @@
 //! transaction over `events` and `streams`: it issues the reads of the stream head, the
 //! log head and every event id of the batch at once, awaits the last (IndexedDB answers a
 //! transaction's requests in order), decides with [`plan_append`], and issues every `add`
-//! without awaiting each. An import ([`EventStore::import_events`]) is the same
-//! transaction deciding with [`plan_import`] instead: its events are added as given,
-//! keyed by their own positions, with their ids, versions and `recordedAt`. IndexedDB
+//! without awaiting each. An import ([`EventStore::import_events`]) is one such
+//! transaction over every stream it touches: it reads each of those streams' heads, the
+//! log head and every id, decides with [`plan_import`], and adds the events as given,
+//! keyed by their own positions, with their ids, versions and `recordedAt`, all or
+//! nothing. IndexedDB
 //! runs overlapping readwrite transactions on the same stores one after another, also
 //! across tabs, so two writers can never both take the same version.
 //!
@@ -39,9 +41,12 @@ mod open;
 mod raw;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use chronik_core::append::{plan_append, plan_import, AppendContext, AppendPlan, StoredId};
+use chronik_core::append::{
+    import_streams, plan_append, plan_import, AppendContext, AppendPlan, ImportContext, StoredId,
+};
 use chronik_core::{
     stream_category, utc_date, AppendResult, Checkpoint, Clock, Direction, EventStore,
     ExpectedVersion, IdSource, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent,
@@ -127,31 +132,12 @@ pub struct IdbStore {
     _on_close: Closure<dyn FnMut(Event)>,
 }
 
-/// What an append's or import's transaction did.
+/// What an append's transaction did.
 enum Batch {
     /// Wrote the events: commit, then announce.
     Written(AppendResult),
     /// The batch was stored before: nothing written.
     AlreadyAppended(AppendResult),
-}
-
-/// An event of a batch to write ([`NewEvent`] for appends, [`RecordedEvent`] for
-/// imports): the id the store looks up before planning.
-trait BatchEvent {
-    /// The event's id, `None` when the store is to assign one.
-    fn batch_id(&self) -> Option<&str>;
-}
-
-impl BatchEvent for NewEvent {
-    fn batch_id(&self) -> Option<&str> {
-        self.event_id.as_deref()
-    }
-}
-
-impl BatchEvent for RecordedEvent {
-    fn batch_id(&self) -> Option<&str> {
-        Some(&self.event_id)
-    }
 }
 
 impl IdbStore {
@@ -468,14 +454,14 @@ impl IdbStore {
         raw::transaction(&tx).await.map_err(|e| self.fail(e))
     }
 
-    /// An append or an import: one readwrite transaction over `events` and `streams`
-    /// whose reads are handed to `plan` ([`plan_append`] or [`plan_import`]); what it
-    /// decides to write is committed and then announced to the listeners.
-    async fn write_events<E: BatchEvent>(
+    /// An append: one readwrite transaction over `events` and `streams` whose reads are
+    /// handed to `plan` ([`plan_append`]); what it decides to write is committed and then
+    /// announced to the listeners.
+    async fn write_events(
         &self,
         stream_id: &str,
-        events: Vec<E>,
-        plan: impl FnOnce(Vec<E>, AppendContext<'_>) -> Result<AppendPlan, StoreError>,
+        events: Vec<NewEvent>,
+        plan: impl FnOnce(Vec<NewEvent>, AppendContext<'_>) -> Result<AppendPlan, StoreError>,
     ) -> Result<AppendResult, StoreError> {
         let tx = self.write_tx(&[EVENTS, STREAMS])?;
         match self.write_batch(&tx, stream_id, events, plan).await {
@@ -494,14 +480,14 @@ impl IdbStore {
         }
     }
 
-    /// The reads, decision (`plan`) and writes of an append or import, inside `tx`. The
-    /// caller commits or aborts.
-    async fn write_batch<E: BatchEvent>(
+    /// The reads, decision (`plan`) and writes of an append, inside `tx`. The caller
+    /// commits or aborts.
+    async fn write_batch(
         &self,
         tx: &IdbTransaction,
         stream_id: &str,
-        events: Vec<E>,
-        plan: impl FnOnce(Vec<E>, AppendContext<'_>) -> Result<AppendPlan, StoreError>,
+        events: Vec<NewEvent>,
+        plan: impl FnOnce(Vec<NewEvent>, AppendContext<'_>) -> Result<AppendPlan, StoreError>,
     ) -> Result<Batch, StoreError> {
         let js = |e: JsValue| error_from_js(&e);
         let event_store = tx.object_store(EVENTS).map_err(js)?;
@@ -519,7 +505,8 @@ impl IdbStore {
         let id_requests = events
             .iter()
             .map(|e| {
-                e.batch_id()
+                e.event_id
+                    .as_deref()
                     .map(|id| by_id.get(&JsValue::from_str(id)))
                     .transpose()
             })
@@ -534,16 +521,7 @@ impl IdbStore {
         raw::request(last).await.map_err(js)?;
 
         let current: Option<StreamInfo> = optional(head_request.result().map_err(js)?)?;
-        let head_position = match log_request.result().map_err(js)? {
-            cursor if cursor.is_null() || cursor.is_undefined() => 0,
-            cursor => cursor
-                .unchecked_into::<IdbCursor>()
-                .key()
-                .map_err(js)?
-                .as_f64()
-                .ok_or_else(|| StoreError::Corrupt("event key is not a number".into()))?
-                as u64,
-        };
+        let head_position = cursor_position(log_request.result().map_err(js)?)?;
         let mut stored_ids = Vec::with_capacity(events.len());
         for request in &id_requests {
             let found: Option<RecordedEvent> = match request {
@@ -565,8 +543,11 @@ impl IdbStore {
             AppendPlan::Write(recorded) => recorded,
             AppendPlan::AlreadyAppended(result) => return Ok(Batch::AlreadyAppended(result)),
         };
-        let first = &recorded[0];
-        let last = &recorded[recorded.len() - 1];
+        let (Some(first), Some(last)) = (recorded.first(), recorded.last()) else {
+            return Err(StoreError::InvalidInput(format!(
+                "append to stream '{stream_id}' needs at least one event"
+            )));
+        };
         let result = AppendResult {
             first_version: first.version,
             last_version: last.version,
@@ -588,6 +569,93 @@ impl IdbStore {
         }
         put(&stream_store, &to_js(&info)?)?;
         Ok(Batch::Written(result))
+    }
+
+    /// An import: one readwrite transaction over `events` and `streams`. It issues the
+    /// reads of every stream the import touches, the log head and every event id at
+    /// once, decides with [`plan_import`], adds every event (keyed by its own position)
+    /// and puts every stream's new head without awaiting each, then awaits the commit
+    /// and announces it.
+    async fn write_import(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        let tx = self.write_tx(&[EVENTS, STREAMS])?;
+        match self.import_batch(&tx, events).await {
+            Ok((written, last_position)) => {
+                raw::transaction(&tx).await.map_err(|e| self.fail(e))?;
+                self.notifier.appended(last_position);
+                Ok(written)
+            }
+            Err(err) => {
+                // Already aborted when a request failed; then this throws, harmlessly.
+                let _ = tx.abort();
+                Err(self.fail(err))
+            }
+        }
+    }
+
+    /// The reads, decision and writes of an import inside `tx`: how many events it
+    /// wrote and the last one's position. The caller commits or aborts.
+    async fn import_batch(
+        &self,
+        tx: &IdbTransaction,
+        events: Vec<RecordedEvent>,
+    ) -> Result<(u64, u64), StoreError> {
+        let js = |e: JsValue| error_from_js(&e);
+        let event_store = tx.object_store(EVENTS).map_err(js)?;
+        let stream_store = tx.object_store(STREAMS).map_err(js)?;
+
+        // Issue every read at once; requests complete in order, so awaiting the last one
+        // means all are done.
+        let stream_requests = import_streams(&events)
+            .into_iter()
+            .map(|s| Ok((s.to_string(), stream_store.get(&JsValue::from_str(s))?)))
+            .collect::<Result<Vec<(String, IdbRequest)>, JsValue>>()
+            .map_err(js)?;
+        let log_request = event_store
+            .open_key_cursor_with_range_and_direction(&JsValue::NULL, IdbCursorDirection::Prev)
+            .map_err(js)?;
+        let by_id = event_store.index("eventId").map_err(js)?;
+        let id_requests = events
+            .iter()
+            .map(|e| by_id.get(&JsValue::from_str(&e.event_id)))
+            .collect::<Result<Vec<IdbRequest>, JsValue>>()
+            .map_err(js)?;
+        raw::request(id_requests.last().unwrap_or(&log_request))
+            .await
+            .map_err(js)?;
+
+        let mut stream_versions = BTreeMap::new();
+        for (stream, request) in &stream_requests {
+            if let Some(info) = optional::<StreamInfo>(request.result().map_err(js)?)? {
+                stream_versions.insert(stream.clone(), info.version);
+            }
+        }
+        let head_position = cursor_position(log_request.result().map_err(js)?)?;
+        let mut stored_ids = Vec::with_capacity(events.len());
+        for request in &id_requests {
+            let found: Option<RecordedEvent> = optional(request.result().map_err(js)?)?;
+            stored_ids.push(found.map(|e| StoredId {
+                stream_id: e.stream_id,
+                version: e.version,
+                position: e.position,
+            }));
+        }
+        let plan = plan_import(
+            events,
+            ImportContext {
+                head_position,
+                stream_versions: &stream_versions,
+                stored_ids: &stored_ids,
+            },
+        )?;
+        let last_position = plan.events.last().map_or(head_position, |e| e.position);
+        // Rows from one `JSON.parse`, as for an append.
+        for row in rows_to_js(&plan.events)?.iter() {
+            event_store.add(&row).map_err(js)?;
+        }
+        for info in &plan.streams {
+            put(&stream_store, &to_js(info)?)?;
+        }
+        Ok((plan.events.len() as u64, last_position))
     }
 
     /// [`EventStore::stats`] from the indexes in one read transaction: IndexedDB counts
@@ -731,6 +799,21 @@ async fn next_cursor(request: &IdbRequest) -> Result<Option<IdbCursor>, StoreErr
     Ok((!value.is_null() && !value.is_undefined()).then(|| value.unchecked_into()))
 }
 
+/// The position of the event a key cursor stands on, 0 when there is none (an empty log).
+fn cursor_position(cursor: JsValue) -> Result<u64, StoreError> {
+    if cursor.is_null() || cursor.is_undefined() {
+        return Ok(0);
+    }
+    let key = cursor
+        .unchecked_into::<IdbCursor>()
+        .key()
+        .map_err(|e| error_from_js(&e))?;
+    key.as_f64()
+        .filter(|p| p.is_finite() && *p >= 0.0)
+        .map(|p| p as u64)
+        .ok_or_else(|| StoreError::Corrupt("event key is not a number".into()))
+}
+
 /// A stored row, `None` when the request found nothing (`undefined`).
 fn optional<T: DeserializeOwned>(value: JsValue) -> Result<Option<T>, StoreError> {
     if value.is_undefined() || value.is_null() {
@@ -802,19 +885,11 @@ impl EventStore for IdbStore {
         .await
     }
 
-    /// Writes the events as given (ids, versions, positions and `recordedAt` kept) in the
-    /// same transaction as an append, decided by [`plan_import`]; a committed import is
-    /// announced like an append.
-    async fn import_events(
-        &self,
-        stream_id: &str,
-        expected: ExpectedVersion,
-        events: Vec<RecordedEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        self.write_events(stream_id, events, |events, ctx| {
-            plan_import(stream_id, expected, events, ctx)
-        })
-        .await
+    /// Writes the events as given (ids, versions, positions and `recordedAt` kept), of
+    /// any streams, in one readwrite transaction decided by [`plan_import`]; a committed
+    /// import is announced like an append.
+    async fn import_events(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        self.write_import(events).await
     }
 
     async fn read_stream(
@@ -889,7 +964,7 @@ impl EventStore for IdbStore {
                     wanted_rows.push(row);
                 }
             }
-            wanted_rows.truncate(wanted - out.len());
+            wanted_rows.truncate(wanted.saturating_sub(out.len()));
             out.extend(rows_from_js::<RecordedEvent>(wanted_rows)?);
             if done || out.len() >= wanted {
                 return Ok(out);

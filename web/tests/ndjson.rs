@@ -11,7 +11,7 @@ use std::rc::Rc;
 use chronik::{IdbStore, RandomUuids};
 use chronik_core::{
     export_ndjson, import_ndjson, EventStore, ExpectedVersion, ImportOptions, ManualClock,
-    Metadata, NewEvent, ReadAllOptions,
+    Metadata, NewEvent, ReadAllOptions, MAX_DEPTH,
 };
 use serde_json::json;
 use wasm_bindgen_test::*;
@@ -98,8 +98,8 @@ async fn an_indexeddb_export_imports_into_a_fresh_database_unchanged_and_only_on
     assert_eq!((exported, chunks), (7, 3));
     assert_eq!(text.lines().count(), 7);
 
-    // Import into a fresh database whose own clock is far from the recorded times, in
-    // batches of 2 so that runs of one stream are split across writes.
+    // Import into a fresh database whose own clock is far from the recorded times: one
+    // atomic write of every event of every stream, with progress every 2 lines.
     let target_name = fresh_name("target");
     let target = IdbStore::open(
         &target_name,
@@ -114,7 +114,7 @@ async fn an_indexeddb_export_imports_into_a_fresh_database_unchanged_and_only_on
         move |position| announced.borrow_mut().push(position)
     });
     let options = ImportOptions {
-        batch_size: 2,
+        progress_every: 2,
         ..ImportOptions::default()
     };
     let mut progress = Vec::new();
@@ -163,9 +163,9 @@ async fn an_indexeddb_export_imports_into_a_fresh_database_unchanged_and_only_on
     );
     assert_eq!(target.head_position().await.unwrap(), 7);
     assert_eq!(
-        announced.borrow().last(),
-        Some(&7),
-        "committed imports are announced to local listeners"
+        announced.borrow().as_slice(),
+        &[7],
+        "the import is one write, announced once to local listeners"
     );
 
     // The same file again: everything is skipped, nothing is written or announced.
@@ -196,5 +196,87 @@ async fn an_indexeddb_export_imports_into_a_fresh_database_unchanged_and_only_on
     source.close();
     target.close();
     IdbStore::delete_database(&source_name).await.unwrap();
+    IdbStore::delete_database(&target_name).await.unwrap();
+}
+
+/// `depth` levels of objects around a string.
+fn nested(depth: usize) -> serde_json::Value {
+    let mut value = json!("leaf");
+    for _ in 0..depth {
+        value = json!({ "in": value });
+    }
+    value
+}
+
+#[wasm_bindgen_test]
+async fn an_event_at_the_depth_limit_round_trips_through_indexeddb_and_a_bad_file_writes_nothing() {
+    let name = fresh_name("deep");
+    let store = IdbStore::open(&name, ManualClock::new(1_600_000_000_000), RandomUuids)
+        .await
+        .expect("open");
+    let metadata = Metadata {
+        extra: [("customKey".to_string(), nested(MAX_DEPTH))]
+            .into_iter()
+            .collect(),
+        ..Metadata::default()
+    };
+    store
+        .append(
+            "deep-1",
+            ExpectedVersion::NoStream,
+            vec![NewEvent::new("Deep", nested(MAX_DEPTH)).with_metadata(metadata)],
+        )
+        .await
+        .expect("an event exactly at the limit is accepted");
+    let mut text = String::new();
+    export_ndjson(&store, 10, |chunk| text.push_str(chunk))
+        .await
+        .expect("export");
+
+    let target_name = fresh_name("deep-target");
+    let target = IdbStore::open(&target_name, ManualClock::new(0), RandomUuids)
+        .await
+        .expect("open the target");
+    // The file plus a last line of another stream with a gap: nothing of it lands.
+    let mut bad = text.clone();
+    bad.push_str(
+        &text
+            .replace("\"deep-1\"", "\"deep-2\"")
+            .replace("\"version\":1", "\"version\":2")
+            .replace("\"position\":1", "\"position\":2")
+            .replace("\"eventId\":\"", "\"eventId\":\"x"),
+    );
+    let report = import_ndjson(&target, &bad, ImportOptions::default(), |_| {})
+        .await
+        .expect("import");
+    assert_eq!(report.imported, 0, "{:?}", report.errors);
+    assert_eq!(
+        report.errors.first().map(|e| e.line),
+        Some(2),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(target.head_position().await.unwrap(), 0, "nothing written");
+
+    let report = import_ndjson(&target, &text, ImportOptions::default(), |_| {})
+        .await
+        .expect("import");
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert_eq!(
+        target.read_all(ReadAllOptions::default()).await.unwrap(),
+        store.read_all(ReadAllOptions::default()).await.unwrap()
+    );
+    let mut again = String::new();
+    export_ndjson(&target, 10, |chunk| again.push_str(chunk))
+        .await
+        .expect("export again");
+    assert_eq!(
+        again, text,
+        "exported, imported and exported again identically"
+    );
+
+    store.close();
+    target.close();
+    IdbStore::delete_database(&name).await.unwrap();
     IdbStore::delete_database(&target_name).await.unwrap();
 }

@@ -178,13 +178,8 @@ impl EventStore for Backend {
         dispatch!(self, s => s.load_checkpoint(name))
     }
 
-    async fn import_events(
-        &self,
-        stream_id: &str,
-        expected: ExpectedVersion,
-        events: Vec<RecordedEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        dispatch!(self, s => s.import_events(stream_id, expected, events))
+    async fn import_events(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.import_events(events))
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
