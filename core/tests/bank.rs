@@ -658,6 +658,98 @@ fn pending_transfers_lists_the_unfinished_ones_and_resume_pending_finishes_them(
 // ------------------------------------------------------------ read models
 
 #[test]
+fn read_model_totals_past_the_maximum_saturate_and_become_exact_again() {
+    let (clock, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        open(&bank, "a", "90071992547409.91").await;
+        open(&bank, "b", "90071992547409.91").await;
+        let mut balances = bank.projection(AccountBalances, Rc::clone(&clock));
+        let mut daily = bank.projection(DailySummary, Rc::clone(&clock));
+        balances.catch_up().await.unwrap();
+        daily.catch_up().await.unwrap();
+        assert_eq!(balances.state().total, Money::MAX, "2 × MAX saturates");
+        let day = daily.state().days.values().next().copied().unwrap();
+        assert_eq!(
+            (day.deposits, day.net, day.deposit_count),
+            (Money::MAX, Money::MAX, 2)
+        );
+        bank.execute(
+            "a",
+            &BankCommand::withdraw("90071992547409.91"),
+            &CommandContext::default(),
+        )
+        .await
+        .unwrap();
+        balances.catch_up().await.unwrap();
+        assert_eq!(
+            balances.state().total,
+            Money::MAX,
+            "exact again: only b is left"
+        );
+        bank.execute("b", &BankCommand::withdraw("1"), &CommandContext::default())
+            .await
+            .unwrap();
+        balances.catch_up().await.unwrap();
+        assert_eq!(balances.state().total.cents(), Money::MAX.cents() - 100);
+        // The saved checkpoint agrees with a rebuild.
+        let mut fresh = bank.projection(AccountBalances, Rc::clone(&clock));
+        fresh.rebuild(|_| {}).await.unwrap();
+        assert_eq!(fresh.state(), balances.state());
+    });
+}
+
+#[test]
+fn events_past_the_maximum_written_by_other_means_never_make_a_read_fail() {
+    let (clock, store) = store();
+    let bank = Bank::new(Rc::clone(&store));
+    block_on(async {
+        // An import or a raw append can hold what decide never records.
+        store
+            .append(
+                "account-x",
+                ExpectedVersion::NoStream,
+                vec![
+                    NewEvent::new("AccountOpened", json!({ "owner": "X" })),
+                    NewEvent::new("MoneyDeposited", json!({ "amount": i64::MAX }))
+                        .with_schema_version(2),
+                    NewEvent::new("MoneyDeposited", json!({ "amount": i64::MAX }))
+                        .with_schema_version(2),
+                    NewEvent::new("MoneyWithdrawn", json!({ "amount": i64::MAX })),
+                ],
+            )
+            .await
+            .unwrap();
+        let account = bank.account("x").await.unwrap().unwrap();
+        assert_eq!(
+            account.balance,
+            Money::ZERO,
+            "saturated at MAX, then MAX out"
+        );
+        let mut balances = bank.projection(AccountBalances, Rc::clone(&clock));
+        let mut history = bank.projection(TransactionHistory, Rc::clone(&clock));
+        let mut daily = bank.projection(DailySummary, Rc::clone(&clock));
+        balances.catch_up().await.unwrap();
+        history.catch_up().await.unwrap();
+        daily.catch_up().await.unwrap();
+        for status in [balances.status(), history.status(), daily.status()] {
+            assert_eq!(status, &chronik_core::ProjectionStatus::CaughtUp);
+        }
+        let bounded = |m: Money| m.is_within_bounds();
+        assert!(bounded(balances.state().total));
+        assert!(history
+            .state()
+            .for_account("x")
+            .all(|t| bounded(t.amount) && bounded(t.balance_after)));
+        assert!(daily
+            .state()
+            .days
+            .values()
+            .all(|d| bounded(d.deposits) && bounded(d.withdrawals) && bounded(d.net)));
+    });
+}
+
+#[test]
 fn read_models_show_balances_history_with_running_balance_and_daily_totals() {
     let (clock, store) = store();
     let bank = Bank::new(Rc::clone(&store));

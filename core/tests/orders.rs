@@ -701,3 +701,72 @@ fn read_models_follow_orders_and_equal_their_rebuild() {
         assert_eq!(orders.order("nope").await.unwrap(), None);
     });
 }
+
+#[test]
+fn order_events_past_the_maximum_written_by_other_means_never_make_a_read_fail() {
+    use chronik_core::{EventStore, ExpectedVersion, NewEvent};
+    let clock = Rc::new(ManualClock::new(1_700_000_000_000));
+    let store = Rc::new(MemoryStore::new(Rc::clone(&clock), SequentialIds::new("e")));
+    let orders = Orders::new(Rc::clone(&store));
+    let huge = json!({ "productId": "p", "quantity": u32::MAX, "unitPrice": i64::MAX });
+    block_on(async {
+        store
+            .append(
+                "order-x",
+                ExpectedVersion::NoStream,
+                vec![
+                    NewEvent::new("OrderCreated", json!({ "customerId": "c" })),
+                    NewEvent::new("ItemAdded", huge.clone()),
+                    NewEvent::new(
+                        "OrderSubmitted",
+                        json!({ "customerId": "c", "items": [huge], "total": i64::MAX }),
+                    ),
+                    NewEvent::new("OrderReserved", json!({ "reservationId": "r" })),
+                    NewEvent::new("OrderProcessing", json!({ "paymentId": "p" })),
+                    NewEvent::new("OrderCompleted", json!({ "trackingNumber": "t" })),
+                    // For an order no read model saw created.
+                    NewEvent::new("OrderCompleted", json!({ "trackingNumber": "t" })),
+                ],
+            )
+            .await
+            .unwrap();
+        store
+            .append(
+                "order-ghost",
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new(
+                    "OrderCompleted",
+                    json!({ "trackingNumber": "t" }),
+                )],
+            )
+            .await
+            .unwrap();
+        let order = orders.order("x").await.unwrap().unwrap();
+        assert_eq!(order.items[0].unit_price, Money::MAX);
+        assert_eq!(order.total(), Money::MAX);
+        let mut current = orders.projection(CurrentOrders, Rc::clone(&clock));
+        let mut history = orders.projection(OrderHistory, Rc::clone(&clock));
+        let mut stats = orders.projection(CustomerStats, Rc::clone(&clock));
+        let mut demand = orders.projection(InventoryDemand, Rc::clone(&clock));
+        current.catch_up().await.unwrap();
+        history.catch_up().await.unwrap();
+        stats.catch_up().await.unwrap();
+        demand.catch_up().await.unwrap();
+        for status in [
+            current.status(),
+            history.status(),
+            stats.status(),
+            demand.status(),
+        ] {
+            assert_eq!(status, &chronik_core::ProjectionStatus::CaughtUp);
+        }
+        let c = &stats.state().customers["c"];
+        assert_eq!(
+            (c.total_spent, c.average_order_value),
+            (Money::MAX, Money::MAX)
+        );
+        assert_eq!(history.state().customers["c"][0].total, Money::MAX);
+        let p = &demand.state().products["p"];
+        assert_eq!((p.shipped, p.revenue), (u64::from(u32::MAX), Money::MAX));
+    });
+}

@@ -355,7 +355,7 @@ impl Aggregate for SagaState {
                 self.order_id = order_id.clone();
                 self.customer_id = customer_id.clone();
                 self.items = items.clone();
-                self.total = *total;
+                self.total = total.clamped();
                 self.status = SagaStatus::Running;
             }
             SagaEvent::StepStarted { step } => self.steps.push(StepRecord {

@@ -528,7 +528,7 @@ impl Aggregate for Payment {
             } => {
                 self.payment_id = Some(payment_id.clone());
                 self.customer_id = customer_id.clone();
-                self.amount = *amount;
+                self.amount = amount.clamped();
             }
             PaymentEvent::PaymentRefunded { .. } => self.refunded = true,
         }

@@ -344,7 +344,7 @@ impl Aggregate for BankAccount {
                 amount,
                 transfer_id,
             } => {
-                self.balance = self.balance.saturating_add(*amount);
+                self.balance = self.balance.saturating_add(amount.clamped());
                 if let Some(t) = transfer_id {
                     self.transfers_credited.insert(t.clone());
                 }
@@ -353,7 +353,7 @@ impl Aggregate for BankAccount {
                 amount,
                 transfer_id,
             } => {
-                self.balance = self.balance.saturating_sub(*amount);
+                self.balance = self.balance.saturating_sub(amount.clamped());
                 if let Some(t) = transfer_id {
                     self.transfers_debited.insert(t.clone());
                 }

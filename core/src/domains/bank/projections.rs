@@ -82,6 +82,28 @@ impl AccountBalancesState {
     }
 }
 
+/// `event` with its amount brought within ±[`Money::MAX`]: only events written by
+/// other means than `decide` can hold a larger one.
+fn clamp_amounts(event: BankEvent) -> BankEvent {
+    match event {
+        BankEvent::MoneyDeposited {
+            amount,
+            transfer_id,
+        } => BankEvent::MoneyDeposited {
+            amount: amount.clamped(),
+            transfer_id,
+        },
+        BankEvent::MoneyWithdrawn {
+            amount,
+            transfer_id,
+        } => BankEvent::MoneyWithdrawn {
+            amount: amount.clamped(),
+            transfer_id,
+        },
+        other => other,
+    }
+}
+
 /// `cents` as an amount, saturating at ±[`Money::MAX`].
 fn clamp_cents(cents: i128) -> Money {
     let max = i128::from(Money::MAX.cents());
@@ -106,6 +128,7 @@ impl Projection for AccountBalances {
 
     fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {
         let (id, e) = decode(event)?;
+        let e = clamp_amounts(e);
         let account = state.accounts.entry(id).or_default();
         account.version = event.version;
         account.last_updated = event.recorded_at;
@@ -267,6 +290,7 @@ impl Projection for DailySummary {
 
     fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {
         let (_, e) = decode(event)?;
+        let e = clamp_amounts(e);
         let day = state.days.entry(utc_date(event.recorded_at)).or_default();
         match e {
             BankEvent::MoneyDeposited { amount, .. } => {

@@ -252,7 +252,7 @@ impl Aggregate for Transfer {
             TransferEvent::TransferRequested { from, to, amount } => {
                 self.from = from.clone();
                 self.to = to.clone();
-                self.amount = *amount;
+                self.amount = amount.clamped();
                 self.status = TransferStatus::Requested;
             }
             TransferEvent::TransferDebited => self.status = TransferStatus::Debited,

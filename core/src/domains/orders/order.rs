@@ -592,10 +592,12 @@ impl Aggregate for Order {
                 unit_price,
             } => match self.items.iter_mut().find(|i| &i.product_id == product_id) {
                 Some(item) => item.quantity = item.quantity.saturating_add(*quantity),
+                // Clamped: only events written by other means can pass Money::MAX, and the
+                // state must stay readable in JS.
                 None => self.items.push(OrderItem {
                     product_id: product_id.clone(),
                     quantity: *quantity,
-                    unit_price: *unit_price,
+                    unit_price: unit_price.clamped(),
                 }),
             },
             OrderEvent::ItemRemoved { product_id } => {
