@@ -833,6 +833,42 @@ fn read_models_show_balances_history_with_running_balance_and_daily_totals() {
 // ------------------------------------------------------------ schema evolution
 
 #[test]
+fn a_v1_amount_past_the_maximum_is_read_as_the_maximum() {
+    let (clock, store) = store();
+    block_on(async {
+        store
+            .append(
+                "account-old",
+                ExpectedVersion::NoStream,
+                vec![
+                    NewEvent::new("AccountOpened", json!({"owner": "Olga"})),
+                    NewEvent::new("MoneyDeposited", json!({"amount": "92233720368547758.07"})),
+                ],
+            )
+            .await
+            .unwrap();
+        let bank = Bank::new(Rc::clone(&store));
+        assert_eq!(
+            bank.account("old").await.unwrap().unwrap().balance,
+            Money::MAX
+        );
+        let mut balances = bank.projection(AccountBalances, Rc::clone(&clock));
+        balances.catch_up().await.unwrap();
+        assert_eq!(balances.state().total, Money::MAX);
+        // A malformed v1 amount is still a loud error.
+        store
+            .append(
+                "account-bad",
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new("MoneyDeposited", json!({"amount": "ten"}))],
+            )
+            .await
+            .unwrap();
+        assert!(bank.account("bad").await.is_err());
+    });
+}
+
+#[test]
 fn v1_deposits_written_directly_are_read_as_v2_by_the_handler_and_the_read_models() {
     let (clock, store) = store();
     block_on(async {

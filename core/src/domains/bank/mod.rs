@@ -28,7 +28,7 @@ use crate::upcast::Upcasters;
 
 /// The upcasters of the bank domain: `MoneyDeposited` schema version 1 stored `amount`
 /// as a decimal string (`{"amount": "10.50"}`); version 2 stores integer cents
-/// (`{"amount": 1050}`).
+/// (`{"amount": 1050}`). A version 1 amount past [`Money::MAX`] is read as `MAX`.
 pub fn bank_upcasters() -> Upcasters {
     Upcasters::new().register("MoneyDeposited", 1, money_deposited_v1_to_v2)
 }
@@ -39,7 +39,13 @@ fn money_deposited_v1_to_v2(mut data: Value) -> Result<Value, String> {
         .get("amount")
         .and_then(Value::as_str)
         .ok_or("v1 MoneyDeposited needs a decimal string 'amount'")?;
-    let cents = Money::parse(amount).map_err(|e| e.to_string())?.cents();
+    let cents = match Money::parse(amount) {
+        Ok(money) => money.cents(),
+        // Stored before amounts were bounded: read as the maximum rather than make the
+        // account and every read model unreadable.
+        Err(MoneyError::Overflow(_)) => Money::MAX.cents(),
+        Err(e) => return Err(e.to_string()),
+    };
     data["amount"] = json!(cents);
     Ok(data)
 }
