@@ -108,7 +108,8 @@ pub struct CommandOutcome<A> {
     pub events: Vec<RecordedEvent>,
     /// The stream's version after the command.
     pub version: u64,
-    /// The aggregate's state after the command.
+    /// The aggregate's state after the command: the loaded state with the decided
+    /// events folded in (as a load would fold them).
     pub state: A,
     /// How many times the command was decided (1 unless another writer interfered).
     pub attempts: u32,
@@ -280,6 +281,13 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
     /// Handles `command` for the aggregate `id`: loads it, decides, and appends the
     /// events with [`ExpectedVersion::Exact`] of the loaded version. On a version
     /// conflict it reloads and decides again, up to the handler's attempt limit.
+    ///
+    /// Before appending, the decided events are encoded as they will be stored, upcast
+    /// and decoded as a later load will, and folded into the loaded state; that state is
+    /// the outcome's. An event that would not come back ([`HandlerError::Decode`],
+    /// [`HandlerError::Upcast`]) or a decision of more than
+    /// [`MAX_BATCH_EVENTS`] events ([`HandlerError::Store`] with
+    /// [`StoreError::InvalidInput`]) is refused and nothing is written.
     pub async fn handle(
         &self,
         id: &str,

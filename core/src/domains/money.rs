@@ -74,20 +74,18 @@ impl Money {
             return Err(MoneyError::Empty);
         }
         let unsigned = match s.strip_prefix('-') {
-            Some(rest) if is_decimal(rest) => {
-                return Err(MoneyError::NotPositive(input.to_string()))
-            }
-            Some(_) => return Err(MoneyError::Malformed(input.to_string())),
+            Some(rest) if is_decimal(rest) => return Err(MoneyError::NotPositive(shown(input))),
+            Some(_) => return Err(MoneyError::Malformed(shown(input))),
             None => s,
         };
         if !is_decimal(unsigned) {
-            return Err(MoneyError::Malformed(input.to_string()));
+            return Err(MoneyError::Malformed(shown(input)));
         }
         let (whole, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
         if frac.len() > 2 {
-            return Err(MoneyError::TooManyDecimals(input.to_string()));
+            return Err(MoneyError::TooManyDecimals(shown(input)));
         }
-        let overflow = || MoneyError::Overflow(input.to_string());
+        let overflow = || MoneyError::Overflow(shown(input));
         let mut cents: i64 = 0;
         for digit in whole.bytes().chain(frac.bytes()).chain(
             std::iter::repeat_n(b'0', 2 - frac.len()), // pad "10.5" to 1050
@@ -98,7 +96,7 @@ impl Money {
                 .ok_or_else(overflow)?;
         }
         if cents == 0 {
-            return Err(MoneyError::NotPositive(input.to_string()));
+            return Err(MoneyError::NotPositive(shown(input)));
         }
         Money::within_bounds(cents).ok_or_else(overflow)
     }
@@ -162,6 +160,19 @@ impl Money {
     /// Whether the amount is zero.
     pub fn is_zero(self) -> bool {
         self.0 == 0
+    }
+}
+
+/// The most characters of a refused input an error repeats.
+const SHOWN_CHARS: usize = 40;
+
+/// `input` as an error shows it: whole when short, else its first [`SHOWN_CHARS`]
+/// characters (cut at a character boundary) and `…`, so that a huge input never makes
+/// a huge message.
+fn shown(input: &str) -> String {
+    match input.char_indices().nth(SHOWN_CHARS) {
+        None => input.to_string(),
+        Some((cut, _)) => format!("{}…", &input[..cut]),
     }
 }
 
@@ -244,7 +255,16 @@ mod tests {
         assert_eq!(Money::MAX.cents(), (1_i64 << 53) - 1);
         assert_eq!(Money::MAX.to_string(), "90071992547409.91");
         let huge = "9".repeat(400);
-        assert_eq!(Money::parse(&huge), Err(MoneyError::Overflow(huge.clone())));
+        assert_eq!(
+            Money::parse(&huge),
+            Err(MoneyError::Overflow(format!("{}…", "9".repeat(40))))
+        );
+        // Cut at a character boundary, never inside one.
+        let wide = "é".repeat(100);
+        assert_eq!(
+            Money::parse(&wide),
+            Err(MoneyError::Malformed(format!("{}…", "é".repeat(40))))
+        );
     }
 
     #[test]
