@@ -321,7 +321,7 @@ impl<D: DynamicAggregate> Decider for Json<'_, D> {
 
     fn check_state(&self, state: &Value) -> Result<(), String> {
         // A snapshot of a deeper state could never be read back.
-        limits::check_depth("the state after the command", state).map_err(|e| e.to_string())
+        limits::check_depth("the aggregate state", state).map_err(|e| e.to_string())
     }
 }
 

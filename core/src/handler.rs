@@ -874,6 +874,8 @@ impl<S: EventStore> HandlerCore<S> {
         if loaded.version == 0 {
             return Ok(None);
         }
+        d.check_state(&loaded.state)
+            .map_err(|message| Failure::Store(StoreError::InvalidInput(message)))?;
         let last = self
             .read_range(stream, loaded.version, loaded.version)
             .await?;

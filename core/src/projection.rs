@@ -386,6 +386,12 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
 
     async fn save(&mut self) -> Result<(), StoreError> {
         let state = to_json(&self.state)?;
+        // A checkpoint nesting deeper than the limit could never be loaded again.
+        crate::limits::check_depth(
+            &format!("the state of projection '{}'", self.projection.name()),
+            &state,
+        )
+        .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         self.store
             .save_checkpoint(Checkpoint {
                 name: self.projection.name().to_string(),
@@ -445,6 +451,9 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
 
     /// Runs pages until the checkpoint reaches the head (or the projection fails).
     /// Call it at start-up and after appends. Returns how many events were applied.
+    /// A state nesting deeper than [`MAX_DEPTH`](crate::limits::MAX_DEPTH) is never
+    /// saved (a checkpoint of it could not be loaded again): the save fails with
+    /// [`StoreError::InvalidInput`] and the checkpoint stays at the last save.
     pub async fn catch_up(&mut self) -> Result<usize, StoreError> {
         self.run_to_head(|_| {}).await
     }

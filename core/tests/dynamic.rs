@@ -629,7 +629,10 @@ fn a_state_deeper_than_the_limit_is_refused_before_the_append() {
     let err = block_on(h.handle("1", &too_deep, &CommandContext::new("c1"))).unwrap_err();
     match &err {
         DynamicError::Store(StoreError::InvalidInput(message)) => {
-            assert!(message.contains("state after the command"), "{message}")
+            assert!(
+                message.contains("aggregate state nests deeper than 64"),
+                "{message}"
+            )
         }
         other => panic!("expected InvalidInput, got {other:?}"),
     }
@@ -677,4 +680,26 @@ fn a_decision_larger_than_the_batch_limit_writes_nothing() {
     assert!(store.is_empty());
     let out = block_on(h.handle("1", &json!(2), &CommandContext::new("c2"))).unwrap();
     assert_eq!((out.version, out.state), (2, json!(2)));
+}
+
+#[test]
+fn snapshot_now_refuses_a_state_too_deep_to_load_again() {
+    use chronik_core::limits::MAX_DEPTH;
+    let (store, _clock) = store();
+    // Written by other means: an event that makes the state one level too deep.
+    block_on(store.append(
+        "ledger-1",
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new("Nested", json!(MAX_DEPTH))],
+    ))
+    .unwrap();
+    let h = DynamicHandler::new(Rc::clone(&store), Careless(Ledger::new())).unwrap();
+    let err = block_on(h.snapshot_now("1")).unwrap_err();
+    assert!(
+        matches!(&err, DynamicError::Store(StoreError::InvalidInput(m)) if m.contains("nests deeper")),
+        "{err:?}"
+    );
+    assert!(block_on(store.list_snapshots("ledger-1"))
+        .unwrap()
+        .is_empty());
 }

@@ -459,3 +459,38 @@ fn a_failure_after_unsaved_pages_rolls_back_to_the_event_before_it() {
     assert_eq!(r.state().balances["account-1"], 522);
     assert_eq!(r.state().applied, 7);
 }
+
+#[test]
+fn a_state_too_deep_to_load_again_is_never_saved() {
+    let (store, clock) = store();
+    deposit(&store, "account-1", 1);
+    deposit(&store, "account-1", 2);
+    // Each event wraps the state in one more array.
+    let deepening = JsonProjection::new("deepening", json!(0), |state, _| Ok(json!([state])));
+    let limit = chronik_core::MAX_DEPTH;
+    for _ in 2..limit {
+        deposit(&store, "account-1", 1);
+    }
+    let mut r = ProjectionRunner::new(&store, deepening, Rc::clone(&clock));
+    // MAX_DEPTH events: exactly at the limit, saved.
+    assert_eq!(block_on(r.catch_up()).unwrap(), limit);
+    assert_eq!(
+        block_on(store.load_checkpoint("deepening"))
+            .unwrap()
+            .map(|c| c.position),
+        Some(limit as u64)
+    );
+    // One more level: refused, and the checkpoint stays where it was.
+    deposit(&store, "account-1", 1);
+    let err = block_on(r.catch_up()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the state of projection 'deepening' nests deeper than 64 levels"),
+        "{err}"
+    );
+    let checkpoint = block_on(store.load_checkpoint("deepening"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.position, limit as u64);
+    assert_eq!(chronik_core::limits::depth(&checkpoint.state), limit);
+}
