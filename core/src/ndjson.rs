@@ -11,35 +11,39 @@
 //!
 //! ## Import
 //!
-//! [`Importer`] takes lines one at a time (or [`import_ndjson`] a whole text) and:
+//! An import is all or nothing per file. [`import_ndjson`] takes a whole text
+//! ([`Importer`] the same, a line at a time) and:
 //! - validates every line: valid JSON, an object with every required field (`eventId`,
 //!   `streamId`, `eventType` non-empty strings; `version`, `position`, `schemaVersion`
-//!   positive integers; `data`; an integer `recordedAt`; `metadata` optional), positions
-//!   strictly increasing through the file, and versions contiguous per stream through the
-//!   file and after what the store already holds. Errors name their 1-based line
+//!   positive integers; `data`; an integer `recordedAt` within ±(2^53 - 1); `metadata`
+//!   optional), the [limits](crate::limits) (names at most
+//!   [`MAX_NAME_BYTES`](crate::MAX_NAME_BYTES), `data` and every metadata value at most
+//!   [`MAX_DEPTH`](crate::MAX_DEPTH) deep), ids unique, positions strictly increasing
+//!   through the file and versions contiguous per stream. Errors name their 1-based line
 //!   ([`ImportError`]); blank lines are ignored;
-//! - keeps every event's id, version, type, schema version, payload, metadata and
-//!   `recordedAt` (through [`EventStore::import_events`]);
-//! - keeps positions (the default): every imported event gets exactly the position it
-//!   has in the file. That works when the store's head is just before the first event
-//!   the import writes: into an empty store a whole export lands with identical
-//!   positions (and versions), and a re-run or a resumed import continues where the
-//!   store stops. Anything else (a store holding other events, a file with gaps in its
-//!   positions) fails with a line error saying so; set
+//! - compares every event whose version the store already holds with the stored one:
+//!   identical in stream, version, type, schema version, data, metadata and
+//!   `recordedAt` (and position when positions are kept) → skipped, so importing the
+//!   same file twice is a no-op and an interrupted import is resumed by importing the
+//!   file again; any difference is a line error ("line 7: event 'e-3' is already stored
+//!   with other content (data differs)");
+//! - checks that the other events continue the store: each stream's next version, and,
+//!   keeping positions (the default), the log's next position. Into an empty store a
+//!   whole export lands with identical positions and versions; a store holding other
+//!   events, or a file with gaps, is refused naming the line. Set
 //!   [`ImportOptions::keep_positions`] to `false` to append after the store's head with
 //!   new positions instead (versions and ids are still kept);
-//! - skips events already present (same id in the same stream at the same version), so
-//!   importing a file twice duplicates nothing, and an interrupted import is resumed by
-//!   importing the same file again;
-//! - writes each run of consecutive events of one stream (up to
-//!   [`ImportOptions::batch_size`]) in one atomic write with an exact expected version.
+//! - then, only when no line has an error, writes every new event of the file, of every
+//!   stream, in ONE atomic [`EventStore::import_events`], which keeps ids, versions,
+//!   type, payload, metadata and `recordedAt` and re-checks versions, positions and ids
+//!   inside its write transaction (an id stored in another stream is a line error
+//!   then). When anything is wrong nothing is written and the report has `imported == 0`.
 //!
-//! The first error stops all writing: every event before the failing line is imported,
-//! nothing from that line on, and the remaining lines are still validated line-wise (not
-//! against the store) so that every malformed line is listed. [`import_ndjson`] validates the whole text first and writes nothing
-//! at all if any line is malformed. Do not write to the store during an import: the
-//! importer tracks the stream versions and head it has seen, and another writer makes
-//! its next write fail (with a line error; import again to resume).
+//! [`ImportOptions::chunk_events`] trades atomicity for size: each chunk of that many new
+//! events is one atomic write, a failure keeps the chunks before it, and a re-run skips
+//! them and resumes. Do not write to the store during an import: what another writer
+//! adds between the comparison and the write makes the write fail (with a line error,
+//! nothing written; import again).
 
 use std::collections::HashMap;
 
@@ -118,7 +122,7 @@ impl<S: EventStore> NdjsonExport<S> {
         let Some(last) = page.last() else {
             return Ok(None);
         };
-        self.next_position = last.position + 1;
+        self.next_position = last.position.saturating_add(1);
         let mut chunk = String::with_capacity(page.len() * 256);
         for event in &page {
             let line = serde_json::to_string(event)

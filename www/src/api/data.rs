@@ -222,12 +222,13 @@ impl PickedFile {
     }
 }
 
-/// Imports an NDJSON export. Every line is checked first: if any is malformed, nothing
-/// is written and the report lists them (line number and message). Otherwise events
-/// are written in atomic runs per stream, keeping their ids, versions, positions and
-/// times, with `on_progress(lines done, lines)` after every batch; events already
-/// stored are skipped. A store failure midway keeps what was written (importing the
-/// same file again resumes).
+/// Imports an NDJSON export, all or nothing. Every line is checked and compared with
+/// the store first: if any is malformed, over a limit, does not continue the store, or
+/// holds an event stored with other content, nothing is written and the report lists
+/// them (line number and message). Otherwise every new event is written in one atomic
+/// write, keeping ids, versions, positions and times; events already stored
+/// identically are skipped. `on_progress(lines done, lines)` is called as lines are
+/// checked. A store failure writes nothing (import the same file again).
 pub async fn import(
     file: &PickedFile,
     on_progress: impl Fn(u64, u64),
@@ -246,9 +247,7 @@ pub async fn import(
     if store.head_position().await.map_err(|e| e.to_string())? != head_before {
         changed();
     }
-    result.map_err(|e| {
-        format!("{e}; the events written so far are kept: import the same file again to resume")
-    })
+    result.map_err(|e| format!("{e}; nothing was imported: import the same file again"))
 }
 
 /// Deletes the whole database (events, snapshots, checkpoints) and starts afresh: the
