@@ -559,3 +559,45 @@ fn a_charge_outside_the_money_bounds_is_refused() {
         assert_eq!(services.payment("k").await.unwrap().amount, Money::MAX);
     });
 }
+
+#[test]
+fn stock_events_past_the_maximum_written_by_other_means_fold_within_it() {
+    use chronik_core::domains::services::MAX_UNITS;
+    use chronik_core::{ExpectedVersion, NewEvent};
+    use serde_json::json;
+    let store = new_store();
+    block_on(async {
+        store
+            .append(
+                "inventory-main",
+                ExpectedVersion::NoStream,
+                vec![
+                    NewEvent::new(
+                        "StockReceived",
+                        json!({ "productId": "tea", "quantity": u64::MAX }),
+                    ),
+                    NewEvent::new(
+                        "StockReceived",
+                        json!({ "productId": "tea", "quantity": u64::MAX }),
+                    ),
+                    NewEvent::new(
+                        "StockReserved",
+                        json!({ "reservationId": "r", "lines": [{ "productId": "tea", "quantity": u64::MAX }] }),
+                    ),
+                ],
+            )
+            .await
+            .unwrap();
+        let services = Services::new(Rc::clone(&store));
+        let inventory = services.inventory().await.unwrap();
+        let tea = inventory.products["tea"];
+        assert_eq!(
+            (tea.on_hand, tea.reserved, tea.available()),
+            (MAX_UNITS, MAX_UNITS, 0)
+        );
+        assert_eq!(inventory.reservations["r"][0].quantity, MAX_UNITS);
+        services.release("r").await.unwrap();
+        let tea = services.inventory().await.unwrap().products["tea"];
+        assert_eq!((tea.on_hand, tea.reserved), (MAX_UNITS, 0));
+    });
+}

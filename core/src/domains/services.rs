@@ -187,7 +187,7 @@ pub struct StockLine {
 #[serde(rename_all = "camelCase")]
 pub struct StockLevel {
     /// Units in the warehouse (reserved ones included); at most [`MAX_UNITS`] (a fold
-    /// of events written by other means saturates at `u64::MAX`).
+    /// of events written by other means saturates there).
     pub on_hand: u64,
     /// Units held by reservations; never more than `on_hand` (saturating, as above).
     pub reserved: u64,
@@ -198,6 +198,18 @@ impl StockLevel {
     pub fn available(&self) -> u64 {
         self.on_hand.saturating_sub(self.reserved)
     }
+}
+
+/// `lines` with each quantity brought within [`MAX_UNITS`] (only events written by
+/// other means can hold more), so that the state stays readable in JS.
+fn bounded_lines(lines: &[StockLine]) -> Vec<StockLine> {
+    lines
+        .iter()
+        .map(|l| StockLine {
+            product_id: l.product_id.clone(),
+            quantity: l.quantity.min(MAX_UNITS),
+        })
+        .collect()
 }
 
 /// What the inventory records.
@@ -380,7 +392,7 @@ impl Aggregate for Inventory {
                 quantity,
             } => {
                 let level = self.products.entry(product_id.clone()).or_default();
-                level.on_hand = level.on_hand.saturating_add(*quantity);
+                level.on_hand = level.on_hand.saturating_add(*quantity).min(MAX_UNITS);
             }
             InventoryEvent::StockReserved {
                 reservation_id,
@@ -388,10 +400,10 @@ impl Aggregate for Inventory {
             } => {
                 for line in lines {
                     let level = self.products.entry(line.product_id.clone()).or_default();
-                    level.reserved = level.reserved.saturating_add(line.quantity);
+                    level.reserved = level.reserved.saturating_add(line.quantity).min(MAX_UNITS);
                 }
                 self.reservations
-                    .insert(reservation_id.clone(), lines.clone());
+                    .insert(reservation_id.clone(), bounded_lines(lines));
             }
             InventoryEvent::StockReleased { reservation_id }
             | InventoryEvent::StockCommitted { reservation_id } => {
@@ -634,7 +646,7 @@ impl Aggregate for Shipment {
                 units,
             } => {
                 self.tracking_number = Some(tracking_number.clone());
-                self.units = *units;
+                self.units = (*units).min(MAX_UNITS);
             }
             ShipmentEvent::ShipmentCancelled => self.cancelled = true,
         }
