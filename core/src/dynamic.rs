@@ -109,9 +109,10 @@ pub trait DynamicAggregate {
     /// carries its final stream, version, type, schema version (upcast as a load would),
     /// data and metadata, and its final id when the command has one (otherwise an empty
     /// id); its `position` and `recorded_at` are 0, as the store assigns them at the
-    /// append. The state the command returns (and any snapshot it saves) is the one
-    /// computed then, so `evolve` should depend on the event's type, data and metadata
-    /// only.
+    /// append. After the append the handler folds the events again as they were
+    /// recorded, so the state the command returns (and any snapshot it saves) is the
+    /// same as a later replay gives, also for an `evolve` that reads `position` or
+    /// `recorded_at`. `evolve` must be deterministic.
     fn evolve(&self, state: Value, event: &RecordedEvent) -> Result<Value, Self::Error>;
 
     /// Schema version of the state in snapshots (1 by default). Raise it when the
@@ -317,6 +318,10 @@ impl<D: DynamicAggregate> Decider for Json<'_, D> {
             data: decided.data.clone(),
             metadata,
         })
+    }
+
+    fn evolve_sees_envelope(&self) -> bool {
+        true
     }
 
     fn check_state(&self, state: &Value) -> Result<(), String> {

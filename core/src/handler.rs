@@ -534,6 +534,13 @@ pub(crate) trait Decider {
     fn check_state(&self, _state: &Self::State) -> Result<(), String> {
         Ok(())
     }
+    /// Whether `evolve` sees the whole recorded envelope (position, time, id), not only
+    /// the decoded domain event. Then the check before the append folds provisional
+    /// envelopes, and the state returned and snapshotted is folded again from the
+    /// events as they were recorded, so a snapshot always equals a replay.
+    fn evolve_sees_envelope(&self) -> bool {
+        false
+    }
 }
 
 type CoreResult<T, D> = Result<T, Failure<<D as Decider>::Rejection, <D as Decider>::EvolveError>>;
@@ -761,6 +768,11 @@ impl<S: EventStore> HandlerCore<S> {
                     d.to_new_event(e, id, &metadata).map_err(Failure::Encode)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let before_fold = if d.evolve_sees_envelope() {
+                Some(d.encode_state(&loaded.state).map_err(Failure::Encode)?)
+            } else {
+                None
+            };
             // Apply the events, exactly as they will be stored, to the loaded state the
             // way a later load will (upcast, decode, evolve) before anything is written:
             // an event that no load could fold must never be stored.
@@ -822,6 +834,24 @@ impl<S: EventStore> HandlerCore<S> {
             let recorded = self
                 .read_range(stream, result.first_version, result.last_version)
                 .await?;
+            if let Some(before_fold) = before_fold {
+                // Fold what was recorded (real positions and times) onto the state as
+                // loaded; the provisional fold above proved each event can be folded.
+                let mut state = d
+                    .decode_state(before_fold)
+                    .map_err(|message| Failure::Store(StoreError::Corrupt(message)))?;
+                for event in &recorded {
+                    let version = event.version;
+                    let decoded = self.decode(d, event.clone())?;
+                    d.evolve(&mut state, &decoded)
+                        .map_err(|error| Failure::Evolve {
+                            stream: stream.to_string(),
+                            version,
+                            error,
+                        })?;
+                }
+                loaded.state = state;
+            }
             let snapshot_saved = self.snapshots.should_snapshot(before, result.last_version);
             if snapshot_saved {
                 self.store

@@ -703,3 +703,79 @@ fn snapshot_now_refuses_a_state_too_deep_to_load_again() {
         .unwrap()
         .is_empty());
 }
+
+/// An aggregate whose `evolve` reads the envelope: the last position and time it saw.
+struct Stamped;
+
+impl DynamicAggregate for Stamped {
+    type Error = Value;
+
+    fn name(&self) -> &str {
+        "stamped"
+    }
+
+    fn initial_state(&self) -> Value {
+        json!({ "count": 0, "lastPosition": 0, "lastAt": 0 })
+    }
+
+    fn decide(&self, _state: &Value, _command: &Value) -> Result<Vec<DecidedEvent>, Value> {
+        Ok(vec![DecidedEvent::new("Stamped", json!({}))])
+    }
+
+    fn evolve(&self, state: Value, event: &RecordedEvent) -> Result<Value, Value> {
+        Ok(json!({
+            "count": state["count"].as_i64().unwrap_or(0) + 1,
+            "lastPosition": event.position,
+            "lastAt": event.recorded_at,
+        }))
+    }
+}
+
+#[test]
+fn an_evolve_that_reads_positions_and_times_returns_and_snapshots_what_a_replay_gives() {
+    let clock = Rc::new(ManualClock::new(T0));
+    let store = Rc::new(MemoryStore::new(Rc::clone(&clock), SequentialIds::new("e")));
+    block_on(async {
+        store
+            .append(
+                "other-1",
+                ExpectedVersion::Any,
+                vec![NewEvent::new("X", json!({}))],
+            )
+            .await
+            .unwrap();
+        let handler = DynamicHandler::new(Rc::clone(&store), Stamped)
+            .unwrap()
+            .with_snapshot_policy(SnapshotPolicy::Every(1));
+        let out = handler
+            .handle("s", &json!({}), &CommandContext::new("cmd-1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            out.state,
+            json!({ "count": 1, "lastPosition": 2, "lastAt": T0 })
+        );
+        let snapshots = store.list_snapshots("stamped-s").await.unwrap();
+        assert_eq!(snapshots.last().unwrap().state, out.state);
+        clock.advance(5);
+        let second = handler
+            .handle("s", &json!({}), &CommandContext::new("cmd-2"))
+            .await
+            .unwrap();
+        assert_eq!(second.state["lastAt"], json!(T0 + 5));
+        // Folding the stored events from scratch gives the same state.
+        let events = store
+            .read_stream("stamped-s", ReadStreamOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 2);
+        let replayed = events.iter().fold(Stamped.initial_state(), |state, e| {
+            Stamped.evolve(state, e).unwrap()
+        });
+        assert_eq!(replayed, second.state);
+        assert_eq!(
+            store.list_snapshots("stamped-s").await.unwrap()[1].state,
+            replayed
+        );
+    });
+}
