@@ -225,6 +225,9 @@ test("numbers are exact or refused: positions past 2^32, stock quantities, cents
   assert.equal(await f.available("tea"), 0, "no refused delivery added stock");
   await f.receiveStock("tea", 7, "d-1");
   assert.equal(await f.available("tea"), 7);
+  await f.receiveStock("gold", 2 ** 53 - 1, "d-2");
+  await refused(() => f.receiveStock("gold", 1, "d-3"), "InvalidCommand", /gold/);
+  assert.equal(await f.available("gold"), 2 ** 53 - 1);
 
   assert.equal(Bank.formatCents(6950), "69.50");
   for (const bad of [NaN, 1.5, 2 ** 60, "5"]) {
@@ -265,7 +268,7 @@ test("money above the maximum is refused before anything is written, so no accou
   const orderLog = await logOf(db);
   await refused(
     () => orders.execute("o-1", { type: "AddItem", productId: "more", quantity: 2, unitPrice: "1" }),
-    "InvalidCommand",
+    "InvalidAmount",
   );
   await refused(
     () => orders.execute("o-1", { type: "AddItem", productId: "x", quantity: 4294967296, unitPrice: "1" }),

@@ -84,6 +84,7 @@ fn order_error(err: HandlerError<OrderError>) -> JsValue {
             ("InvalidTransition", Vec::new())
         }
         OrderError::OrderNotFound => ("OrderNotFound", Vec::new()),
+        OrderError::TotalTooLarge { .. } => ("InvalidAmount", Vec::new()),
         _ => ("InvalidCommand", Vec::new()),
     })
 }
@@ -106,6 +107,11 @@ fn saga_error(err: SagaError) -> JsValue {
         SagaError::Order(e) => order_error(e),
         SagaError::Saga(e) => handler_error(e, |_| ("SagaOutOfOrder", Vec::new())),
         SagaError::Service(ServiceError::Store(e)) => store_error(e),
+        SagaError::Service(
+            ServiceError::InvalidQuantity { .. }
+            | ServiceError::StockOverflow { .. }
+            | ServiceError::InvalidAmount { .. },
+        ) => js_error("InvalidCommand", &message).into(),
         SagaError::Service(_) => js_error("ServiceFailed", &message).into(),
         SagaError::Interrupted(_) => js_error("Interrupted", &message).into(),
     }
