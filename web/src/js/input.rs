@@ -491,7 +491,10 @@ fn show(n: f64) -> String {
 /// A function (checked with `typeof`, which never throws).
 pub fn function(value: &JsValue, what: &str) -> Result<js_sys::Function, JsValue> {
     if !value.is_function() {
-        return Err(invalid(what, format!("must be a function, not {}", kind(value))));
+        return Err(invalid(
+            what,
+            format!("must be a function, not {}", kind(value)),
+        ));
     }
     Ok(value.clone().unchecked_into())
 }
