@@ -752,22 +752,11 @@ fn differences(stored: &RecordedEvent, event: &RecordedEvent, positions: bool) -
 }
 
 /// Whether two JSON numbers are the same value as a store may give it back: equal as
-/// `f64` (a browser store keeps JavaScript numbers), or, when one is a float, at most two
-/// units in the last place apart: `serde_json`'s default float parser is not exact, so
-/// an exported float can come back from the file a unit off.
+/// `f64` (a browser store keeps JavaScript numbers, so `1.0` comes back as `1`). Floats
+/// are parsed exactly (`serde_json`'s `float_roundtrip`), so an exported float comes
+/// back bit for bit.
 fn same_number(x: &serde_json::Number, y: &serde_json::Number) -> bool {
-    let (Some(a), Some(b)) = (x.as_f64(), y.as_f64()) else {
-        return false;
-    };
-    if a == b {
-        return true;
-    }
-    let float = x.is_f64() || y.is_f64();
-    float
-        && a.is_finite()
-        && b.is_finite()
-        && a.is_sign_negative() == b.is_sign_negative()
-        && a.to_bits().abs_diff(b.to_bits()) <= 2
+    matches!((x.as_f64(), y.as_f64()), (Some(a), Some(b)) if a == b)
 }
 
 /// JSON equality where numbers are equal when their values are (`1.0` and `1`): a
