@@ -1,21 +1,14 @@
 //! # chronik
 //!
-//! Offline-first event sourcing for the browser. This crate puts the platform-neutral
-//! engine of `chronik-core` on IndexedDB ([`IdbStore`]) and gives JavaScript and
-//! TypeScript apps a thin, typed API ([`Chronik`]). All conversion between Rust and
-//! JavaScript lives here.
+//! Offline-first event sourcing for the browser, for JavaScript and TypeScript apps: a
+//! thin, typed API ([`Chronik`]) over the platform-neutral engine of `chronik-core` and
+//! its IndexedDB store (`chronik-idb`). All conversion between Rust and JavaScript lives
+//! here; Rust apps use `chronik-idb` directly.
 #![deny(missing_docs)]
 
-#[cfg(feature = "js-api")]
 pub mod error;
-pub mod idb;
-#[cfg(feature = "js-api")]
 pub mod js;
-pub mod platform;
 
-#[cfg(feature = "js-api")]
+pub use chronik_idb::{IdbStore, JsClock, RandomUuids};
 pub use error::ChronikError;
-pub use idb::IdbStore;
-#[cfg(feature = "js-api")]
 pub use js::Chronik;
-pub use platform::{JsClock, RandomUuids};

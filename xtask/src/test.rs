@@ -83,6 +83,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             &[
                 "clippy",
                 "-p",
+                "chronik-idb",
+                "-p",
                 "chronik",
                 "-p",
                 "chronik-www",
@@ -118,6 +120,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "cargo",
                 &[
                     "test",
+                    "-p",
+                    "chronik-idb",
                     "-p",
                     "chronik",
                     "--target",

@@ -9,7 +9,7 @@ use chronik_core::{
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::idb::IdbStore;
+use chronik_idb::IdbStore;
 
 /// The store itself: IndexedDB in the browser, or memory (browser or Node).
 pub enum Store {

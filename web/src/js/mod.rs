@@ -79,8 +79,8 @@ use types::{
 };
 
 use crate::error::{js_error, store_error};
-use crate::idb::IdbStore;
-use crate::platform::RandomUuids;
+use chronik_idb::IdbStore;
+use chronik_idb::RandomUuids;
 
 /// The clock every store of this API uses: `Date.now()`, unless demo data is being
 /// written with its own timeline.
@@ -112,7 +112,7 @@ struct Shared {
     subscribers: Subscribers,
     projections: RefCell<BTreeMap<String, Rc<dyn AnyProjection>>>,
     /// Hears appends made by other tabs (IndexedDB only); dropping it stops listening.
-    remote: RefCell<Option<crate::idb::AppendListener>>,
+    remote: RefCell<Option<chronik_idb::AppendListener>>,
 }
 
 impl Shared {

@@ -15,7 +15,7 @@ use super::input::{self, describe_thrown};
 use super::types::{ProjectionInfo, ProjectionState, RebuildProgress, RecordedEvent};
 use super::{call, out, Shared};
 use crate::error::{js_error, store_error};
-use crate::platform::JsClock;
+use chronik_idb::JsClock;
 
 /// What the JS `Projection` class needs from a runner, whatever its state type.
 pub trait AnyProjection {

@@ -9,7 +9,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use chronik::{IdbStore, JsClock, RandomUuids};
 use chronik_core::domains::bank::{
     AccountBalances, AccountBalancesState, BankAccount, BankCommand, BankError, DailySummary,
     DaySummary, PendingTransfers, Transaction, TransactionHistory, TransactionKind, Transfer,
@@ -19,6 +18,7 @@ use chronik_core::{
     utc_date, CommandContext, HandlerError, IdSource, Projection, ProjectionRunner,
     ProjectionStatus,
 };
+use chronik_idb::{IdbStore, JsClock, RandomUuids};
 use futures::lock::Mutex;
 
 use super::{changed, store};

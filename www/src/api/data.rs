@@ -4,12 +4,12 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use chronik::{IdbStore, JsClock, RandomUuids};
 use chronik_core::domains::{DemoConfig, DemoData};
 use chronik_core::{
     import_ndjson, Clock, EventStore, ImportOptions, ImportReport, NdjsonExport, ReadAllOptions,
     StoreError,
 };
+use chronik_idb::{IdbStore, JsClock, RandomUuids};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 

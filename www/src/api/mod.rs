@@ -10,12 +10,12 @@ pub mod travel;
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
-use chronik::idb::AppendListener;
-use chronik::{IdbStore, JsClock, RandomUuids};
 use chronik_core::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, ReadAllOptions, ReadStreamOptions,
     RecordedEvent, StoreStats, Upcasters,
 };
+use chronik_idb::AppendListener;
+use chronik_idb::{IdbStore, JsClock, RandomUuids};
 use leptos::prelude::{ArcRwSignal, Update};
 
 pub mod orders;

@@ -3,7 +3,6 @@
 //! domain. The order lists come from the persisted `CurrentOrders` and `OrderHistory`
 //! read models, so opening the page does not replay the log.
 
-use chronik::{JsClock, RandomUuids};
 use chronik_core::domains::orders::{CurrentOrders, OrderHistory};
 use chronik_core::domains::saga::{SagaEvent, StepStatus};
 use chronik_core::domains::services::{Inventory, StockLevel};
@@ -15,6 +14,7 @@ use chronik_core::projection::{Projection, ProjectionRunner, ProjectionStatus};
 use chronik_core::{
     Aggregate, CommandContext, DomainEvent, EventStore, HandlerError, IdSource, ReadStreamOptions,
 };
+use chronik_idb::{JsClock, RandomUuids};
 
 use super::{changed, store};
 
@@ -224,7 +224,7 @@ pub async fn cancel(order_id: &str, reason_text: &str) -> Result<Cancelled, Stri
 
 async fn sagas(
     switches: FaultSwitches,
-) -> Result<FulfilmentSagas<std::rc::Rc<chronik::IdbStore>>, String> {
+) -> Result<FulfilmentSagas<std::rc::Rc<chronik_idb::IdbStore>>, String> {
     let store = store().await?;
     let services = Services::new(store.clone()).with_faults(switches.faults());
     Ok(FulfilmentSagas::new(store, services))

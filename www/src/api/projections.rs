@@ -11,7 +11,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use chronik::{IdbStore, JsClock};
 use chronik_core::domains::bank::{AccountBalances, DailySummary, TransactionHistory};
 use chronik_core::domains::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
 use chronik_core::domains::{Bank, Orders};
@@ -19,6 +18,7 @@ use chronik_core::{
     EventStore, Projection, ProjectionRunner, ProjectionStatus, ReadAllOptions, RebuildProgress,
     StoreError,
 };
+use chronik_idb::{IdbStore, JsClock};
 use futures::lock::Mutex;
 
 use super::store;

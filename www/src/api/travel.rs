@@ -13,7 +13,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use chronik::IdbStore;
 use chronik_core::domains::bank::{bank_upcasters, AccountBalances, AccountBalancesState};
 use chronik_core::domains::services::{Inventory, Payment, Shipment};
 use chronik_core::domains::{BankAccount, Order, SagaState, Transfer};
@@ -21,6 +20,7 @@ use chronik_core::{
     stream_category, Aggregate, AggregateState, CommandHandler, EventStore, HandlerError,
     Projection, ReadAllOptions, ReadStreamOptions, RecordedEvent, StreamInfo, Upcasters,
 };
+use chronik_idb::IdbStore;
 use serde_json::Value;
 
 use super::{changed, store, LogEntry};

@@ -8,11 +8,11 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use chronik::{IdbStore, RandomUuids};
 use chronik_core::{
     export_ndjson, import_ndjson, EventStore, ExpectedVersion, ImportOptions, ManualClock,
     Metadata, NewEvent, ReadAllOptions, MAX_DEPTH,
 };
+use chronik_idb::{IdbStore, RandomUuids};
 use serde_json::json;
 use wasm_bindgen_test::*;
 

@@ -3,8 +3,8 @@
 
 mod common;
 
-use chronik::{IdbStore, JsClock, RandomUuids};
 use chronik_core::{conformance, EventStore, ExpectedVersion, NewEvent, ReadStreamOptions};
+use chronik_idb::{IdbStore, JsClock, RandomUuids};
 use serde_json::json;
 use wasm_bindgen_test::*;
 

@@ -1,4 +1,9 @@
-//! [`IdbStore`]: the [`EventStore`] contract on IndexedDB.
+//! # chronik-idb
+//!
+//! [`IdbStore`]: the [`EventStore`] contract of `chronik-core` on IndexedDB, with the
+//! browser's clock and id source ([`JsClock`], [`RandomUuids`]). No JavaScript API is
+//! exported from here: the `chronik` npm package wraps this crate for JS, and Rust apps
+//! (such as chronik-www) use it directly.
 //!
 //! Object stores (database version [`SCHEMA_VERSION`]):
 //! - `events`, keyed by global `position`, with a unique `[streamId, version]` index
@@ -36,8 +41,11 @@
 //! listeners and posts `{ db, lastPosition, sender }` on the `BroadcastChannel`
 //! [`channel_name`]; see [`IdbStore::on_append`].
 
+#![deny(missing_docs)]
+
 mod notify;
 mod open;
+pub mod platform;
 mod raw;
 
 use std::cell::RefCell;
@@ -65,6 +73,7 @@ use web_sys::{
 
 pub use notify::{channel_name, AppendListener};
 pub use open::SCHEMA_VERSION;
+pub use platform::{JsClock, RandomUuids};
 pub use raw::error_from_js;
 
 const EVENTS: &str = "events";
@@ -333,9 +342,10 @@ impl IdbStore {
         self.connection.fail(err)
     }
 
-    /// One stream's stored rows, undecoded: what `read_stream` decodes, and what the JS API
+    /// One stream's stored rows as IndexedDB holds them (`RecordedEvent`s in their stored
+    /// JSON shape), undecoded: what `read_stream` decodes, and what the JS API
     /// copies into its own shape without a round trip through Rust.
-    pub(crate) async fn stored_stream_rows(
+    pub async fn stored_stream_rows(
         &self,
         stream_id: &str,
         options: ReadStreamOptions,
@@ -386,7 +396,7 @@ impl IdbStore {
     }
 
     /// The stored rows of the global log from `from_position` (at most `limit`), undecoded.
-    pub(crate) async fn stored_log_rows(
+    pub async fn stored_log_rows(
         &self,
         from_position: u64,
         limit: Option<usize>,
