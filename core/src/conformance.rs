@@ -808,7 +808,15 @@ pub async fn time_ranges_use_the_injected_clock<S: EventStore>(store: S, clock: 
     );
     let range = |from: i64, to: i64, limit: Option<usize>| {
         let store = &store;
-        async move { positions(&store.read_time_range(from, to, limit).await.unwrap()) }
+        let options = ReadAllOptions {
+            limit,
+            ..ReadAllOptions::default()
+        };
+        async move { positions(&store.read_time_range(from, to, options).await.unwrap()) }
+    };
+    let filtered = |from: i64, to: i64, options: ReadAllOptions| {
+        let store = &store;
+        async move { positions(&store.read_time_range(from, to, options).await.unwrap()) }
     };
     assert_eq!(
         range(t0, t0 + 1_000, None).await,
@@ -844,6 +852,63 @@ pub async fn time_ranges_use_the_injected_clock<S: EventStore>(store: S, clock: 
         range(t0 + 5, t0, None).await,
         Vec::<u64>::new(),
         "{C}: reversed"
+    );
+    // A page of a time-filtered log: the same filters as `read_all`, the limit applied
+    // after filtering, from a position on.
+    let all_time = (i64::MIN, i64::MAX);
+    assert_eq!(
+        filtered(
+            all_time.0,
+            all_time.1,
+            ReadAllOptions {
+                event_types: Some(vec!["C".into()]),
+                ..ReadAllOptions::default()
+            }
+        )
+        .await,
+        vec![4, 5, 6],
+        "{C}: by type"
+    );
+    assert_eq!(
+        filtered(
+            t0,
+            t0 + 2 * DAY_MS,
+            ReadAllOptions {
+                stream_prefix: Some("s-1".into()),
+                limit: Some(3),
+                ..ReadAllOptions::default()
+            }
+        )
+        .await,
+        vec![1, 2, 4],
+        "{C}: by stream prefix, limited after filtering"
+    );
+    assert_eq!(
+        filtered(
+            t0,
+            t0 + 2 * DAY_MS,
+            ReadAllOptions {
+                from_position: 5,
+                stream_prefix: Some("s-1".into()),
+                ..ReadAllOptions::default()
+            }
+        )
+        .await,
+        vec![5, 6],
+        "{C}: the next page, from a position"
+    );
+    assert_eq!(
+        filtered(
+            t0 + 1_000,
+            t0 + 1_001,
+            ReadAllOptions {
+                event_types: Some(vec!["A".into()]),
+                ..ReadAllOptions::default()
+            }
+        )
+        .await,
+        Vec::<u64>::new(),
+        "{C}: nothing of that type in the range"
     );
 }
 
@@ -1174,7 +1239,10 @@ pub async fn import_keeps_ids_versions_positions_and_times<S: EventStore>(
     assert_eq!(stream, first, "{C}: read back exactly");
     let all = store.read_all(ReadAllOptions::default()).await.unwrap();
     assert_eq!(all, all_imported, "{C}: the log");
-    let range = store.read_time_range(old, old + 6, None).await.unwrap();
+    let range = store
+        .read_time_range(old, old + 6, ReadAllOptions::default())
+        .await
+        .unwrap();
     assert_eq!(
         positions(&range),
         vec![1, 2],

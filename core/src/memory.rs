@@ -218,14 +218,16 @@ impl EventStore for MemoryStore {
         &self,
         from_ms: i64,
         to_ms: i64,
-        limit: Option<usize>,
+        options: ReadAllOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.inner.borrow();
+        let skip = usize::try_from(options.from_position.saturating_sub(1)).unwrap_or(usize::MAX);
         Ok(inner
             .events
             .iter()
-            .filter(|e| e.recorded_at >= from_ms && e.recorded_at < to_ms)
-            .take(limit.unwrap_or(usize::MAX))
+            .skip(skip)
+            .filter(|e| e.recorded_at >= from_ms && e.recorded_at < to_ms && options.matches(e))
+            .take(options.limit.unwrap_or(usize::MAX))
             .cloned()
             .collect())
     }

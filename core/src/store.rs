@@ -155,12 +155,15 @@ pub trait EventStore {
     /// Reads the global log in position order.
     async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Events recorded in `[from_ms, to_ms)`, in position order, at most `limit`.
+    /// Events recorded in `[from_ms, to_ms)` that pass `options` (from its position on,
+    /// of its types and stream prefix), in position order, at most `options.limit`: a
+    /// page of a time-filtered log, as [`read_all`](EventStore::read_all) gives one of
+    /// the whole log.
     async fn read_time_range(
         &self,
         from_ms: i64,
         to_ms: i64,
-        limit: Option<usize>,
+        options: ReadAllOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The stream's current version, `None` when it does not exist.
@@ -258,9 +261,9 @@ macro_rules! forward_event_store {
                 &self,
                 from_ms: i64,
                 to_ms: i64,
-                limit: Option<usize>,
+                options: ReadAllOptions,
             ) -> Result<Vec<RecordedEvent>, StoreError> {
-                (**self).read_time_range(from_ms, to_ms, limit).await
+                (**self).read_time_range(from_ms, to_ms, options).await
             }
             async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
                 (**self).stream_version(stream_id).await

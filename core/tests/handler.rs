@@ -149,9 +149,9 @@ impl EventStore for Interfering {
         &self,
         from_ms: i64,
         to_ms: i64,
-        limit: Option<usize>,
+        options: ReadAllOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_time_range(from_ms, to_ms, limit).await
+        self.inner.read_time_range(from_ms, to_ms, options).await
     }
     async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
         self.inner.stream_version(stream_id).await

@@ -986,33 +986,63 @@ impl EventStore for IdbStore {
         &self,
         from_ms: i64,
         to_ms: i64,
-        limit: Option<usize>,
+        options: ReadAllOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if to_ms <= from_ms || limit == Some(0) {
+        if to_ms <= from_ms || options.limit == Some(0) {
             return Ok(Vec::new());
         }
         let tx = self.tx(&[EVENTS], TransactionMode::ReadOnly)?;
-        let index = tx
-            .store(EVENTS)
-            .map_err(self.rexie_err())?
-            .index("recordedAt")
-            .map_err(self.rexie_err())?;
-        let r = KeyRange::bound(
+        let events = tx.store(EVENTS).map_err(self.rexie_err())?;
+        let times = KeyRange::bound(
             &(from_ms as f64).into(),
             &(to_ms as f64).into(),
             Some(false),
             Some(true),
         )
         .map_err(|e| storage(e.into()))?;
-        let rows = index
-            .get_all(Some(r), None)
+        // The `recordedAt` index gives the positions in the range (keys only, no rows),
+        // ordered by time; the contract orders by position.
+        let mut positions: Vec<u64> = events
+            .index("recordedAt")
+            .map_err(self.rexie_err())?
+            .get_all_keys(Some(times), None)
             .await
-            .map_err(self.rexie_err())?;
-        let mut events: Vec<RecordedEvent> = rows_from_js(rows)?;
-        // The index orders by time; the contract orders by position.
-        events.sort_by_key(|e| e.position);
-        events.truncate(limit.unwrap_or(usize::MAX));
-        Ok(events)
+            .map_err(self.rexie_err())?
+            .iter()
+            .filter_map(|k| k.as_f64())
+            .map(|p| p as u64)
+            .filter(|p| *p >= options.from_position)
+            .collect();
+        positions.sort_unstable();
+        // Then the rows, a chunk of positions at a time (one key range per chunk: the
+        // positions of a time range are usually contiguous), until the page is full.
+        const CHUNK: usize = 1_000;
+        let wanted = options.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        for chunk in positions.chunks(CHUNK) {
+            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+                continue;
+            };
+            let rows = events
+                .get_all(
+                    Some(range((*first as f64).into(), (*last as f64).into())?),
+                    None,
+                )
+                .await
+                .map_err(self.rexie_err())?;
+            let decoded: Vec<RecordedEvent> = rows_from_js(rows)?;
+            out.extend(decoded.into_iter().filter(|e| {
+                e.recorded_at >= from_ms
+                    && e.recorded_at < to_ms
+                    && chunk.binary_search(&e.position).is_ok()
+                    && options.matches(e)
+            }));
+            if out.len() >= wanted {
+                out.truncate(wanted);
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {

@@ -97,3 +97,52 @@ test("the log pages through more events than fit on one page", async () => {
   assert.equal(await page.getByTestId("log-row").first().locator("td").first().textContent(), "1");
   await context.close();
 });
+
+test("the log's time filter shows only the events of the chosen span, with the other filters", async () => {
+  const context = await browser.newContext({ timezoneId: "UTC" });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  // The app's clock is the browser's: set it to three days in turn.
+  await page.clock.setFixedTime(new Date("2026-03-01T10:00:00Z"));
+  await appendEvents(page, "account-1", [
+    ["AccountOpened", { owner: "Ada" }],
+    ["MoneyDeposited", { amount: 100 }],
+  ]);
+  await page.clock.setFixedTime(new Date("2026-03-02T10:00:00Z"));
+  await appendEvents(page, "account-2", [
+    ["AccountOpened", { owner: "Bo" }],
+    ["MoneyDeposited", { amount: 200 }],
+    ["MoneyDeposited", { amount: 300 }],
+  ]);
+  await page.clock.setFixedTime(new Date("2026-03-03T10:00:00Z"));
+  await appendEvents(page, "order-1", [["OrderCreated", { customer: "ada" }]]);
+
+  await page.getByRole("link", { name: "Event log" }).click();
+  await page.getByTestId("log-row").nth(5).waitFor();
+  const rows = (n) =>
+    page.waitForFunction((n) => document.querySelectorAll('[data-testid="log-row"]').length === n, n);
+  await page.getByTestId("log-from").fill("2026-03-02T00:00:00");
+  await page.getByTestId("log-to").fill("2026-03-03T00:00:00");
+  await rows(3);
+  assert.deepEqual(await page.getByTestId("log-row-stream").allTextContents(), ["account-2", "account-2", "account-2"]);
+
+  await page.getByLabel("Type").selectOption("MoneyDeposited");
+  await rows(2);
+  assert.deepEqual(await page.getByTestId("log-row-type").allTextContents(), ["MoneyDeposited", "MoneyDeposited"]);
+  await page.screenshot({ path: `${ARTIFACTS}/event-log-time-filter.png`, fullPage: true });
+
+  // An open end: from the first day on, only deposits of account-1's stream prefix.
+  await page.getByTestId("log-to").fill("");
+  await page.getByTestId("log-from").fill("2026-03-01T00:00:00");
+  await page.getByLabel("Stream", { exact: true }).fill("account-1");
+  await rows(1);
+  assert.deepEqual(await page.getByTestId("log-row-stream").allTextContents(), ["account-1"]);
+
+  // A span with nothing in it says so.
+  await page.getByLabel("Stream", { exact: true }).fill("");
+  await page.getByTestId("log-from").fill("2026-03-04T00:00:00");
+  await page.getByTestId("log-empty").waitFor();
+  assert.deepEqual(errors, []);
+  await context.close();
+});

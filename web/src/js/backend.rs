@@ -132,9 +132,9 @@ impl EventStore for Backend {
         &self,
         from_ms: i64,
         to_ms: i64,
-        limit: Option<usize>,
+        options: ReadAllOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        dispatch!(self, s => s.read_time_range(from_ms, to_ms, limit))
+        dispatch!(self, s => s.read_time_range(from_ms, to_ms, options))
     }
 
     async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {

@@ -160,35 +160,25 @@ pub async fn read_log(
     let store = store().await?;
     let types = filter.event_type.clone().map(|t| vec![t]);
     let prefix = filter.stream_prefix.clone().filter(|p| !p.is_empty());
+    let options = ReadAllOptions {
+        from_position: from,
+        limit: Some(limit),
+        event_types: types,
+        stream_prefix: prefix,
+    };
     let events = if filter.from_ms.is_some() || filter.to_ms.is_some() {
-        let options = ReadAllOptions {
-            from_position: from,
-            limit: None,
-            event_types: types,
-            stream_prefix: prefix,
-        };
+        // The store filters and pages the time range itself: the page never holds more
+        // than one page of events, however many the range has.
         store
             .read_time_range(
                 filter.from_ms.unwrap_or(i64::MIN),
                 filter.to_ms.unwrap_or(i64::MAX),
-                None,
+                options,
             )
             .await
             .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|e| e.position >= from && options.matches(e))
-            .take(limit)
-            .collect()
     } else {
-        store
-            .read_all(ReadAllOptions {
-                from_position: from,
-                limit: Some(limit),
-                event_types: types,
-                stream_prefix: prefix,
-            })
-            .await
-            .map_err(|e| e.to_string())?
+        store.read_all(options).await.map_err(|e| e.to_string())?
     };
     let upcasters = domain_upcasters();
     Ok(events
