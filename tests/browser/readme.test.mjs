@@ -32,6 +32,7 @@ test("the README quick start runs as written", async () => {
   assert.equal(result.saga, "completed");
   assert.ok(result.imported > 10);
   assert.ok(logs.includes("expected 0, actual 1"), "the conflict is reported as the README says");
+  assert.ok(logs.includes("refunded"), `the transfer ends as the README says: ${logs.join(" | ")}`);
   assert.ok(
     logs.some((l) => l.startsWith("InvalidInput invalid input: events[0].data.qty is NaN")),
     `the refusal is reported as the README says: ${logs.join(" | ")}`,
