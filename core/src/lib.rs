@@ -133,6 +133,7 @@ pub use dynamic::{DecidedEvent, DynamicAggregate, DynamicError, DynamicHandler};
 pub use handler::{CommandContext, CommandHandler, CommandOutcome, HandlerError, SnapshotPolicy};
 pub use projection::{
     JsonProjection, JsonReducer, Projection, ProjectionRunner, ProjectionStatus, RebuildProgress,
+    StateAtError,
 };
 pub use stats::{compute_stats, utc_date, StoreStats};
 pub use upcast::{ReadError, UpcastError, UpcastEvent, UpcastFn, Upcasters};

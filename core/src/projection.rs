@@ -163,6 +163,9 @@ pub struct ProjectionRunner<S, P: Projection> {
     /// later event fails.
     unsaved: Vec<RecordedEvent>,
     status: ProjectionStatus,
+    /// The last state computed by [`state_at`](Self::state_at), by position: scrubbing
+    /// through time folds forward from it instead of from the start.
+    state_at_cache: Option<(u64, Value)>,
 }
 
 /// What one page did.
@@ -191,6 +194,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             saved_position: 0,
             unsaved: Vec::new(),
             status: ProjectionStatus::CatchingUp,
+            state_at_cache: None,
         }
     }
 
@@ -368,20 +372,76 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
     }
 
     fn apply(&mut self, event: &RecordedEvent) -> Result<(), String> {
-        if self.upcasters.current_version(&event.event_type).is_none() {
-            // Nothing to lift: apply the event as read, without a copy.
-            return self
-                .projection
-                .apply(&mut self.state, event)
-                .map_err(|e| e.to_string());
+        apply_one(&self.projection, &self.upcasters, &mut self.state, event)
+    }
+
+    /// The projection's state just after the event at global position `position` (0:
+    /// before any event): what the live runner held when its checkpoint was there.
+    ///
+    /// It starts from the nearest known state at or below `position` (the runner's
+    /// current state, the last `state_at` result, or the initial state) and folds the
+    /// events in between exactly as a catch-up does: the same event types, upcasters and
+    /// `apply`. So it agrees with the live runner event for event, also where `apply`
+    /// fails: asking for a position at or past an event `apply` fails on is
+    /// [`StateAtError::Failed`] at that event, where the live runner stops too.
+    pub async fn state_at(&mut self, position: u64) -> Result<P::State, StateAtError> {
+        self.load().await?;
+        if let ProjectionStatus::Failed {
+            position: at,
+            error,
+        } = &self.status
+        {
+            if *at <= position {
+                return Err(StateAtError::Failed {
+                    position: *at,
+                    error: error.clone(),
+                });
+            }
         }
-        let up = self
-            .upcasters
-            .upcast(event.clone())
-            .map_err(|e| e.to_string())?;
-        self.projection
-            .apply(&mut self.state, &up.event)
-            .map_err(|e| e.to_string())
+        let decode = |value: Value| {
+            serde_json::from_value::<P::State>(value)
+                .map_err(|e| StoreError::Corrupt(format!("projection state: {e}")))
+        };
+        let mut from = 0;
+        let mut state = self.projection.initial_state();
+        let healthy = !matches!(self.status, ProjectionStatus::Failed { .. });
+        if healthy && self.position <= position {
+            from = self.position;
+            state = decode(to_json(&self.state)?)?;
+        }
+        if let Some((at, cached)) = &self.state_at_cache {
+            if *at <= position && *at > from {
+                from = *at;
+                state = decode(cached.clone())?;
+            }
+        }
+        let mut next = from + 1;
+        while next <= position {
+            let page = self
+                .store
+                .read_all(ReadAllOptions {
+                    from_position: next,
+                    limit: Some(self.page_size),
+                    event_types: self.projection.event_types(),
+                    stream_prefix: None,
+                })
+                .await?;
+            let full = page.len() == self.page_size;
+            for event in page.iter().take_while(|e| e.position <= position) {
+                apply_one(&self.projection, &self.upcasters, &mut state, event).map_err(
+                    |error| StateAtError::Failed {
+                        position: event.position,
+                        error,
+                    },
+                )?;
+            }
+            match page.last() {
+                Some(last) if full => next = last.position + 1,
+                _ => break,
+            }
+        }
+        self.state_at_cache = Some((position, to_json(&state)?));
+        Ok(state)
     }
 
     async fn save(&mut self) -> Result<(), StoreError> {
@@ -476,6 +536,41 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         }
         Ok(total)
     }
+}
+
+/// Why [`ProjectionRunner::state_at`] has no state for a position.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StateAtError {
+    /// The store failed; the query may be retried.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `apply` fails on the event at `position`, at or before the position asked for;
+    /// the live runner stops at the same event. Fix the projection (or ask for an
+    /// earlier position).
+    #[error("the projection fails at position {position}: {error}")]
+    Failed {
+        /// The position of the event `apply` fails on.
+        position: u64,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Applies one event, upcast first when an upcaster lifts its type.
+fn apply_one<P: Projection>(
+    projection: &P,
+    upcasters: &Upcasters,
+    state: &mut P::State,
+    event: &RecordedEvent,
+) -> Result<(), String> {
+    if upcasters.current_version(&event.event_type).is_none() {
+        // Nothing to lift: apply the event as read, without a copy.
+        return projection.apply(state, event).map_err(|e| e.to_string());
+    }
+    let up = upcasters.upcast(event.clone()).map_err(|e| e.to_string())?;
+    projection
+        .apply(state, &up.event)
+        .map_err(|e| e.to_string())
 }
 
 fn to_json<T: Serialize>(state: &T) -> Result<Value, StoreError> {

@@ -494,3 +494,80 @@ fn a_state_too_deep_to_load_again_is_never_saved() {
     assert_eq!(checkpoint.position, limit as u64);
     assert_eq!(chronik_core::limits::depth(&checkpoint.state), limit);
 }
+
+/// The live runner's view at a position: its state, or where it failed.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    State(BalancesState),
+    FailedAt(u64),
+}
+
+#[test]
+fn state_at_a_position_equals_the_live_runner_there_also_past_a_failing_event() {
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(1_000));
+    // The live runner catches up every tenth position while 2,000 events are written
+    // (deposits, withdrawals and events it does not handle); one deposit is over its
+    // limit, so from there on it is failed.
+    let mut live = ProjectionRunner::new(
+        &store,
+        Balances {
+            limit: Rc::clone(&limit),
+        },
+        Rc::clone(&clock),
+    )
+    .with_page_size(7);
+    let mut seen = BTreeMap::new();
+    for i in 1..=2_000u64 {
+        let account = format!("acc-{}", i % 13);
+        match i % 5 {
+            0 => other(&store, &account),
+            3 => block_on(store.append(
+                &account,
+                ExpectedVersion::Any,
+                vec![NewEvent::new("Withdrawn", json!({ "amount": i % 7 }))],
+            ))
+            .map(|_| ())
+            .unwrap(),
+            _ => deposit(
+                &store,
+                &account,
+                if i == 1_501 { 5_000 } else { (i % 97) as i64 },
+            ),
+        }
+        if i % 10 == 0 {
+            block_on(live.catch_up()).unwrap();
+            let view = match live.status() {
+                ProjectionStatus::Failed { position, .. } => Seen::FailedAt(*position),
+                _ => Seen::State(live.state().clone()),
+            };
+            seen.insert(i, view);
+        }
+    }
+    assert_eq!(
+        seen[&2_000],
+        Seen::FailedAt(1_501),
+        "the bad deposit stops the live runner"
+    );
+
+    // A runner resumed from the saved checkpoint (failed, at 1,500) answers for every
+    // tenth position, in a scrubbing order (forwards, backwards, jumps).
+    let mut travel =
+        ProjectionRunner::new(&store, Balances { limit }, Rc::clone(&clock)).with_page_size(11);
+    let mut order: Vec<u64> = seen.keys().copied().collect();
+    order.reverse();
+    order.extend(seen.keys().copied().filter(|p| p % 30 == 0));
+    for position in order {
+        let answer = match block_on(travel.state_at(position)) {
+            Ok(state) => Seen::State(state),
+            Err(chronik_core::StateAtError::Failed { position, .. }) => Seen::FailedAt(position),
+            Err(other) => panic!("{other}"),
+        };
+        assert_eq!(answer, seen[&position], "state at position {position}");
+    }
+    assert_eq!(
+        block_on(travel.state_at(0)).unwrap(),
+        BalancesState::default(),
+        "before any event"
+    );
+}

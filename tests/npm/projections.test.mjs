@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-const { Chronik } = require("../../web/pkg-node/chronik.js");
+const { Chronik, ChronikError } = require("../../web/pkg-node/chronik.js");
 
 const deposit = (cents) => ({ type: "Deposited", data: { cents } });
 const withdraw = (cents) => ({ type: "Withdrawn", data: { cents } });
@@ -139,3 +139,40 @@ async function waitFor(condition, ms = 2000) {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+test("stateAt gives a read model as it was at any position, and fails where apply fails", async () => {
+  const db = Chronik.inMemory();
+  const bank = db.bank();
+  await bank.execute("a", { type: "OpenAccount", owner: "Ada" }); // position 1
+  await bank.execute("a", { type: "Deposit", amount: "10" }); // 2
+  await bank.execute("a", { type: "Deposit", amount: "5" }); // 3
+  const balances = db.projection("AccountBalances");
+  const now = await balances.state();
+  assert.equal(now.accounts.a.balance, 1500);
+  assert.deepEqual(await balances.stateAt(3), now);
+  assert.equal((await balances.stateAt(2)).accounts.a.balance, 1000);
+  assert.deepEqual((await balances.stateAt(0)).accounts, {});
+
+  const picky = db.defineProjection({
+    name: "picky",
+    initialState: { n: 0 },
+    apply: (state, event) => {
+      if (event.position === 3) throw new Error("cannot take the third event");
+      return { n: state.n + 1 };
+    },
+  });
+  assert.deepEqual(await picky.stateAt(2), { n: 2 });
+  await assert.rejects(picky.stateAt(3), (e) => {
+    assert.ok(e instanceof ChronikError);
+    assert.equal(e.code, "ProjectionFailed");
+    assert.equal(e.position, 3);
+    assert.equal(e.error, "cannot take the third event");
+    return true;
+  });
+  // The live projection stops at the same event.
+  await picky.state().catch(() => {});
+  const info = await picky.info();
+  assert.equal(info.status, "failed");
+  assert.equal(info.failedAt, 3);
+  await assert.rejects(picky.stateAt(-1), (e) => e.code === "InvalidInput");
+});

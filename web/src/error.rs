@@ -21,7 +21,7 @@ export type ChronikErrorCode =
     | "InvalidCommand" | "InvalidAmount" | "InsufficientFunds" | "InvalidTransition"
     | "AccountClosed" | "AccountNotFound" | "AccountAlreadyExists" | "BalanceNotZero"
     | "OrderNotFound" | "RetriesExhausted" | "VersionNotFound" | "ServiceFailed"
-    | "RefundRejected" | "SagaOutOfOrder" | "Interrupted" | (string & {});
+    | "RefundRejected" | "SagaOutOfOrder" | "Interrupted" | "ProjectionFailed" | (string & {});
 
 /** What every error thrown by chronik carries besides `message` and `stack`. */
 export interface ChronikError extends Error {
@@ -44,6 +44,10 @@ export interface ChronikError extends Error {
     readonly errors?: { line: number; message: string }[];
     /** `InvalidImport`: how many lines were bad. */
     readonly errorCount?: number;
+    /** `ProjectionFailed`: the position of the event the projection's `apply` fails on. */
+    readonly position?: number;
+    /** `ProjectionFailed`: why `apply` failed there. */
+    readonly error?: string;
 }
 "#;
 

@@ -3,7 +3,9 @@
 
 use std::rc::Rc;
 
-use chronik_core::{Projection as CoreProjection, ProjectionRunner, ProjectionStatus, StoreError};
+use chronik_core::{
+    Projection as CoreProjection, ProjectionRunner, ProjectionStatus, StateAtError, StoreError,
+};
 use futures::future::LocalBoxFuture;
 use futures::lock::Mutex;
 use serde::{Deserialize, Serialize};
@@ -14,7 +16,10 @@ use super::backend::Backend;
 use super::input::{self, describe_thrown};
 use super::types::{ProjectionInfo, ProjectionState, RebuildProgress, RecordedEvent};
 use super::{call, out, Shared};
-use crate::error::{js_error, store_error};
+use crate::error::{js_error, set_field, store_error};
+
+/// `Number.MAX_SAFE_INTEGER`: the largest position a JS number holds exactly.
+const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 use chronik_idb::JsClock;
 
 /// What the JS `Projection` class needs from a runner, whatever its state type.
@@ -27,6 +32,8 @@ pub trait AnyProjection {
     fn state(&self) -> LocalBoxFuture<'_, Result<Value, StoreError>>;
     /// Status, checkpoint and lag.
     fn info(&self) -> LocalBoxFuture<'_, Result<ProjectionInfo, StoreError>>;
+    /// The state just after global position `position`, as the live runner had it.
+    fn state_at(&self, position: u64) -> LocalBoxFuture<'_, Result<Value, StateAtError>>;
     /// Rebuilds from position zero, reporting progress after every page.
     fn rebuild<'a>(
         &'a self,
@@ -77,6 +84,15 @@ where
             runner.catch_up().await?;
             serde_json::to_value(runner.state())
                 .map_err(|e| StoreError::Corrupt(format!("projection state: {e}")))
+        })
+    }
+
+    fn state_at(&self, position: u64) -> LocalBoxFuture<'_, Result<Value, StateAtError>> {
+        Box::pin(async move {
+            let state = self.runner.lock().await.state_at(position).await?;
+            serde_json::to_value(&state).map_err(|e| {
+                StateAtError::Store(StoreError::Corrupt(format!("projection state: {e}")))
+            })
         })
     }
 
@@ -246,6 +262,35 @@ impl Projection {
             Ok(async move {
                 let state = inner.state().await.map_err(store_error)?;
                 out(&state)
+            })
+        })
+    }
+
+    /// Time travel for a read model: its state just after the event at global position
+    /// `position` (0: the initial state), exactly as the live projection had it there.
+    /// Rejects with `ProjectionFailed` (with `position` and `error`) when `apply` fails
+    /// on an event at or before it, where the live projection stops too.
+    #[wasm_bindgen(js_name = stateAt, unchecked_return_type = "Promise<JsonValue>")]
+    pub fn state_at(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] position: JsValue,
+    ) -> js_sys::Promise {
+        let inner = Rc::clone(&self.inner);
+        call(&self.shared, || {
+            let position = input::integer(&position, "position", 0, MAX_SAFE_INTEGER)?;
+            Ok(async move {
+                match inner.state_at(position).await {
+                    Ok(state) => out(&state),
+                    Err(StateAtError::Store(e)) => Err(store_error(e)),
+                    Err(e @ StateAtError::Failed { position, .. }) => {
+                        let err = js_error("ProjectionFailed", &e.to_string());
+                        if let StateAtError::Failed { error, .. } = &e {
+                            set_field(&err, "error", error.as_str().into());
+                        }
+                        set_field(&err, "position", (position as f64).into());
+                        Err(err.into())
+                    }
+                }
             })
         })
     }
