@@ -16,6 +16,7 @@
 //! | [`dynamic`] | [`DynamicAggregate`], [`DynamicHandler`]: the same over JSON state, for aggregates defined at run time (in JS) |
 //! | [`upcast`] | [`Upcasters`]: old event schemas lifted on read |
 //! | [`projection`] | [`Projection`], [`ProjectionRunner`]: read models with checkpoints |
+//! | [`hub`] | [`ProjectionHub`]: one runner per projection of a store, caught up in one pass |
 //! | [`ndjson`] | [`export_ndjson`], [`import_ndjson`], [`Importer`]: the log as one event a line, paged out, validated and resumable in |
 //! | [`limits`] | the bounds of accepted values: depth, name length, batch size |
 //! | [`stats`] | [`StoreStats`] |
@@ -119,6 +120,7 @@ pub mod dynamic;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod hub;
 pub mod limits;
 pub mod memory;
 pub mod ndjson;
@@ -131,6 +133,7 @@ pub mod upcast;
 pub use aggregate::{fold, Aggregate, AggregateState, DomainEvent};
 pub use dynamic::{DecidedEvent, DynamicAggregate, DynamicError, DynamicHandler};
 pub use handler::{CommandContext, CommandHandler, CommandOutcome, HandlerError, SnapshotPolicy};
+pub use hub::{HubError, HubInfo, ProjectionHub};
 pub use projection::{
     JsonProjection, JsonReducer, Projection, ProjectionRunner, ProjectionStatus, RebuildProgress,
     StateAtError,

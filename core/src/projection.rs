@@ -222,6 +222,11 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         self
     }
 
+    /// Events read per page.
+    pub(crate) fn page_size(&self) -> usize {
+        self.page_size
+    }
+
     /// The projection.
     pub fn projection(&self) -> &P {
         &self.projection
@@ -326,6 +331,20 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             })
             .await?;
         let full = page.len() == self.page_size;
+        let last = page.last().map_or(self.position, |e| e.position);
+        self.apply_page(page, last, full, head).await
+    }
+
+    /// Applies `page` (events past `position` of this projection's types, in order), read
+    /// up to position `last` of the log, knowing the log reached `head`; `full` when the
+    /// read stopped at its limit (more may follow). Saves only on failure.
+    async fn apply_page(
+        &mut self,
+        page: Vec<RecordedEvent>,
+        last: u64,
+        full: bool,
+        head: u64,
+    ) -> Result<Page, StoreError> {
         let mut applied = 0;
         let mut failure = None;
         for event in page.iter() {
@@ -354,7 +373,6 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
                 done: true,
             });
         }
-        let last = page.last().map_or(self.position, |e| e.position);
         // A short page holds every matching event up to the head read before it.
         self.position = if full { last } else { last.max(head) };
         self.unsaved.extend(page);
@@ -369,6 +387,70 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             applied,
             done: self.position >= head,
         })
+    }
+
+    /// Applies the events of a page of the log that another reader (a
+    /// [`ProjectionHub`](crate::hub::ProjectionHub) pass) read: those past this
+    /// projection's position and of its types. `page` holds every event of the log
+    /// from its first position to its last (or every one of a superset of this
+    /// projection's types); `full` and `head` as for one of the runner's own pages.
+    /// Saves when `checkpoint_every` events went by since the last save.
+    pub(crate) async fn feed(
+        &mut self,
+        page: &[RecordedEvent],
+        full: bool,
+        head: u64,
+    ) -> Result<usize, StoreError> {
+        self.load().await?;
+        if matches!(self.status, ProjectionStatus::Failed { .. }) || self.position >= head {
+            return Ok(0);
+        }
+        let Some(last) = page.last().map(|e| e.position) else {
+            // Nothing past the reader's start: caught up to the head it read.
+            self.position = self.position.max(head);
+            if self.status != ProjectionStatus::Rebuilding {
+                self.status = ProjectionStatus::CaughtUp;
+            }
+            return Ok(0);
+        };
+        if last <= self.position {
+            return Ok(0);
+        }
+        let types = self.projection.event_types();
+        let mine: Vec<RecordedEvent> = page
+            .iter()
+            .filter(|e| {
+                e.position > self.position
+                    && types
+                        .as_ref()
+                        .is_none_or(|t| t.contains(&e.event_type))
+            })
+            .cloned()
+            .collect();
+        let done = self.apply_page(mine, last, full, head).await?;
+        if !matches!(self.status, ProjectionStatus::Failed { .. })
+            && self.position - self.saved_position >= self.checkpoint_every
+        {
+            self.save().await?;
+        }
+        Ok(done.applied)
+    }
+
+    /// Saves the checkpoint if events were applied since the last save (the end of a
+    /// hub pass).
+    pub(crate) async fn save_if_moved(&mut self) -> Result<(), StoreError> {
+        if self.position != self.saved_position
+            && !matches!(self.status, ProjectionStatus::Failed { .. })
+        {
+            self.save().await?;
+        }
+        Ok(())
+    }
+
+    /// Loads the saved checkpoint (once) and gives the position to read from.
+    pub(crate) async fn loaded_position(&mut self) -> Result<Option<u64>, StoreError> {
+        self.load().await?;
+        Ok((!matches!(self.status, ProjectionStatus::Failed { .. })).then_some(self.position))
     }
 
     fn apply(&mut self, event: &RecordedEvent) -> Result<(), String> {

@@ -571,3 +571,234 @@ fn state_at_a_position_equals_the_live_runner_there_also_past_a_failing_event() 
         "before any event"
     );
 }
+
+/// A store that counts the pages of the global log read from it.
+struct CountingReads {
+    inner: MemoryStore,
+    log_reads: Cell<u32>,
+}
+
+impl EventStore for CountingReads {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<chronik_core::AppendResult, chronik_core::StoreError> {
+        self.inner.append(stream_id, expected, events).await
+    }
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        options: chronik_core::ReadStreamOptions,
+    ) -> Result<Vec<RecordedEvent>, chronik_core::StoreError> {
+        self.inner.read_stream(stream_id, options).await
+    }
+    async fn read_all(
+        &self,
+        options: chronik_core::ReadAllOptions,
+    ) -> Result<Vec<RecordedEvent>, chronik_core::StoreError> {
+        self.log_reads.set(self.log_reads.get() + 1);
+        self.inner.read_all(options).await
+    }
+    async fn read_time_range(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        options: chronik_core::ReadAllOptions,
+    ) -> Result<Vec<RecordedEvent>, chronik_core::StoreError> {
+        self.inner.read_time_range(from_ms, to_ms, options).await
+    }
+    async fn stream_version(
+        &self,
+        stream_id: &str,
+    ) -> Result<Option<u64>, chronik_core::StoreError> {
+        self.inner.stream_version(stream_id).await
+    }
+    async fn head_position(&self) -> Result<u64, chronik_core::StoreError> {
+        self.inner.head_position().await
+    }
+    async fn list_streams(
+        &self,
+    ) -> Result<Vec<chronik_core::StreamInfo>, chronik_core::StoreError> {
+        self.inner.list_streams().await
+    }
+    async fn save_snapshot(
+        &self,
+        snapshot: chronik_core::Snapshot,
+    ) -> Result<(), chronik_core::StoreError> {
+        self.inner.save_snapshot(snapshot).await
+    }
+    async fn load_snapshot(
+        &self,
+        stream_id: &str,
+        schema_version: u32,
+        at_or_below: Option<u64>,
+    ) -> Result<Option<chronik_core::Snapshot>, chronik_core::StoreError> {
+        self.inner
+            .load_snapshot(stream_id, schema_version, at_or_below)
+            .await
+    }
+    async fn list_snapshots(
+        &self,
+        stream_id: &str,
+    ) -> Result<Vec<chronik_core::Snapshot>, chronik_core::StoreError> {
+        self.inner.list_snapshots(stream_id).await
+    }
+    async fn snapshot_count(&self) -> Result<u64, chronik_core::StoreError> {
+        self.inner.snapshot_count().await
+    }
+    async fn save_checkpoint(
+        &self,
+        checkpoint: Checkpoint,
+    ) -> Result<(), chronik_core::StoreError> {
+        self.inner.save_checkpoint(checkpoint).await
+    }
+    async fn load_checkpoint(
+        &self,
+        name: &str,
+    ) -> Result<Option<Checkpoint>, chronik_core::StoreError> {
+        self.inner.load_checkpoint(name).await
+    }
+}
+
+/// Counts the events of every type (all types).
+fn every_event() -> JsonProjection {
+    JsonProjection::new("counter", json!(0), |n, _| {
+        Ok(json!(n.as_u64().unwrap_or(0) + 1))
+    })
+}
+
+/// Counts renames only.
+fn renames() -> JsonProjection {
+    JsonProjection::new("renames", json!(0), |n, _| {
+        Ok(json!(n.as_u64().unwrap_or(0) + 1))
+    })
+    .handling(["Renamed"])
+}
+
+#[test]
+fn one_hub_pass_catches_up_every_read_model_with_one_read_of_each_page() {
+    let (inner, clock) = store();
+    let store = Rc::new(CountingReads {
+        inner,
+        log_reads: Cell::new(0),
+    });
+    for i in 0..1_000 {
+        if i % 4 == 0 {
+            other(&store.inner, &format!("acc-{}", i % 9));
+        } else {
+            deposit(&store.inner, &format!("acc-{}", i % 9), 3);
+        }
+    }
+    let limit = Rc::new(Cell::new(1_000));
+    let mut hub = chronik_core::ProjectionHub::new(Rc::clone(&store));
+    let page = 100;
+    hub.add(
+        ProjectionRunner::new(
+            Rc::clone(&store),
+            Balances {
+                limit: Rc::clone(&limit),
+            },
+            Rc::clone(&clock),
+        )
+        .with_page_size(page),
+    )
+    .unwrap();
+    hub.add(
+        ProjectionRunner::new(Rc::clone(&store), every_event(), Rc::clone(&clock))
+            .with_page_size(page),
+    )
+    .unwrap();
+    hub.add(
+        ProjectionRunner::new(Rc::clone(&store), renames(), Rc::clone(&clock)).with_page_size(page),
+    )
+    .unwrap();
+    assert!(matches!(
+        hub.add(ProjectionRunner::new(
+            Rc::clone(&store),
+            renames(),
+            Rc::clone(&clock)
+        )),
+        Err(chronik_core::HubError::Duplicate(_))
+    ));
+    assert_eq!(hub.names(), ["balances", "counter", "renames"]);
+
+    store.log_reads.set(0);
+    block_on(hub.catch_up()).unwrap();
+    // Three read models, 1,000 events, pages of 100: ten pages read once each, not thirty
+    // (one read model handles every type, so the pages are of the whole log).
+    assert_eq!(
+        store.log_reads.get(),
+        10,
+        "one pass over the log for all three"
+    );
+
+    // The same states as three runners catching up on their own.
+    let states = |hub: &mut chronik_core::ProjectionHub<Rc<CountingReads>>| {
+        ["balances", "counter", "renames"].map(|n| block_on(hub.state(n)).unwrap())
+    };
+    let fresh =
+        chronik_core::MemoryStore::new(Rc::clone(&clock), chronik_core::SequentialIds::new("x"));
+    block_on(fresh.import_events(block_on(store.inner.read_all(Default::default())).unwrap()))
+        .unwrap();
+    let mut alone_b = ProjectionRunner::new(
+        &fresh,
+        Balances {
+            limit: Rc::clone(&limit),
+        },
+        Rc::clone(&clock),
+    );
+    let mut alone_c = ProjectionRunner::new(&fresh, every_event(), Rc::clone(&clock));
+    let mut alone_r = ProjectionRunner::new(&fresh, renames(), Rc::clone(&clock));
+    block_on(alone_b.catch_up()).unwrap();
+    block_on(alone_c.catch_up()).unwrap();
+    block_on(alone_r.catch_up()).unwrap();
+    assert_eq!(
+        states(&mut hub),
+        [
+            serde_json::to_value(alone_b.state()).unwrap(),
+            alone_c.state().clone(),
+            alone_r.state().clone()
+        ]
+    );
+    assert_eq!(alone_c.state(), &json!(1_000));
+    assert_eq!(alone_r.state(), &json!(250));
+
+    // Appends after: the next pass reads only the new page; a read model that fails
+    // stops alone while the others go on.
+    limit.set(0);
+    deposit(&store.inner, "acc-1", 5);
+    other(&store.inner, "acc-2");
+    store.log_reads.set(0);
+    block_on(hub.catch_up()).unwrap();
+    assert_eq!(store.log_reads.get(), 1);
+    let info = block_on(hub.info("balances")).unwrap();
+    assert!(
+        matches!(
+            info.status,
+            ProjectionStatus::Failed {
+                position: 1_001,
+                ..
+            }
+        ),
+        "{info:?}"
+    );
+    assert_eq!(block_on(hub.state("counter")).unwrap(), json!(1_002));
+    assert_eq!(block_on(hub.state("renames")).unwrap(), json!(251));
+    // Checkpoints were saved: a new hub over the same store resumes without rereading.
+    let mut again = chronik_core::ProjectionHub::new(Rc::clone(&store));
+    again
+        .add(
+            ProjectionRunner::new(Rc::clone(&store), every_event(), Rc::clone(&clock))
+                .with_page_size(page),
+        )
+        .unwrap();
+    store.log_reads.set(0);
+    assert_eq!(block_on(again.state("counter")).unwrap(), json!(1_002));
+    assert_eq!(
+        store.log_reads.get(),
+        0,
+        "resumed from its checkpoint at the head"
+    );
+}
