@@ -152,3 +152,16 @@ pub struct AppendResult {
     /// Global position of the last appended event.
     pub last_position: u64,
 }
+
+impl AppendResult {
+    /// Where `written`, the events of one append in order, landed; `None` when empty.
+    pub fn of(written: &[RecordedEvent]) -> Option<AppendResult> {
+        let (first, last) = (written.first()?, written.last()?);
+        Some(AppendResult {
+            first_version: first.version,
+            last_version: last.version,
+            first_position: first.position,
+            last_position: last.position,
+        })
+    }
+}

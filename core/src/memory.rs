@@ -74,16 +74,10 @@ impl Inner {
             AppendPlan::AlreadyAppended(result) => return Ok(result),
             AppendPlan::Write(recorded) => recorded,
         };
-        let (Some(first), Some(last)) = (recorded.first(), recorded.last()) else {
+        let Some(result) = AppendResult::of(&recorded) else {
             return Err(StoreError::InvalidInput(format!(
                 "append to stream '{stream_id}' needs at least one event"
             )));
-        };
-        let result = AppendResult {
-            first_version: first.version,
-            last_version: last.version,
-            first_position: first.position,
-            last_position: last.position,
         };
         self.push(recorded);
         Ok(result)

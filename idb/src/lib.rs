@@ -553,16 +553,10 @@ impl IdbStore {
             AppendPlan::Write(recorded) => recorded,
             AppendPlan::AlreadyAppended(result) => return Ok(Batch::AlreadyAppended(result)),
         };
-        let (Some(first), Some(last)) = (recorded.first(), recorded.last()) else {
+        let (Some(result), Some(last)) = (AppendResult::of(&recorded), recorded.last()) else {
             return Err(StoreError::InvalidInput(format!(
                 "append to stream '{stream_id}' needs at least one event"
             )));
-        };
-        let result = AppendResult {
-            first_version: first.version,
-            last_version: last.version,
-            first_position: first.position,
-            last_position: last.position,
         };
         let info = StreamInfo {
             stream_id: stream_id.to_string(),
