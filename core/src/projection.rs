@@ -421,9 +421,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             .iter()
             .filter(|e| {
                 e.position > self.position
-                    && types
-                        .as_ref()
-                        .is_none_or(|t| t.contains(&e.event_type))
+                    && types.as_ref().is_none_or(|t| t.contains(&e.event_type))
             })
             .cloned()
             .collect();
