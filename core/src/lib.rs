@@ -115,7 +115,6 @@ pub mod append;
 pub mod clock;
 #[cfg(feature = "testkit")]
 pub mod conformance;
-pub mod domains;
 pub mod dynamic;
 pub mod error;
 pub mod event;
@@ -154,8 +153,3 @@ pub use store::{
     stream_category, Checkpoint, Direction, EventStore, ReadAllOptions, ReadStreamOptions,
     Snapshot, StreamInfo,
 };
-
-/// The README's Rust example, compiled and run as a doctest.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

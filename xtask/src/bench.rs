@@ -10,7 +10,7 @@ use crate::util::{cmd, exec, root};
 const USAGE: &str = "\
 usage: cargo xtask bench [--no-native] [--no-browser] [--app-dist DIR]
 
-  --no-native       skip `cargo bench -p chronik-core` (reuse criterion's last results)
+  --no-native       skip `cargo bench -p chronik-core -p chronik-examples` (reuse criterion's last results)
   --no-browser      skip the browser workloads (reuse bench/results.json)
   --app-dist DIR    measure the app already built in DIR instead of building it with
                     Trunk into <target>/bench-dist
@@ -49,7 +49,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let target = target_dir();
     if native {
         // Only the criterion targets get criterion's options (the library's libtest refuses them).
-        let mut args = vec!["bench", "-p", "chronik-core", "--bench", "*", "--"];
+        let mut args = vec![
+            "bench",
+            "-p",
+            "chronik-core",
+            "-p",
+            "chronik-examples",
+            "--bench",
+            "*",
+            "--",
+        ];
         args.extend(CRITERION_ARGS);
         exec(&mut cmd("cargo", &args))?;
     }

@@ -51,6 +51,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "-p",
                 "chronik-core",
                 "-p",
+                "chronik-examples",
+                "-p",
                 "xtask",
                 "--all-targets",
                 "--all-features",
@@ -61,13 +63,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ))
     });
     step("clippy (wasm32)", &mut || {
-        // core's library only: its dev-dependencies (proptest, criterion) are native tools.
+        // The libraries only: their dev-dependencies (proptest, criterion) are native tools.
         let core = check(&mut cmd(
             "cargo",
             &[
                 "clippy",
                 "-p",
                 "chronik-core",
+                "-p",
+                "chronik-examples",
                 "--lib",
                 "--features",
                 "testkit",
@@ -96,9 +100,25 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "warnings",
             ],
         ));
+        // The npm package without its example domains, as a user who wants only the engine builds it.
+        let engine_only = check(&mut cmd(
+            "cargo",
+            &[
+                "clippy",
+                "-p",
+                "chronik",
+                "--no-default-features",
+                "--all-targets",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ));
         Tally {
-            passed: core.passed + bindings_and_app.passed,
-            failed: core.failed + bindings_and_app.failed,
+            passed: core.passed + bindings_and_app.passed + engine_only.passed,
+            failed: core.failed + bindings_and_app.failed + engine_only.failed,
         }
     });
     step("native tests", &mut || {
@@ -108,6 +128,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "test",
                 "-p",
                 "chronik-core",
+                "-p",
+                "chronik-examples",
                 "-p",
                 "xtask",
                 "--all-features",

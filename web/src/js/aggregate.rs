@@ -11,8 +11,8 @@ use serde_json::Value;
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
-use super::domain_types::{CommandOptions, StateOptions};
 use super::types::RecordedEvent;
+use super::types::{CommandOptions, StateOptions};
 use super::{call, input, out, Backend, Shared};
 use crate::error::{js_error, store_error};
 

@@ -1,13 +1,13 @@
 //! The example domains as JavaScript sees them: commands in, states out.
 //!
-//! Each type mirrors one in `chronik_core::domains` and converts from or into it, so a
+//! Each type mirrors one in `chronik_examples` and converts from or into it, so a
 //! change in core that the JavaScript surface does not follow fails to compile. Money
 //! goes out both as a decimal string (`"69.50"`) and as integer cents.
 
-use chronik_core::domains::bank::{AccountStatus, BankAccount, BankCommand, TransferStatus};
-use chronik_core::domains::orders::{OrderCommand, OrderStatus};
-use chronik_core::domains::saga::{SagaStatus, SagaStep, StepStatus};
-use chronik_core::domains::Money;
+use chronik_examples::bank::{AccountStatus, BankAccount, BankCommand, TransferStatus};
+use chronik_examples::orders::{OrderCommand, OrderStatus};
+use chronik_examples::saga::{SagaStatus, SagaStep, StepStatus};
+use chronik_examples::Money;
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
@@ -134,8 +134,8 @@ pub struct TransferView {
     pub reason: Option<String>,
 }
 
-impl From<chronik_core::domains::bank::Transfer> for TransferView {
-    fn from(t: chronik_core::domains::bank::Transfer) -> Self {
+impl From<chronik_examples::bank::Transfer> for TransferView {
+    fn from(t: chronik_examples::bank::Transfer) -> Self {
         TransferView {
             id: t.id,
             from: t.from,
@@ -288,7 +288,7 @@ pub fn order_status(status: OrderStatus) -> &'static str {
 
 impl OrderView {
     /// The JS view of `order`, whose id is `id`.
-    pub fn new(id: &str, order: &chronik_core::domains::orders::Order) -> Self {
+    pub fn new(id: &str, order: &chronik_examples::orders::Order) -> Self {
         OrderView {
             id: id.to_string(),
             customer_id: order.customer_id.clone(),
@@ -367,9 +367,9 @@ pub struct FaultsInput {
     pub seed: Option<u64>,
 }
 
-impl From<FaultsInput> for chronik_core::domains::Faults {
+impl From<FaultsInput> for chronik_examples::Faults {
     fn from(f: FaultsInput) -> Self {
-        chronik_core::domains::Faults {
+        chronik_examples::Faults {
             fail_step: f.fail_step.map(Into::into),
             failure_rate: f.failure_rate.unwrap_or(0.0),
             seed: f.seed.unwrap_or(0),
@@ -419,8 +419,8 @@ pub struct SagaView {
     pub failure: Option<String>,
 }
 
-impl From<chronik_core::domains::SagaState> for SagaView {
-    fn from(s: chronik_core::domains::SagaState) -> Self {
+impl From<chronik_examples::SagaState> for SagaView {
+    fn from(s: chronik_examples::SagaState) -> Self {
         SagaView {
             order_id: s.order_id,
             status: match s.status {
@@ -458,49 +458,6 @@ impl From<chronik_core::domains::SagaState> for SagaView {
     }
 }
 
-/// Options for `state(id, options)`: the state as of a version or a time.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StateOptions {
-    /// The state after this version of the stream.
-    #[serde(default)]
-    #[tsify(optional)]
-    pub at_version: Option<u64>,
-    /// The state as of this time (ms since the epoch).
-    #[serde(default)]
-    #[tsify(optional)]
-    pub at_time: Option<i64>,
-}
-
-/// Context recorded with a command's events.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CommandOptions {
-    /// The command's id: events get ids derived from it, so executing the same command
-    /// twice writes once. It is also each event's causation id.
-    #[serde(default)]
-    #[tsify(optional)]
-    pub command_id: Option<String>,
-    /// Groups the events of one user request (defaults to the command id).
-    #[serde(default)]
-    #[tsify(optional)]
-    pub correlation_id: Option<String>,
-}
-
-impl CommandOptions {
-    /// The engine's command context.
-    pub fn context(&self) -> chronik_core::CommandContext {
-        let mut ctx = match &self.command_id {
-            Some(id) => chronik_core::CommandContext::new(id.clone()),
-            None => chronik_core::CommandContext::default(),
-        };
-        if let Some(c) = &self.correlation_id {
-            ctx = ctx.correlated_with(c.clone());
-        }
-        ctx
-    }
-}
-
 /// Options for `generateDemo`.
 #[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -516,49 +473,4 @@ pub struct DemoOptions {
 /// Formats cents as a decimal string.
 pub fn money(cents: i64) -> String {
     Money::from_cents(cents).to_string()
-}
-
-/// A bad line of an import.
-#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct ImportLineError {
-    /// Its line number, from 1.
-    pub line: u64,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-/// What an import did.
-#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct ImportResult {
-    /// Lines read.
-    pub lines: u64,
-    /// Events written.
-    pub imported: u64,
-    /// Events already present, skipped.
-    pub skipped: u64,
-    /// The bad lines (the first hundred).
-    pub errors: Vec<ImportLineError>,
-    /// How many lines were bad in all.
-    pub error_count: u64,
-}
-
-impl From<chronik_core::ImportReport> for ImportResult {
-    fn from(r: chronik_core::ImportReport) -> Self {
-        ImportResult {
-            lines: r.lines,
-            imported: r.imported,
-            skipped: r.skipped,
-            errors: r
-                .errors
-                .into_iter()
-                .map(|e| ImportLineError {
-                    line: e.line,
-                    message: e.message,
-                })
-                .collect(),
-            error_count: r.error_count,
-        }
-    }
 }

@@ -1,22 +1,28 @@
 //! The example domains for JavaScript: `db.bank()`, `db.orders()`, `db.fulfilment()`.
 //!
-//! Thin classes over the facades in `chronik_core::domains`; errors become
+//! Thin classes over the facades in `chronik_examples`; errors become
 //! `ChronikError`s with a `code` a program can act on.
 
 use std::rc::Rc;
 
-use chronik_core::domains::bank::{BankAccount, BankError};
-use chronik_core::domains::orders::{Order, OrderError};
-use chronik_core::domains::{Bank as CoreBank, FulfilmentSagas, Orders as CoreOrders, Services};
-use chronik_core::domains::{SagaError, ServiceError, TransferRunError};
 use chronik_core::{Aggregate, AggregateState, CommandHandler, HandlerError};
+use chronik_examples::bank::{AccountBalances, DailySummary, PendingTransfers, TransactionHistory};
+use chronik_examples::bank::{BankAccount, BankError};
+use chronik_examples::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
+use chronik_examples::orders::{Order, OrderError};
+use chronik_examples::{
+    Bank as CoreBank, DemoConfig, FulfilmentSagas, Orders as CoreOrders, Services,
+};
+use chronik_examples::{SagaError, ServiceError, TransferRunError};
 use wasm_bindgen::prelude::*;
 
 use super::domain_types::{
-    money, Account, BankCommandInput, CommandOptions, FaultsInput, OrderCommandInput, OrderView,
-    SagaView, StateOptions, TransferInput, TransferView,
+    money, Account, BankCommandInput, FaultsInput, OrderCommandInput, OrderView, SagaView,
+    TransferInput, TransferView,
 };
-use super::{call, input, out, Shared};
+use super::projection::{AnyProjection, SharedRunner};
+use super::types::{CommandOptions, StateOptions};
+use super::{call, domain_types, input, out, ts, Chronik, Shared};
 use crate::error::{js_error, set_field, store_error};
 
 /// A command or transfer from JavaScript: checked JSON, then decoded. Refusals carry
@@ -470,3 +476,139 @@ impl Fulfilment {
         })
     }
 }
+
+/// The names of the projections the example domains provide.
+pub(super) const BUILT_IN_PROJECTIONS: [&str; 8] = [
+    "AccountBalances",
+    "TransactionHistory",
+    "DailySummary",
+    "PendingTransfers",
+    "CurrentOrders",
+    "OrderHistory",
+    "CustomerStats",
+    "InventoryDemand",
+];
+
+/// A runner for one of the example domains' read models.
+pub(super) fn built_in_projection(shared: &Shared, name: &str) -> Option<Rc<dyn AnyProjection>> {
+    let store = Rc::clone(&shared.store);
+    let bank = CoreBank::new(Rc::clone(&store));
+    let orders = CoreOrders::new(store);
+    let clock = shared.clock.clone();
+    Some(match name {
+        "AccountBalances" => Rc::new(SharedRunner::from_runner(
+            bank.projection(AccountBalances, clock),
+        )),
+        "TransactionHistory" => Rc::new(SharedRunner::from_runner(
+            bank.projection(TransactionHistory, clock),
+        )),
+        "DailySummary" => Rc::new(SharedRunner::from_runner(
+            bank.projection(DailySummary, clock),
+        )),
+        "PendingTransfers" => Rc::new(SharedRunner::from_runner(
+            bank.projection(PendingTransfers, clock),
+        )),
+        "CurrentOrders" => Rc::new(SharedRunner::from_runner(
+            orders.projection(CurrentOrders, clock),
+        )),
+        "OrderHistory" => Rc::new(SharedRunner::from_runner(
+            orders.projection(OrderHistory, clock),
+        )),
+        "CustomerStats" => Rc::new(SharedRunner::from_runner(
+            orders.projection(CustomerStats, clock),
+        )),
+        "InventoryDemand" => Rc::new(SharedRunner::from_runner(
+            orders.projection(InventoryDemand, clock),
+        )),
+        _ => return None,
+    })
+}
+
+#[wasm_bindgen]
+impl Chronik {
+    /// Bank accounts and transfers, stored in this database.
+    pub fn bank(&self) -> Result<Bank, JsValue> {
+        self.shared.check_open()?;
+        Ok(Bank::new(Rc::clone(&self.shared)))
+    }
+
+    /// Orders, stored in this database.
+    pub fn orders(&self) -> Result<Orders, JsValue> {
+        self.shared.check_open()?;
+        Ok(Orders::new(Rc::clone(&self.shared)))
+    }
+
+    /// The fulfilment saga over simulated inventory, payment and shipping services;
+    /// `faults` makes a step fail on purpose (every time, or at a seeded rate).
+    pub fn fulfilment(&self, faults: Option<ts::FaultsInput>) -> Result<Fulfilment, JsValue> {
+        let faults: JsValue = faults.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+        self.shared.check_open()?;
+        let faults: domain_types::FaultsInput = input::options(&faults, "faults")?;
+        if let Some(rate) = faults.failure_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(input::invalid(
+                    "faults.failureRate",
+                    format!("must be from 0 to 1, not {rate}"),
+                ));
+            }
+        }
+        Ok(Fulfilment::new(Rc::clone(&self.shared), faults))
+    }
+
+    /// Writes realistic, deterministic demo activity (accounts, transfers, orders and
+    /// their sagas), the same events for the same seed, calling `onProgress(done, total)`
+    /// as it goes; resolves to the number of events written.
+    #[wasm_bindgen(js_name = generateDemo, unchecked_return_type = "Promise<number>")]
+    pub fn generate_demo(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "DemoOptions")] options: JsValue,
+        #[wasm_bindgen(js_name = onProgress)] on_progress: Option<ts::ProgressCallback>,
+    ) -> js_sys::Promise {
+        let on_progress: JsValue = on_progress.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+        let shared = Rc::clone(&self.shared);
+        call(&self.shared, || {
+            input::object(&options, "options")?;
+            let options: domain_types::DemoOptions = input::typed(&options, "options")?;
+            if options.events == 0 || options.events > MAX_DEMO_EVENTS {
+                return Err(input::invalid(
+                    "options.events",
+                    format!(
+                        "must be from 1 to {MAX_DEMO_EVENTS}, not {}",
+                        options.events
+                    ),
+                ));
+            }
+            let on_progress = input::optional_function(&on_progress, "onProgress")?;
+            Ok(async move {
+                let mut config = DemoConfig::new(options.seed.unwrap_or(1), options.events);
+                // The generator moves its clock 1-40 s per batch (about 12 s per event): start so
+                // that the timeline ends around now, and never more than 90 days back.
+                let span_ms = (12_000 * options.events.max(1) as i64).min(90 * 86_400_000);
+                config.start_ms = js_sys::Date::now() as i64 - span_ms;
+                let clock = shared.clock.clone();
+                let result = chronik_examples::write_demo(
+                    &*shared.store,
+                    config,
+                    (options.events / 100).max(1),
+                    |at| clock.0.set(Some(at)),
+                    |done, total| {
+                        if let Some(f) = &on_progress {
+                            let _ = f.call2(
+                                &JsValue::NULL,
+                                &(done as f64).into(),
+                                &(total as f64).into(),
+                            );
+                        }
+                    },
+                )
+                .await;
+                shared.clock.0.set(None);
+                shared.changed();
+                Ok((result.map_err(store_error)? as f64).into())
+            })
+        })
+    }
+}
+
+/// The most events `generateDemo` writes in one call.
+const MAX_DEMO_EVENTS: u64 = 1_000_000;

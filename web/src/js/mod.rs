@@ -6,7 +6,9 @@
 
 mod aggregate;
 mod backend;
+#[cfg(feature = "examples")]
 mod domain_types;
+#[cfg(feature = "examples")]
 mod domains;
 mod input;
 mod projection;
@@ -27,6 +29,7 @@ mod ts {
         #[wasm_bindgen(typescript_type = "CommandOptions")]
         pub type CommandOptions;
         /// `FaultsInput` in the TypeScript declarations.
+        #[cfg(feature = "examples")]
         #[wasm_bindgen(typescript_type = "FaultsInput")]
         pub type FaultsInput;
         /// `ImportOptions` in the TypeScript declarations.
@@ -57,19 +60,27 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
-use chronik_core::domains::bank::{
-    AccountBalances, DailySummary, PendingTransfers, TransactionHistory,
-};
-use chronik_core::domains::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
-use chronik_core::domains::{Bank as CoreBank, DemoConfig, Orders as CoreOrders};
-use chronik_core::{Clock, EventStore, MemoryStore, StoreError};
+use chronik_core::{Clock, EventStore, MemoryStore, ProjectionRunner, StoreError};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 pub use aggregate::Aggregate;
 pub use backend::{Backend, Store};
+#[cfg(feature = "examples")]
+use domains::{built_in_projection, BUILT_IN_PROJECTIONS};
+#[cfg(feature = "examples")]
 pub use domains::{Bank, Fulfilment, Orders};
+
+/// Without the example domains there are no built-in read models.
+#[cfg(not(feature = "examples"))]
+const BUILT_IN_PROJECTIONS: [&str; 0] = [];
+
+/// Without the example domains there are no built-in read models.
+#[cfg(not(feature = "examples"))]
+fn built_in_projection(_shared: &Shared, _name: &str) -> Option<Rc<dyn AnyProjection>> {
+    None
+}
 pub use projection::Projection;
 use projection::{AnyProjection, JsProjection, SharedRunner};
 use subscription::{Subscriber, Subscribers};
@@ -92,18 +103,6 @@ impl Clock for AppClock {
         self.0.get().unwrap_or_else(|| js_sys::Date::now() as i64)
     }
 }
-
-/// The names of the projections the example domains provide.
-const BUILT_IN_PROJECTIONS: [&str; 8] = [
-    "AccountBalances",
-    "TransactionHistory",
-    "DailySummary",
-    "PendingTransfers",
-    "CurrentOrders",
-    "OrderHistory",
-    "CustomerStats",
-    "InventoryDemand",
-];
 
 /// What every handle of one `Chronik` instance shares.
 struct Shared {
@@ -427,10 +426,12 @@ impl Chronik {
             )
             .into());
         }
-        let runner: Rc<dyn AnyProjection> = Rc::new(SharedRunner::new(
-            Rc::clone(&self.shared.store),
-            JsProjection::new(name.clone(), types, initial, apply),
-        ));
+        let runner: Rc<dyn AnyProjection> =
+            Rc::new(SharedRunner::from_runner(ProjectionRunner::new(
+                Rc::clone(&self.shared.store),
+                JsProjection::new(name.clone(), types, initial, apply),
+                self.shared.clock.clone(),
+            )));
         self.shared
             .projections
             .borrow_mut()
@@ -451,7 +452,7 @@ impl Chronik {
         if let Some(found) = self.shared.projections.borrow().get(&name).cloned() {
             return Ok(Projection::new(Rc::clone(&self.shared), found));
         }
-        let Some(runner) = self.built_in_projection(&name) else {
+        let Some(runner) = built_in_projection(&self.shared, &name) else {
             return Err(js_error(
                 "UnknownProjection",
                 &format!(
@@ -624,7 +625,7 @@ impl Chronik {
                     .await
                     .map_err(store_error)?;
                 shared.changed();
-                let result = domain_types::ImportResult::from(report);
+                let result = types::ImportResult::from(report);
                 if result.error_count > 0 {
                     let err = js_error(
                         "InvalidImport",
@@ -644,89 +645,6 @@ impl Chronik {
         })
     }
 
-    /// Bank accounts and transfers, stored in this database.
-    pub fn bank(&self) -> Result<Bank, JsValue> {
-        self.shared.check_open()?;
-        Ok(Bank::new(Rc::clone(&self.shared)))
-    }
-
-    /// Orders, stored in this database.
-    pub fn orders(&self) -> Result<Orders, JsValue> {
-        self.shared.check_open()?;
-        Ok(Orders::new(Rc::clone(&self.shared)))
-    }
-
-    /// The fulfilment saga over simulated inventory, payment and shipping services;
-    /// `faults` makes a step fail on purpose (every time, or at a seeded rate).
-    pub fn fulfilment(&self, faults: Option<ts::FaultsInput>) -> Result<Fulfilment, JsValue> {
-        let faults: JsValue = faults.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
-        self.shared.check_open()?;
-        let faults: domain_types::FaultsInput = input::options(&faults, "faults")?;
-        if let Some(rate) = faults.failure_rate {
-            if !(0.0..=1.0).contains(&rate) {
-                return Err(input::invalid(
-                    "faults.failureRate",
-                    format!("must be from 0 to 1, not {rate}"),
-                ));
-            }
-        }
-        Ok(Fulfilment::new(Rc::clone(&self.shared), faults))
-    }
-
-    /// Writes realistic, deterministic demo activity (accounts, transfers, orders and
-    /// their sagas), the same events for the same seed, calling `onProgress(done, total)`
-    /// as it goes; resolves to the number of events written.
-    #[wasm_bindgen(js_name = generateDemo, unchecked_return_type = "Promise<number>")]
-    pub fn generate_demo(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "DemoOptions")] options: JsValue,
-        #[wasm_bindgen(js_name = onProgress)] on_progress: Option<ts::ProgressCallback>,
-    ) -> js_sys::Promise {
-        let on_progress: JsValue = on_progress.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
-        let shared = Rc::clone(&self.shared);
-        call(&self.shared, || {
-            input::object(&options, "options")?;
-            let options: domain_types::DemoOptions = input::typed(&options, "options")?;
-            if options.events == 0 || options.events > MAX_DEMO_EVENTS {
-                return Err(input::invalid(
-                    "options.events",
-                    format!(
-                        "must be from 1 to {MAX_DEMO_EVENTS}, not {}",
-                        options.events
-                    ),
-                ));
-            }
-            let on_progress = input::optional_function(&on_progress, "onProgress")?;
-            Ok(async move {
-                let mut config = DemoConfig::new(options.seed.unwrap_or(1), options.events);
-                // The generator moves its clock 1-40 s per batch (about 12 s per event): start so
-                // that the timeline ends around now, and never more than 90 days back.
-                let span_ms = (12_000 * options.events.max(1) as i64).min(90 * 86_400_000);
-                config.start_ms = js_sys::Date::now() as i64 - span_ms;
-                let clock = shared.clock.clone();
-                let result = chronik_core::domains::write_demo(
-                    &*shared.store,
-                    config,
-                    (options.events / 100).max(1),
-                    |at| clock.0.set(Some(at)),
-                    |done, total| {
-                        if let Some(f) = &on_progress {
-                            let _ = f.call2(
-                                &JsValue::NULL,
-                                &(done as f64).into(),
-                                &(total as f64).into(),
-                            );
-                        }
-                    },
-                )
-                .await;
-                shared.clock.0.set(None);
-                shared.changed();
-                Ok((result.map_err(store_error)? as f64).into())
-            })
-        })
-    }
-
     /// Closes the database. Calls made from now on (through this object or any handle
     /// from it) fail with `DatabaseClosed`; calls already made finish, and the connection
     /// closes as soon as they have. Subscriptions stop. Closing twice does nothing.
@@ -740,9 +658,6 @@ impl Chronik {
         self.shared.store.close();
     }
 }
-
-/// The most events `generateDemo` writes in one call.
-const MAX_DEMO_EVENTS: u64 = 1_000_000;
 
 /// A list of names (event types), each checked.
 fn names(value: &JsValue, what: &str) -> Result<Vec<String>, JsValue> {
@@ -841,41 +756,4 @@ fn out<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
     let text = serde_json::to_string(value)
         .map_err(|e| JsValue::from(js_error("Internal", &e.to_string())))?;
     js_sys::JSON::parse(&text)
-}
-
-impl Chronik {
-    /// A runner for one of the example domains' read models.
-    fn built_in_projection(&self, name: &str) -> Option<Rc<dyn AnyProjection>> {
-        let store = Rc::clone(&self.shared.store);
-        let bank = CoreBank::new(Rc::clone(&store));
-        let orders = CoreOrders::new(store);
-        let clock = self.shared.clock.clone();
-        Some(match name {
-            "AccountBalances" => Rc::new(SharedRunner::from_runner(
-                bank.projection(AccountBalances, clock),
-            )),
-            "TransactionHistory" => Rc::new(SharedRunner::from_runner(
-                bank.projection(TransactionHistory, clock),
-            )),
-            "DailySummary" => Rc::new(SharedRunner::from_runner(
-                bank.projection(DailySummary, clock),
-            )),
-            "PendingTransfers" => Rc::new(SharedRunner::from_runner(
-                bank.projection(PendingTransfers, clock),
-            )),
-            "CurrentOrders" => Rc::new(SharedRunner::from_runner(
-                orders.projection(CurrentOrders, clock),
-            )),
-            "OrderHistory" => Rc::new(SharedRunner::from_runner(
-                orders.projection(OrderHistory, clock),
-            )),
-            "CustomerStats" => Rc::new(SharedRunner::from_runner(
-                orders.projection(CustomerStats, clock),
-            )),
-            "InventoryDemand" => Rc::new(SharedRunner::from_runner(
-                orders.projection(InventoryDemand, clock),
-            )),
-            _ => return None,
-        })
-    }
 }

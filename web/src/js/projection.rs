@@ -20,7 +20,6 @@ use crate::error::{js_error, set_field, store_error};
 
 /// `Number.MAX_SAFE_INTEGER`: the largest position a JS number holds exactly.
 const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
-use chronik_idb::JsClock;
 
 /// What the JS `Projection` class needs from a runner, whatever its state type.
 pub trait AnyProjection {
@@ -48,11 +47,6 @@ pub struct SharedRunner<P: CoreProjection> {
 }
 
 impl<P: CoreProjection> SharedRunner<P> {
-    /// A runner for `projection` over `store`, resuming from its saved checkpoint.
-    pub fn new(store: Rc<Backend>, projection: P) -> Self {
-        Self::from_runner(ProjectionRunner::new(store, projection, JsClock))
-    }
-
     /// Shares an existing runner (one a domain facade configured with its upcasters).
     pub fn from_runner(runner: ProjectionRunner<Rc<Backend>, P>) -> Self {
         Self {

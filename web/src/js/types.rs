@@ -451,3 +451,91 @@ pub enum ProjectionState {
     /// Stopped at an event it could not apply; see `failedAt` and `error`.
     Failed,
 }
+
+/// Options for `state(id, options)`: the state as of a version or a time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateOptions {
+    /// The state after this version of the stream.
+    #[serde(default)]
+    #[tsify(optional)]
+    pub at_version: Option<u64>,
+    /// The state as of this time (ms since the epoch).
+    #[serde(default)]
+    #[tsify(optional)]
+    pub at_time: Option<i64>,
+}
+
+/// Context recorded with a command's events.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommandOptions {
+    /// The command's id: events get ids derived from it, so executing the same command
+    /// twice writes once. It is also each event's causation id.
+    #[serde(default)]
+    #[tsify(optional)]
+    pub command_id: Option<String>,
+    /// Groups the events of one user request (defaults to the command id).
+    #[serde(default)]
+    #[tsify(optional)]
+    pub correlation_id: Option<String>,
+}
+
+impl CommandOptions {
+    /// The engine's command context.
+    pub fn context(&self) -> chronik_core::CommandContext {
+        let mut ctx = match &self.command_id {
+            Some(id) => chronik_core::CommandContext::new(id.clone()),
+            None => chronik_core::CommandContext::default(),
+        };
+        if let Some(c) = &self.correlation_id {
+            ctx = ctx.correlated_with(c.clone());
+        }
+        ctx
+    }
+}
+
+/// A bad line of an import.
+#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportLineError {
+    /// Its line number, from 1.
+    pub line: u64,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportResult {
+    /// Lines read.
+    pub lines: u64,
+    /// Events written.
+    pub imported: u64,
+    /// Events already present, skipped.
+    pub skipped: u64,
+    /// The bad lines (the first hundred).
+    pub errors: Vec<ImportLineError>,
+    /// How many lines were bad in all.
+    pub error_count: u64,
+}
+
+impl From<chronik_core::ImportReport> for ImportResult {
+    fn from(r: chronik_core::ImportReport) -> Self {
+        ImportResult {
+            lines: r.lines,
+            imported: r.imported,
+            skipped: r.skipped,
+            errors: r
+                .errors
+                .into_iter()
+                .map(|e| ImportLineError {
+                    line: e.line,
+                    message: e.message,
+                })
+                .collect(),
+            error_count: r.error_count,
+        }
+    }
+}

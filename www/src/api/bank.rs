@@ -9,15 +9,15 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use chronik_core::domains::bank::{
-    AccountBalances, AccountBalancesState, BankAccount, BankCommand, BankError, DailySummary,
-    DaySummary, PendingTransfers, Transaction, TransactionHistory, TransactionKind, Transfer,
-};
-use chronik_core::domains::{Bank, Money};
 use chronik_core::{
     utc_date, CommandContext, HandlerError, IdSource, Projection, ProjectionRunner,
     ProjectionStatus,
 };
+use chronik_examples::bank::{
+    AccountBalances, AccountBalancesState, BankAccount, BankCommand, BankError, DailySummary,
+    DaySummary, PendingTransfers, Transaction, TransactionHistory, TransactionKind, Transfer,
+};
+use chronik_examples::{Bank, Money};
 use chronik_idb::{IdbStore, JsClock, RandomUuids};
 use futures::lock::Mutex;
 

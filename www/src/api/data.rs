@@ -4,11 +4,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use chronik_core::domains::{DemoConfig, DemoData};
 use chronik_core::{
     import_ndjson, Clock, EventStore, ImportOptions, ImportReport, NdjsonExport, ReadAllOptions,
     StoreError,
 };
+use chronik_examples::{DemoConfig, DemoData};
 use chronik_idb::{IdbStore, JsClock, RandomUuids};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;

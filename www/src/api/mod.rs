@@ -203,7 +203,7 @@ pub async fn read_log(
 
 /// Every upcaster of the example domains.
 fn domain_upcasters() -> Upcasters {
-    chronik_core::domains::bank::bank_upcasters()
+    chronik_examples::bank::bank_upcasters()
 }
 
 /// Position of the newest event (0 when the store is empty).

@@ -3,16 +3,16 @@
 //! domain. The order lists come from the persisted `CurrentOrders` and `OrderHistory`
 //! read models, so opening the page does not replay the log.
 
-use chronik_core::domains::orders::{CurrentOrders, OrderHistory};
-use chronik_core::domains::saga::{SagaEvent, StepStatus};
-use chronik_core::domains::services::{Inventory, StockLevel};
-use chronik_core::domains::{
-    Faults, FulfilmentSagas, Order, OrderCommand, OrderStatus, Orders, SagaState, SagaStep,
-    Services,
-};
 use chronik_core::projection::{Projection, ProjectionRunner, ProjectionStatus};
 use chronik_core::{
     Aggregate, CommandContext, DomainEvent, EventStore, HandlerError, IdSource, ReadStreamOptions,
+};
+use chronik_examples::orders::{CurrentOrders, OrderHistory};
+use chronik_examples::saga::{SagaEvent, StepStatus};
+use chronik_examples::services::{Inventory, StockLevel};
+use chronik_examples::{
+    Faults, FulfilmentSagas, Order, OrderCommand, OrderStatus, Orders, SagaState, SagaStep,
+    Services,
 };
 use chronik_idb::{JsClock, RandomUuids};
 

@@ -11,13 +11,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use chronik_core::domains::bank::{AccountBalances, DailySummary, TransactionHistory};
-use chronik_core::domains::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
-use chronik_core::domains::{Bank, Orders};
 use chronik_core::{
     EventStore, Projection, ProjectionRunner, ProjectionStatus, ReadAllOptions, RebuildProgress,
     StoreError,
 };
+use chronik_examples::bank::{AccountBalances, DailySummary, TransactionHistory};
+use chronik_examples::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
+use chronik_examples::{Bank, Orders};
 use chronik_idb::{IdbStore, JsClock};
 use futures::lock::Mutex;
 

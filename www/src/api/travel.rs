@@ -13,13 +13,13 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use chronik_core::domains::bank::{bank_upcasters, AccountBalances, AccountBalancesState};
-use chronik_core::domains::services::{Inventory, Payment, Shipment};
-use chronik_core::domains::{BankAccount, Order, SagaState, Transfer};
 use chronik_core::{
     stream_category, Aggregate, AggregateState, CommandHandler, EventStore, HandlerError,
     Projection, ReadAllOptions, ReadStreamOptions, RecordedEvent, StreamInfo, Upcasters,
 };
+use chronik_examples::bank::{bank_upcasters, AccountBalances, AccountBalancesState};
+use chronik_examples::services::{Inventory, Payment, Shipment};
+use chronik_examples::{BankAccount, Order, SagaState, Transfer};
 use chronik_idb::IdbStore;
 use serde_json::Value;
 

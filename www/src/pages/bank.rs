@@ -6,11 +6,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chronik_core::domains::bank::{
+use chronik_examples::bank::{
     AccountBalance, AccountBalancesState, AccountStatus, BankAccount, BankCommand, DaySummary,
     Transaction, TransactionKind, Transfer, TransferStatus,
 };
-use chronik_core::domains::Money;
+use chronik_examples::Money;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;

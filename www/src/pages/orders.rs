@@ -6,9 +6,9 @@
 use std::collections::HashSet;
 use std::future::Future;
 
-use chronik_core::domains::saga::SagaAction;
-use chronik_core::domains::services::Inventory;
-use chronik_core::domains::{Order, OrderItem, OrderStatus, SagaState, SagaStatus, SagaStep};
+use chronik_examples::saga::SagaAction;
+use chronik_examples::services::Inventory;
+use chronik_examples::{Order, OrderItem, OrderStatus, SagaState, SagaStatus, SagaStep};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 

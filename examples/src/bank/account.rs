@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{Aggregate, DomainEvent};
-use crate::domains::codec;
-use crate::domains::money::{Money, MoneyError};
+use crate::codec;
+use crate::money::{Money, MoneyError};
+use chronik_core::aggregate::{Aggregate, DomainEvent};
 
 /// What an account can be asked to do. JSON: internally tagged by `type`, camelCase
 /// fields, amounts as decimal strings with at most two places:

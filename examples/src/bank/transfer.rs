@@ -10,9 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{Aggregate, DomainEvent};
-use crate::domains::codec;
-use crate::domains::money::Money;
+use crate::codec;
+use crate::money::Money;
+use chronik_core::aggregate::{Aggregate, DomainEvent};
 
 /// Where a transfer stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,11 +8,11 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::time::Duration;
 
-use chronik_core::domains::orders::{CurrentOrders, CustomerStats};
-use chronik_core::domains::{OrderCommand, Orders};
 use chronik_core::{
     CommandContext, EventStore, ManualClock, MemoryStore, Projection, ReadAllOptions, SequentialIds,
 };
+use chronik_examples::orders::{CurrentOrders, CustomerStats};
+use chronik_examples::{OrderCommand, Orders};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use futures::executor::block_on;
 use serde_json::json;

@@ -1,13 +1,13 @@
 //! The demo data generator: deterministic, exact size, progress reported, and the data
 //! it writes obeys every rule of both domains.
 
-use chronik_core::domains::bank::{AccountBalances, DailySummary, TransactionHistory};
-use chronik_core::domains::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
-use chronik_core::domains::{
-    write_demo, Bank, DemoConfig, DemoData, FulfilmentSagas, Orders, SagaStatus, Services,
-};
 use chronik_core::{
     EventStore, ManualClock, MemoryStore, Projection, ProjectionStatus, SequentialIds,
+};
+use chronik_examples::bank::{AccountBalances, DailySummary, TransactionHistory};
+use chronik_examples::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
+use chronik_examples::{
+    write_demo, Bank, DemoConfig, DemoData, FulfilmentSagas, Orders, SagaStatus, Services,
 };
 use futures::executor::block_on;
 use std::collections::BTreeMap;

@@ -1,15 +1,15 @@
 //! The fulfilment saga: the happy path, a failure at each step with its compensations,
 //! resuming after an interruption at every point, and deterministic failure rates.
 
-use chronik_core::domains::saga::{SagaAction, StepStatus};
-use chronik_core::domains::services::CallCounts;
-use chronik_core::domains::{
-    Faults, FulfilmentSagas, Interruption, OrderCommand, OrderStatus, Orders, SagaError,
-    SagaStatus, SagaStep, Services,
-};
 use chronik_core::{
     CommandContext, EventStore, ManualClock, MemoryStore, ReadAllOptions, ReadStreamOptions,
     SequentialIds,
+};
+use chronik_examples::saga::{SagaAction, StepStatus};
+use chronik_examples::services::CallCounts;
+use chronik_examples::{
+    Faults, FulfilmentSagas, Interruption, OrderCommand, OrderStatus, Orders, SagaError,
+    SagaStatus, SagaStep, Services,
 };
 use futures::executor::block_on;
 use std::rc::Rc;
@@ -175,10 +175,10 @@ fn a_failure_at_each_step_compensates_in_reverse_and_cancels_the_order() {
             Services::new(Rc::clone(&store))
                 .reserve(
                     "o2",
-                    &[chronik_core::domains::OrderItem {
+                    &[chronik_examples::OrderItem {
                         product_id: "apple".into(),
                         quantity: 1,
-                        unit_price: chronik_core::domains::Money::from_cents(150),
+                        unit_price: chronik_examples::Money::from_cents(150),
                     }],
                 )
                 .await
@@ -485,8 +485,8 @@ fn only_submitted_orders_start_a_saga() {
 
 #[test]
 fn stock_deliveries_of_nothing_or_past_the_maximum_are_refused_and_record_nothing() {
-    use chronik_core::domains::services::MAX_UNITS;
-    use chronik_core::domains::ServiceError;
+    use chronik_examples::services::MAX_UNITS;
+    use chronik_examples::ServiceError;
     let store = new_store();
     let services = Services::new(Rc::clone(&store));
     block_on(async {
@@ -528,10 +528,10 @@ fn stock_deliveries_of_nothing_or_past_the_maximum_are_refused_and_record_nothin
         assert_eq!(level.on_hand, MAX_UNITS);
         // A reservation whose lines add up past u64::MAX is out of stock, not a panic.
         let items = vec![
-            chronik_core::domains::OrderItem {
+            chronik_examples::OrderItem {
                 product_id: "tea".into(),
                 quantity: u32::MAX,
-                unit_price: chronik_core::domains::Money::from_cents(1),
+                unit_price: chronik_examples::Money::from_cents(1),
             };
             3
         ];
@@ -543,7 +543,7 @@ fn stock_deliveries_of_nothing_or_past_the_maximum_are_refused_and_record_nothin
 
 #[test]
 fn a_charge_outside_the_money_bounds_is_refused() {
-    use chronik_core::domains::{Money, ServiceError};
+    use chronik_examples::{Money, ServiceError};
     let store = new_store();
     let services = Services::new(Rc::clone(&store));
     block_on(async {
@@ -562,8 +562,8 @@ fn a_charge_outside_the_money_bounds_is_refused() {
 
 #[test]
 fn stock_events_past_the_maximum_written_by_other_means_fold_within_it() {
-    use chronik_core::domains::services::MAX_UNITS;
     use chronik_core::{ExpectedVersion, NewEvent};
+    use chronik_examples::services::MAX_UNITS;
     use serde_json::json;
     let store = new_store();
     block_on(async {

@@ -1,18 +1,18 @@
 //! Bank domain: every rule and error as given/when/then, the facade, transfers, read
 //! models and the MoneyDeposited v1 → v2 schema evolution.
 
-use chronik_core::domains::bank::{
-    AccountBalances, DailySummary, PendingTransfer, PendingTransfers, TransactionHistory,
-    TransactionKind, TransferEvent,
-};
-use chronik_core::domains::{
-    AccountStatus, Bank, BankAccount, BankCommand, BankError, BankEvent, Money, MoneyError,
-    TransferStatus,
-};
 use chronik_core::testing::AggregateTest;
 use chronik_core::{
     CommandContext, EventStore, ExpectedVersion, HandlerError, ManualClock, MemoryStore, NewEvent,
     ProjectionRunner, ReadStreamOptions, SequentialIds,
+};
+use chronik_examples::bank::{
+    AccountBalances, DailySummary, PendingTransfer, PendingTransfers, TransactionHistory,
+    TransactionKind, TransferEvent,
+};
+use chronik_examples::{
+    AccountStatus, Bank, BankAccount, BankCommand, BankError, BankEvent, Money, MoneyError,
+    TransferStatus,
 };
 use futures::executor::block_on;
 use serde_json::json;

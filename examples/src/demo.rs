@@ -23,10 +23,10 @@ use super::services::{
     payment_id_for, tracking_number_for, Faults, Inventory, InventoryCommand, Payment,
     PaymentCommand, Shipment, ShipmentCommand, StockLine,
 };
-use crate::aggregate::{Aggregate, DomainEvent};
-use crate::error::StoreError;
-use crate::event::{ExpectedVersion, Metadata, NewEvent};
-use crate::store::EventStore;
+use chronik_core::aggregate::{Aggregate, DomainEvent};
+use chronik_core::error::StoreError;
+use chronik_core::event::{ExpectedVersion, Metadata, NewEvent};
+use chronik_core::store::EventStore;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -623,7 +623,7 @@ impl Iterator for DemoData {
 }
 
 /// Writes the demo data for `config` to `store`. Calls `set_time(at_ms)` before each
-/// batch (to move a [`ManualClock`](crate::ManualClock) the store uses; ignore it with a
+/// batch (to move a [`ManualClock`](chronik_core::ManualClock) the store uses; ignore it with a
 /// real clock) and `on_progress(done, total)` every `progress_every` events and at the
 /// end. Returns how many events were written. Idempotent: the ids are deterministic,
 /// so writing the same config to the same store again changes nothing.

@@ -3,12 +3,12 @@
 //! executed against a `MemoryStore`. Balances stay within [0, MAX], money is conserved,
 //! order totals stay within MAX, and every refused command writes nothing.
 
-use chronik_core::domains::bank::AccountBalances;
-use chronik_core::domains::orders::CurrentOrders;
-use chronik_core::domains::{
+use chronik_core::{CommandContext, EventStore, ManualClock, MemoryStore, SequentialIds};
+use chronik_examples::bank::AccountBalances;
+use chronik_examples::orders::CurrentOrders;
+use chronik_examples::{
     Bank, BankCommand, Money, Order, OrderCommand, OrderStatus, Orders, TransferStatus,
 };
-use chronik_core::{CommandContext, EventStore, ManualClock, MemoryStore, SequentialIds};
 use futures::executor::block_on;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};

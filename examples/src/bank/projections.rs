@@ -1,6 +1,6 @@
 //! Bank read models: balances, per-account history, per-day totals.
 //!
-//! Run them with a [`ProjectionRunner`](crate::ProjectionRunner) over
+//! Run them with a [`ProjectionRunner`](chronik_core::ProjectionRunner) over
 //! [`bank_upcasters`](super::bank_upcasters), so that `MoneyDeposited` events stored with
 //! schema version 1 are read as version 2.
 
@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::account::{AccountStatus, BankAccount, BankEvent};
 use super::transfer::{Transfer, TransferEvent};
-use crate::aggregate::{Aggregate, DomainEvent};
-use crate::domains::codec;
-use crate::domains::money::Money;
-use crate::event::RecordedEvent;
-use crate::projection::Projection;
-use crate::stats::utc_date;
+use crate::codec;
+use crate::money::Money;
+use chronik_core::aggregate::{Aggregate, DomainEvent};
+use chronik_core::event::RecordedEvent;
+use chronik_core::projection::Projection;
+use chronik_core::stats::utc_date;
 
 fn decode(event: &RecordedEvent) -> Result<(String, BankEvent), String> {
     let account = codec::id_in(&event.stream_id, BankAccount::CATEGORY);

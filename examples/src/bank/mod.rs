@@ -18,13 +18,13 @@ pub use transfer::{Transfer, TransferCommand, TransferError, TransferEvent, Tran
 
 use serde_json::{json, Value};
 
-use crate::aggregate::Aggregate;
-use crate::clock::Clock;
-use crate::domains::money::{Money, MoneyError};
-use crate::handler::{CommandContext, CommandHandler, HandlerError};
-use crate::projection::{Projection, ProjectionRunner};
-use crate::store::EventStore;
-use crate::upcast::Upcasters;
+use crate::money::{Money, MoneyError};
+use chronik_core::aggregate::Aggregate;
+use chronik_core::clock::Clock;
+use chronik_core::handler::{CommandContext, CommandHandler, HandlerError};
+use chronik_core::projection::{Projection, ProjectionRunner};
+use chronik_core::store::EventStore;
+use chronik_core::upcast::Upcasters;
 
 /// The upcasters of the bank domain: `MoneyDeposited` schema version 1 stored `amount`
 /// as a decimal string (`{"amount": "10.50"}`); version 2 stores integer cents
@@ -259,7 +259,7 @@ impl<S: EventStore + Clone> Bank<S> {
             .iter()
             .filter(|s| s.stream_type == Transfer::CATEGORY)
         {
-            let id = crate::domains::codec::id_in(&stream.stream_id, Transfer::CATEGORY);
+            let id = crate::codec::id_in(&stream.stream_id, Transfer::CATEGORY);
             let state = self.transfers.load(&id).await?.state;
             if !state.status.is_terminal() && state.status != TransferStatus::NotStarted {
                 let amount = state.amount.to_string();

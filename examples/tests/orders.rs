@@ -1,12 +1,12 @@
 //! Order domain: every rule and illegal transition as given/when/then, JSON shapes,
 //! and the four read models (each equal to its rebuild from scratch).
 
-use chronik_core::domains::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
-use chronik_core::domains::{
-    Money, MoneyError, Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus, Orders,
-};
 use chronik_core::testing::AggregateTest;
 use chronik_core::{CommandContext, ManualClock, MemoryStore, Projection, SequentialIds};
+use chronik_examples::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
+use chronik_examples::{
+    Money, MoneyError, Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus, Orders,
+};
 use futures::executor::block_on;
 use serde_json::json;
 use std::rc::Rc;

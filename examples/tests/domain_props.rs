@@ -2,12 +2,12 @@
 //! negative, transfers conserve money, and every read model kept up to date
 //! incrementally equals the one rebuilt from scratch.
 
-use chronik_core::domains::bank::{AccountBalances, DailySummary, TransactionHistory};
-use chronik_core::domains::{Bank, BankCommand, Money, TransferStatus};
 use chronik_core::{
     CommandContext, HandlerError, ManualClock, MemoryStore, Projection, ProjectionRunner,
     SequentialIds,
 };
+use chronik_examples::bank::{AccountBalances, DailySummary, TransactionHistory};
+use chronik_examples::{Bank, BankCommand, Money, TransferStatus};
 use futures::executor::block_on;
 use proptest::prelude::*;
 use std::rc::Rc;

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::order::{Order, OrderEvent, OrderItem, OrderStatus};
-use crate::aggregate::{Aggregate, DomainEvent};
-use crate::domains::codec;
-use crate::domains::money::Money;
-use crate::domains::services::MAX_UNITS;
-use crate::event::RecordedEvent;
-use crate::projection::Projection;
+use crate::codec;
+use crate::money::Money;
+use crate::services::MAX_UNITS;
+use chronik_core::aggregate::{Aggregate, DomainEvent};
+use chronik_core::event::RecordedEvent;
+use chronik_core::projection::Projection;
 
 fn decode(event: &RecordedEvent) -> Result<(String, OrderEvent), String> {
     let order = codec::id_in(&event.stream_id, Order::CATEGORY);

@@ -1,5 +1,5 @@
 //! The order domain (seed 003): the order state machine and its read models. The
-//! fulfilment saga lives in [`saga`](crate::domains::saga).
+//! fulfilment saga lives in [`saga`](crate::saga).
 //!
 //! Streams: `order-{orderId}` ([`Order`]).
 
@@ -13,10 +13,10 @@ pub use projections::{
     OrderSummary, ProductDemand,
 };
 
-use crate::clock::Clock;
-use crate::handler::{CommandContext, CommandHandler, HandlerError};
-use crate::projection::{Projection, ProjectionRunner};
-use crate::store::EventStore;
+use chronik_core::clock::Clock;
+use chronik_core::handler::{CommandContext, CommandHandler, HandlerError};
+use chronik_core::projection::{Projection, ProjectionRunner};
+use chronik_core::store::EventStore;
 
 /// Orders, ready-made: a [`CommandHandler`] for [`Order`] that fills in the order id.
 /// The JS bindings wrap this.

@@ -37,9 +37,9 @@ use super::codec;
 use super::money::Money;
 use super::orders::{Order, OrderCommand, OrderError, OrderItem, OrderStatus};
 use super::services::{ServiceError, Services};
-use crate::aggregate::{Aggregate, DomainEvent};
-use crate::handler::{CommandContext, CommandHandler, HandlerError};
-use crate::store::EventStore;
+use chronik_core::aggregate::{Aggregate, DomainEvent};
+use chronik_core::handler::{CommandContext, CommandHandler, HandlerError};
+use chronik_core::store::EventStore;
 
 /// A forward step of the saga, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

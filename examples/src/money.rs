@@ -62,7 +62,7 @@ impl Money {
     /// amounts beyond [`Money::MAX`] are rejected.
     ///
     /// ```
-    /// use chronik_core::domains::{Money, MoneyError};
+    /// use chronik_examples::{Money, MoneyError};
     /// assert_eq!(Money::parse("10.5"), Ok(Money::from_cents(1050)));
     /// assert_eq!(Money::parse("1000").unwrap().to_string(), "1000.00");
     /// assert_eq!(Money::parse("0.00"), Err(MoneyError::NotPositive("0.00".into())));

@@ -12,9 +12,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{Aggregate, DomainEvent};
-use crate::domains::codec;
-use crate::domains::money::{Money, MoneyError};
+use crate::codec;
+use crate::money::{Money, MoneyError};
+use chronik_core::aggregate::{Aggregate, DomainEvent};
 
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,10 +28,10 @@ use super::money::Money;
 use super::orders::OrderItem;
 use super::rng::{stable_hash, SplitMix64};
 use super::saga::SagaStep;
-use crate::aggregate::{Aggregate, DomainEvent};
-use crate::error::StoreError;
-use crate::handler::{CommandContext, CommandHandler, HandlerError};
-use crate::store::EventStore;
+use chronik_core::aggregate::{Aggregate, DomainEvent};
+use chronik_core::error::StoreError;
+use chronik_core::handler::{CommandContext, CommandHandler, HandlerError};
+use chronik_core::store::EventStore;
 
 /// Deterministic failure injection for the saga's steps.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

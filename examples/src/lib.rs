@@ -1,4 +1,7 @@
-//! Ready-made example domains on the engine.
+//! # chronik-examples
+//!
+//! Ready-made example domains on the chronik engine, written only against
+//! `chronik-core`'s public API: what a user's own domain looks like.
 //!
 //! | module | what | streams |
 //! | --- | --- | --- |
@@ -13,8 +16,8 @@
 //! ## Example
 //!
 //! ```
-//! use chronik_core::domains::bank::AccountBalances;
-//! use chronik_core::domains::{
+//! use chronik_examples::bank::AccountBalances;
+//! use chronik_examples::{
 //!     Bank, BankCommand, FulfilmentSagas, OrderCommand, Orders, SagaStatus, Services,
 //!     TransferStatus,
 //! };
@@ -71,6 +74,8 @@
 //! })
 //! .unwrap();
 //! ```
+#![deny(missing_docs)]
+
 pub mod bank;
 mod codec;
 pub mod demo;
@@ -90,3 +95,8 @@ pub use orders::{Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderSt
 pub use rng::SplitMix64;
 pub use saga::{FulfilmentSagas, Interruption, SagaError, SagaState, SagaStatus, SagaStep};
 pub use services::{Faults, ServiceError, Services};
+
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
