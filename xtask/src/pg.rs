@@ -8,7 +8,8 @@
 //! - [`persistent_server`]: for `cargo xtask postgres` (and a later `cargo xtask
 //!   server`): a cluster whose data directory is `target/postgres/data` in the workspace,
 //!   started if it is not running and reused if it is; it keeps running, and its data
-//!   survives restarts, until [`stop_persistent_server`].
+//!   survives restarts (not `cargo clean`), until [`stop_persistent_server`]. It runs
+//!   with `fsync` on; the throwaway one with `fsync=off`.
 //!
 //! Root cannot run `initdb` or `postgres`, so as root they run as the `postgres` user
 //! (`runuser -u postgres --`) in directories it owns; as anyone else they run directly.
@@ -148,9 +149,9 @@ pub fn throwaway_server() -> Result<Server, String> {
         remove_on_drop: Some(dir.clone()),
     };
     give_to_postgres(&dir)?;
-    initdb(&cluster.bin, &cluster.data)?;
+    initdb(&cluster.bin, &cluster.data, true)?;
     let port = free_port()?;
-    pg_ctl_start(&cluster.bin, &cluster.data, &dir, port)?;
+    pg_ctl_start(&cluster.bin, &cluster.data, &dir, port, true)?;
     eprintln!(
         "postgres: throwaway cluster on 127.0.0.1:{port} in {}",
         dir.display()
@@ -173,7 +174,7 @@ pub fn persistent_server() -> Result<Server, String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     give_to_postgres(&dir)?;
     if !data.join("PG_VERSION").is_file() {
-        initdb(&bin, &data)?;
+        initdb(&bin, &data, false)?;
     }
     let running = as_postgres(&bin.join("pg_ctl"))
         .args(["status", "-D"])
@@ -183,7 +184,7 @@ pub fn persistent_server() -> Result<Server, String> {
     if running {
         eprintln!("postgres: reusing the cluster in {}", data.display());
     } else {
-        pg_ctl_start(&bin, &data, &dir, PERSISTENT_PORT)?;
+        pg_ctl_start(&bin, &data, &dir, PERSISTENT_PORT, false)?;
         eprintln!(
             "postgres: started the cluster in {} on 127.0.0.1:{PERSISTENT_PORT}",
             data.display()
@@ -257,25 +258,37 @@ fn quiet(c: &mut Command) -> Result<(), String> {
     }
 }
 
-fn initdb(bin: &Path, data: &Path) -> Result<(), String> {
-    quiet(as_postgres(&bin.join("initdb")).arg("-D").arg(data).args([
-        "--auth=trust",
-        "-U",
-        "postgres",
-        "-E",
-        "UTF8",
-        "--no-sync",
-    ]))
+/// Creates a cluster in `data` (trust auth on loopback, superuser `postgres`, UTF-8);
+/// a throwaway one skips syncing its files to disk.
+fn initdb(bin: &Path, data: &Path, throwaway: bool) -> Result<(), String> {
+    let mut c = as_postgres(&bin.join("initdb"));
+    c.arg("-D")
+        .arg(data)
+        .args(["--auth=trust", "-U", "postgres", "-E", "UTF8"]);
+    if throwaway {
+        c.arg("--no-sync");
+    }
+    quiet(&mut c)
 }
 
 /// Starts the server on `data`, listening on 127.0.0.1:`port` with its socket in
-/// `socket_dir`, and waits until it accepts connections.
-fn pg_ctl_start(bin: &Path, data: &Path, socket_dir: &Path, port: u16) -> Result<(), String> {
+/// `socket_dir`, and waits until it accepts connections. A throwaway cluster runs without
+/// `fsync` (fast, and a crash loses nothing anyone keeps); a persistent one is durable.
+fn pg_ctl_start(
+    bin: &Path,
+    data: &Path,
+    socket_dir: &Path,
+    port: u16,
+    throwaway: bool,
+) -> Result<(), String> {
     let log = socket_dir.join("log");
-    let options = format!(
-        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+    let mut options = format!(
+        "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200",
         socket_dir.display()
     );
+    if throwaway {
+        options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+    }
     quiet(
         as_postgres(&bin.join("pg_ctl"))
             .arg("-D")
