@@ -38,7 +38,7 @@ use chronik_core::{
     Metadata, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent, Snapshot, StoreError,
     StoreStats, StreamInfo, MAX_NAME_BYTES,
 };
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use serde_json::Value;
 use tokio_postgres::error::{DbError, SqlState};
 use tokio_postgres::types::ToSql;
@@ -206,6 +206,17 @@ fn decode_snapshot(row: &Row) -> Result<Snapshot, PgError> {
     })
 }
 
+/// `Err` when `name` holds a NUL character, which PostgreSQL `text` cannot store (JSON
+/// values are unaffected: serde_json writes NUL as `\u0000`).
+fn check_no_nul(what: &str, name: &str) -> Result<(), StoreError> {
+    if name.contains('\0') {
+        return Err(StoreError::InvalidInput(format!(
+            "{what} contains a NUL character, which the postgresql store cannot hold"
+        )));
+    }
+    Ok(())
+}
+
 /// The advisory lock key of `stream` in `store`: 64-bit FNV-1a over both names (a
 /// collision only makes two streams wait for each other, never wrong).
 fn stream_lock_key(store: &str, stream: &str) -> i64 {
@@ -286,6 +297,22 @@ impl PgStore {
         })
     }
 
+    /// Runs `op` on a pooled connection; when it fails with anything but a contract
+    /// refusal the connection is dropped rather than returned (see [`still_good`]).
+    async fn with_client<T>(
+        &self,
+        op: impl AsyncFnOnce(&mut Object) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.pool.get().await.map_err(PgError::from)?;
+        let result = op(&mut client).await;
+        if let Err(e) = &result {
+            if !still_good(e) {
+                drop(Object::take(client));
+            }
+        }
+        result
+    }
+
     /// The store's name: the key of its rows in every table.
     pub fn name(&self) -> &str {
         &self.store
@@ -299,11 +326,11 @@ impl PgStore {
     /// One attempt at an append; a unique violation is returned for a retry.
     async fn try_append(
         &self,
+        client: &mut Object,
         stream_id: &str,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, Attempt> {
-        let mut client = self.pool.get().await?;
         let tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
@@ -417,8 +444,11 @@ impl PgStore {
     }
 
     /// One attempt at an import; a unique violation is returned for a retry.
-    async fn try_import(&self, events: Vec<RecordedEvent>) -> Result<u64, Attempt> {
-        let mut client = self.pool.get().await?;
+    async fn try_import(
+        &self,
+        client: &mut Object,
+        events: Vec<RecordedEvent>,
+    ) -> Result<u64, Attempt> {
         let tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
@@ -614,6 +644,30 @@ impl PgStore {
     }
 }
 
+/// Whether a connection that failed with `e` is still good: the contract's refusals are
+/// decided by the planner on a healthy connection. After anything else (a broken or
+/// terminated connection, a server error) it is dropped from the pool instead of being
+/// handed out again, since the pool's cheap check cannot yet see a connection the server
+/// just closed.
+fn still_good(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::WrongExpectedVersion { .. }
+            | StoreError::PartialDuplicate { .. }
+            | StoreError::DuplicateEventId { .. }
+            | StoreError::InvalidInput(_)
+    )
+}
+
+/// Returns `client` to the pool after `attempted`, or drops it when it may be broken.
+fn settle<T>(client: Object, attempted: &Result<T, Attempt>) {
+    if let Err(Attempt::Failed(e)) = attempted {
+        if !still_good(e) {
+            drop(Object::take(client));
+        }
+    }
+}
+
 /// A unique violation carrying the ids the failed write tried to store.
 fn with_ids(attempt: Attempt, event_ids: &[&str]) -> Attempt {
     match attempt {
@@ -632,9 +686,21 @@ impl EventStore for PgStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
+        check_no_nul("stream id", stream_id)?;
+        for e in &events {
+            check_no_nul("event type", &e.event_type)?;
+            if let Some(id) = &e.event_id {
+                check_no_nul("event id", id)?;
+            }
+        }
         let mut attempt = 0;
         loop {
-            match self.try_append(stream_id, expected, events.clone()).await {
+            let mut client = self.pool.get().await.map_err(PgError::from)?;
+            let attempted = self
+                .try_append(&mut client, stream_id, expected, events.clone())
+                .await;
+            settle(client, &attempted);
+            match attempted {
                 Ok(result) => return Ok(result),
                 Err(Attempt::Failed(e)) => return Err(e),
                 Err(Attempt::Unique { .. }) if attempt < UNIQUE_RETRIES => attempt += 1,
@@ -648,9 +714,17 @@ impl EventStore for PgStore {
     }
 
     async fn import_events(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        for e in &events {
+            check_no_nul("stream id", &e.stream_id)?;
+            check_no_nul("event type", &e.event_type)?;
+            check_no_nul("event id", &e.event_id)?;
+        }
         let mut attempt = 0;
         loop {
-            match self.try_import(events.clone()).await {
+            let mut client = self.pool.get().await.map_err(PgError::from)?;
+            let attempted = self.try_import(&mut client, events.clone()).await;
+            settle(client, &attempted);
+            match attempted {
                 Ok(written) => return Ok(written),
                 Err(Attempt::Failed(e)) => return Err(e),
                 Err(Attempt::Unique { .. }) if attempt < UNIQUE_RETRIES => attempt += 1,
@@ -666,38 +740,40 @@ impl EventStore for PgStore {
         stream_id: &str,
         options: ReadStreamOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let limit = limit(options.limit);
-        let rows = match options.direction {
-            Direction::Forward => {
-                let from = bound(options.from_version.unwrap_or(1));
-                client
-                    .query(
-                        &format!(
-                            "SELECT {EVENT_COLUMNS} FROM chronik_events
-                             WHERE store = $1 AND stream_id = $2 AND version >= $3
-                             ORDER BY version LIMIT $4"
-                        ),
-                        &[&self.store, &stream_id, &from, &limit],
-                    )
-                    .await
+        self.with_client(async |client| {
+            let limit = limit(options.limit);
+            let rows = match options.direction {
+                Direction::Forward => {
+                    let from = bound(options.from_version.unwrap_or(1));
+                    client
+                        .query(
+                            &format!(
+                                "SELECT {EVENT_COLUMNS} FROM chronik_events
+                                 WHERE store = $1 AND stream_id = $2 AND version >= $3
+                                 ORDER BY version LIMIT $4"
+                            ),
+                            &[&self.store, &stream_id, &from, &limit],
+                        )
+                        .await
+                }
+                Direction::Backward => {
+                    let upto = options.from_version.map_or(i64::MAX, bound);
+                    client
+                        .query(
+                            &format!(
+                                "SELECT {EVENT_COLUMNS} FROM chronik_events
+                                 WHERE store = $1 AND stream_id = $2 AND version <= $3
+                                 ORDER BY version DESC LIMIT $4"
+                            ),
+                            &[&self.store, &stream_id, &upto, &limit],
+                        )
+                        .await
+                }
             }
-            Direction::Backward => {
-                let upto = options.from_version.map_or(i64::MAX, bound);
-                client
-                    .query(
-                        &format!(
-                            "SELECT {EVENT_COLUMNS} FROM chronik_events
-                             WHERE store = $1 AND stream_id = $2 AND version <= $3
-                             ORDER BY version DESC LIMIT $4"
-                        ),
-                        &[&self.store, &stream_id, &upto, &limit],
-                    )
-                    .await
-            }
-        }
-        .map_err(PgError::from)?;
-        decode_events(&rows)
+            .map_err(PgError::from)?;
+            decode_events(&rows)
+        })
+        .await
     }
 
     async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -714,83 +790,92 @@ impl EventStore for PgStore {
     }
 
     async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let row = client
-            .query_opt(
-                "SELECT version FROM chronik_streams WHERE store = $1 AND stream_id = $2",
-                &[&self.store, &stream_id],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(row
-            .map(|r| unsigned(r.get(0), "stream version"))
-            .transpose()?)
+        self.with_client(async |client| {
+            let row = client
+                .query_opt(
+                    "SELECT version FROM chronik_streams WHERE store = $1 AND stream_id = $2",
+                    &[&self.store, &stream_id],
+                )
+                .await
+                .map_err(PgError::from)?;
+            Ok(row
+                .map(|r| unsigned(r.get(0), "stream version"))
+                .transpose()?)
+        })
+        .await
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let row = client
-            .query_opt(
-                "SELECT position FROM chronik_heads WHERE store = $1",
-                &[&self.store],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(row
-            .map(|r| unsigned(r.get(0), "head position"))
-            .transpose()?
-            .unwrap_or(0))
+        self.with_client(async |client| {
+            let row = client
+                .query_opt(
+                    "SELECT position FROM chronik_heads WHERE store = $1",
+                    &[&self.store],
+                )
+                .await
+                .map_err(PgError::from)?;
+            Ok(row
+                .map(|r| unsigned(r.get(0), "head position"))
+                .transpose()?
+                .unwrap_or(0))
+        })
+        .await
     }
 
     async fn list_streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let rows = client
-            .query(
-                "SELECT stream_id, version, last_position, updated_at FROM chronik_streams
-                 WHERE store = $1 ORDER BY stream_id COLLATE \"C\"",
-                &[&self.store],
-            )
-            .await
-            .map_err(PgError::from)?;
-        rows.iter()
-            .map(|r| {
-                let stream_id: String = r.get(0);
-                Ok(StreamInfo {
-                    stream_type: chronik_core::stream_category(&stream_id).to_string(),
-                    stream_id,
-                    version: unsigned(r.get(1), "stream version")?,
-                    last_position: unsigned(r.get(2), "position")?,
-                    updated_at: r.get(3),
+        self.with_client(async |client| {
+            let rows = client
+                .query(
+                    "SELECT stream_id, version, last_position, updated_at FROM chronik_streams
+                     WHERE store = $1 ORDER BY stream_id COLLATE \"C\"",
+                    &[&self.store],
+                )
+                .await
+                .map_err(PgError::from)?;
+            rows.iter()
+                .map(|r| {
+                    let stream_id: String = r.get(0);
+                    Ok(StreamInfo {
+                        stream_type: chronik_core::stream_category(&stream_id).to_string(),
+                        stream_id,
+                        version: unsigned(r.get(1), "stream version")?,
+                        last_position: unsigned(r.get(2), "position")?,
+                        updated_at: r.get(3),
+                    })
                 })
-            })
-            .collect::<Result<_, PgError>>()
-            .map_err(StoreError::from)
+                .collect::<Result<_, PgError>>()
+                .map_err(StoreError::from)
+        })
+        .await
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        check_no_nul("stream id", &snapshot.stream_id)?;
         let version = big(snapshot.version, "snapshot version")?;
         let state = to_json(&snapshot.state, "snapshot state")?;
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        client
-            .execute(
-                "INSERT INTO chronik_snapshots (store, stream_id, version, schema_version, state,
-                    taken_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (store, stream_id, version) DO UPDATE SET
-                    schema_version = EXCLUDED.schema_version, state = EXCLUDED.state,
-                    taken_at = EXCLUDED.taken_at",
-                &[
-                    &self.store,
-                    &snapshot.stream_id,
-                    &version,
-                    &i64::from(snapshot.schema_version),
-                    &state,
-                    &snapshot.taken_at,
-                ],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(())
+        self.with_client(async |client| {
+            client
+                .execute(
+                    "INSERT INTO chronik_snapshots (store, stream_id, version, schema_version, state,
+                        taken_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (store, stream_id, version) DO UPDATE SET
+                        schema_version = EXCLUDED.schema_version, state = EXCLUDED.state,
+                        taken_at = EXCLUDED.taken_at",
+                    &[
+                        &self.store,
+                        &snapshot.stream_id,
+                        &version,
+                        &i64::from(snapshot.schema_version),
+                        &state,
+                        &snapshot.taken_at,
+                    ],
+                )
+                .await
+                .map_err(PgError::from)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn load_snapshot(
@@ -799,143 +884,167 @@ impl EventStore for PgStore {
         schema_version: u32,
         at_or_below: Option<u64>,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let row = client
-            .query_opt(
-                "SELECT stream_id, version, schema_version, state, taken_at
-                 FROM chronik_snapshots
-                 WHERE store = $1 AND stream_id = $2 AND schema_version = $3 AND version <= $4
-                 ORDER BY version DESC LIMIT 1",
-                &[
-                    &self.store,
-                    &stream_id,
-                    &i64::from(schema_version),
-                    &at_or_below.map_or(i64::MAX, bound),
-                ],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(row.map(|r| decode_snapshot(&r)).transpose()?)
+        self.with_client(async |client| {
+            let row = client
+                .query_opt(
+                    "SELECT stream_id, version, schema_version, state, taken_at
+                     FROM chronik_snapshots
+                     WHERE store = $1 AND stream_id = $2 AND schema_version = $3 AND version <= $4
+                     ORDER BY version DESC LIMIT 1",
+                    &[
+                        &self.store,
+                        &stream_id,
+                        &i64::from(schema_version),
+                        &at_or_below.map_or(i64::MAX, bound),
+                    ],
+                )
+                .await
+                .map_err(PgError::from)?;
+            Ok(row.map(|r| decode_snapshot(&r)).transpose()?)
+        })
+        .await
     }
 
     async fn list_snapshots(&self, stream_id: &str) -> Result<Vec<Snapshot>, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let rows = client
-            .query(
-                "SELECT stream_id, version, schema_version, state, taken_at
-                 FROM chronik_snapshots WHERE store = $1 AND stream_id = $2 ORDER BY version",
-                &[&self.store, &stream_id],
-            )
-            .await
-            .map_err(PgError::from)?;
-        rows.iter()
-            .map(|r| decode_snapshot(r).map_err(StoreError::from))
-            .collect()
+        self.with_client(async |client| {
+            let rows = client
+                .query(
+                    "SELECT stream_id, version, schema_version, state, taken_at
+                     FROM chronik_snapshots WHERE store = $1 AND stream_id = $2 ORDER BY version",
+                    &[&self.store, &stream_id],
+                )
+                .await
+                .map_err(PgError::from)?;
+            rows.iter()
+                .map(|r| decode_snapshot(r).map_err(StoreError::from))
+                .collect()
+        })
+        .await
     }
 
     async fn snapshot_count(&self) -> Result<u64, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let row = client
-            .query_one(
-                "SELECT count(*) FROM chronik_snapshots WHERE store = $1",
-                &[&self.store],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(unsigned(row.get(0), "count")?)
+        self.with_client(async |client| {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM chronik_snapshots WHERE store = $1",
+                    &[&self.store],
+                )
+                .await
+                .map_err(PgError::from)?;
+            Ok(unsigned(row.get(0), "count")?)
+        })
+        .await
     }
 
     async fn save_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        check_no_nul("projection name", &checkpoint.name)?;
         let position = big(checkpoint.position, "checkpoint position")?;
         let state = to_json(&checkpoint.state, "checkpoint state")?;
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        client
-            .execute(
-                "INSERT INTO chronik_checkpoints (store, name, position, state, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (store, name) DO UPDATE SET position = EXCLUDED.position,
-                    state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
-                &[
-                    &self.store,
-                    &checkpoint.name,
-                    &position,
-                    &state,
-                    &checkpoint.updated_at,
-                ],
-            )
-            .await
-            .map_err(PgError::from)?;
-        Ok(())
+        self.with_client(async |client| {
+            client
+                .execute(
+                    "INSERT INTO chronik_checkpoints (store, name, position, state, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (store, name) DO UPDATE SET position = EXCLUDED.position,
+                        state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
+                    &[
+                        &self.store,
+                        &checkpoint.name,
+                        &position,
+                        &state,
+                        &checkpoint.updated_at,
+                    ],
+                )
+                .await
+                .map_err(PgError::from)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let row = client
-            .query_opt(
-                "SELECT name, position, state, updated_at FROM chronik_checkpoints
-                 WHERE store = $1 AND name = $2",
-                &[&self.store, &name],
-            )
-            .await
-            .map_err(PgError::from)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let state: String = row.get(2);
-        Ok(Some(Checkpoint {
-            name: row.get(0),
-            position: unsigned(row.get(1), "checkpoint position")?,
-            state: parse_json(&state, "checkpoint state")?,
-            updated_at: row.get(3),
-        }))
+        self.with_client(async |client| {
+            let row = client
+                .query_opt(
+                    "SELECT name, position, state, updated_at FROM chronik_checkpoints
+                     WHERE store = $1 AND name = $2",
+                    &[&self.store, &name],
+                )
+                .await
+                .map_err(PgError::from)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let state: String = row.get(2);
+            Ok(Some(Checkpoint {
+                name: row.get(0),
+                position: unsigned(row.get(1), "checkpoint position")?,
+                state: parse_json(&state, "checkpoint state")?,
+                updated_at: row.get(3),
+            }))
+        })
+        .await
     }
 
+    /// Counted by the server, all in one snapshot (a read-only REPEATABLE READ
+    /// transaction), so the counts agree with each other under concurrent appends.
     async fn stats(&self) -> Result<StoreStats, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let count = |n: i64| unsigned(n, "count").map_err(StoreError::from);
-        let mut stats = StoreStats::default();
-        for row in client
-            .query(
+        self.with_client(async |client| {
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(PgError::from)?;
+            let query = |sql: &'static str| {
+                let tx = &tx;
+                async move {
+                    tx.query(sql, &[&self.store])
+                        .await
+                        .map_err(|e| StoreError::from(PgError::from(e)))
+                }
+            };
+            let count = |n: i64| unsigned(n, "count").map_err(StoreError::from);
+            let mut stats = StoreStats::default();
+            for row in query(
                 "SELECT event_type, count(*) FROM chronik_events WHERE store = $1
                  GROUP BY event_type",
-                &[&self.store],
             )
-            .await
-            .map_err(PgError::from)?
-        {
-            let n = count(row.get(1))?;
-            stats.event_count += n;
-            stats.events_by_type.insert(row.get(0), n);
-        }
-        // Days by floor division (times before 1970 are negative), named from any time
-        // inside them.
-        for row in client
-            .query(
+            .await?
+            {
+                let n = count(row.get(1))?;
+                stats.event_count += n;
+                stats.events_by_type.insert(row.get(0), n);
+            }
+            // UTC days by floor division (times before 1970 are negative), each named from
+            // a time inside it.
+            for row in query(
                 "SELECT min(recorded_at), count(*) FROM chronik_events WHERE store = $1
                  GROUP BY floor(recorded_at::numeric / 86400000)",
-                &[&self.store],
             )
-            .await
-            .map_err(PgError::from)?
-        {
-            *stats.events_by_day.entry(utc_date(row.get(0))).or_default() += count(row.get(1))?;
-        }
-        for row in client
-            .query(
+            .await?
+            {
+                *stats.events_by_day.entry(utc_date(row.get(0))).or_default() += count(row.get(1))?;
+            }
+            // A stream's type is its id up to the first `-`, as `stream_category` has it.
+            for row in query(
                 "SELECT split_part(stream_id, '-', 1), count(*) FROM chronik_streams
                  WHERE store = $1 GROUP BY 1",
-                &[&self.store],
             )
-            .await
-            .map_err(PgError::from)?
-        {
-            let n = count(row.get(1))?;
-            stats.stream_count += n;
-            *stats.streams_by_type.entry(row.get(0)).or_default() += n;
-        }
-        drop(client);
-        stats.snapshot_count = self.snapshot_count().await?;
-        Ok(stats)
+            .await?
+            {
+                let n = count(row.get(1))?;
+                stats.stream_count += n;
+                *stats.streams_by_type.entry(row.get(0)).or_default() += n;
+            }
+            let snapshots =
+                query("SELECT count(*) FROM chronik_snapshots WHERE store = $1").await?;
+            stats.snapshot_count = snapshots.first().map_or(Ok(0), |r| count(r.get(0)))?;
+            tx.commit().await.map_err(PgError::from)?;
+            Ok(stats)
+        })
+        .await
     }
 }
 
@@ -949,36 +1058,38 @@ impl PgStore {
         by_time: bool,
         options: ReadAllOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let client = self.pool.get().await.map_err(PgError::from)?;
-        let from = bound(options.from_position);
-        let limit = limit(options.limit);
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &self.store,
-            &from,
-            &options.event_types,
-            &options.stream_prefix,
-            &limit,
-        ];
-        let time = if by_time {
-            params.extend([&from_ms as &(dyn ToSql + Sync), &to_ms]);
-            "AND recorded_at >= $6 AND recorded_at < $7"
-        } else {
-            ""
-        };
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {EVENT_COLUMNS} FROM chronik_events
-                     WHERE store = $1 AND position >= $2
-                       AND ($3::text[] IS NULL OR event_type = ANY($3::text[]))
-                       AND ($4::text IS NULL OR starts_with(stream_id, $4::text))
-                       {time}
-                     ORDER BY position LIMIT $5"
-                ),
-                &params,
-            )
-            .await
-            .map_err(PgError::from)?;
-        decode_events(&rows)
+        self.with_client(async |client| {
+            let from = bound(options.from_position);
+            let limit = limit(options.limit);
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+                &self.store,
+                &from,
+                &options.event_types,
+                &options.stream_prefix,
+                &limit,
+            ];
+            let time = if by_time {
+                params.extend([&from_ms as &(dyn ToSql + Sync), &to_ms]);
+                "AND recorded_at >= $6 AND recorded_at < $7"
+            } else {
+                ""
+            };
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {EVENT_COLUMNS} FROM chronik_events
+                         WHERE store = $1 AND position >= $2
+                           AND ($3::text[] IS NULL OR event_type = ANY($3::text[]))
+                           AND ($4::text IS NULL OR starts_with(stream_id, $4::text))
+                           {time}
+                         ORDER BY position LIMIT $5"
+                    ),
+                    &params,
+                )
+                .await
+                .map_err(PgError::from)?;
+            decode_events(&rows)
+        })
+        .await
     }
 }

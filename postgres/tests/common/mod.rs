@@ -62,10 +62,15 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
+        TestDb::with_options("").await
+    }
+
+    /// A fresh database created with `options` after `CREATE DATABASE name`.
+    pub async fn with_options(options: &str) -> TestDb {
         let name = unique("chronik_test");
         admin()
             .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .batch_execute(&format!("CREATE DATABASE {name} {options}"))
             .await
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
         let mut config = tokio_postgres::Config::from_str(&base_url()).unwrap();
