@@ -19,6 +19,8 @@
 //! makes a commit visible before it releases the transaction's locks, so the next writer
 //! of the store cannot take position `p + 1` before `p` is visible; a rollback undoes the
 //! increment. Readers that resume "after position p" therefore never miss an event.
+//! An import keeps its positions: its one write statement moves the head row only from
+//! the head it planned at, and plans again when another writer got there first.
 //!
 //! Store futures are not `Send` (the contract has no `Send` bound and the clock and id
 //! source are `Rc`s in tests): run them on a current-thread runtime or a `LocalSet`.
@@ -103,6 +105,8 @@ impl std::fmt::Debug for PgStore {
 enum Attempt {
     /// A unique constraint was violated: retry, or explain it.
     Unique { db: Box<DbError>, ids: Vec<String> },
+    /// An import's plan was made at a head that another writer has since moved.
+    HeadMoved,
     /// Any other failure, final.
     Failed(StoreError),
 }
@@ -444,10 +448,17 @@ impl PgStore {
     }
 
     /// One attempt at an import; a unique violation is returned for a retry.
+    ///
+    /// An import keeps its positions, so it plans from the head it reads; its one write
+    /// statement moves the head row only if it is still there (and writes nothing
+    /// otherwise: [`Attempt::HeadMoved`]), so the head row is held just for that statement
+    /// and the commit. With `lock_head` (after repeated misses under a stream of appends)
+    /// it locks the head row before planning instead, and cannot miss.
     async fn try_import(
         &self,
         client: &mut Object,
         events: Vec<RecordedEvent>,
+        lock_head: bool,
     ) -> Result<u64, Attempt> {
         let tx = client
             .build_transaction()
@@ -486,15 +497,18 @@ impl PgStore {
         }
         let ids: Vec<Option<&str>> = events.iter().map(|e| Some(e.event_id.as_str())).collect();
         let stored = stored_ids(&tx, &self.store, &ids).await?;
-        // An import keeps its positions, so it needs the head before it writes: it holds
-        // the head row from here to commit (imports are rare and bounded by one file).
         let head = tx
             .query_one(
-                "SELECT position FROM chronik_heads WHERE store = $1 FOR UPDATE",
+                if lock_head {
+                    "SELECT position FROM chronik_heads WHERE store = $1 FOR UPDATE"
+                } else {
+                    "SELECT position FROM chronik_heads WHERE store = $1"
+                },
                 &[&self.store],
             )
             .await?;
-        let head = unsigned(head.try_get(0)?, "head position")?;
+        let old_head: i64 = head.try_get(0)?;
+        let head = unsigned(old_head, "head position")?;
         let plan = plan_import(
             events,
             ImportContext {
@@ -541,39 +555,55 @@ impl PgStore {
             s_positions.push(big(s.last_position, "position")?);
             s_times.push(s.updated_at);
         }
-        tx.execute(
-            "INSERT INTO chronik_events (store, position, stream_id, version, event_id,
-                event_type, schema_version, data, metadata, recorded_at)
-             SELECT $1, e.* FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[],
-                $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[]) AS e",
-            &[
-                &self.store,
-                &positions,
-                &stream_ids,
-                &versions,
-                &event_ids,
-                &types,
-                &schemas,
-                &data,
-                &metadata,
-                &times,
-            ],
-        )
-        .await
-        .map_err(|e| with_ids(e.into(), &event_ids))?;
-        tx.execute(
-            "INSERT INTO chronik_streams (store, stream_id, version, last_position, updated_at)
-             SELECT $1, s.* FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS s
-             ON CONFLICT (store, stream_id) DO UPDATE SET version = EXCLUDED.version,
-                last_position = EXCLUDED.last_position, updated_at = EXCLUDED.updated_at",
-            &[&self.store, &s_ids, &s_versions, &s_positions, &s_times],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE chronik_heads SET position = $2 WHERE store = $1",
-            &[&self.store, &new_head],
-        )
-        .await?;
+        // Last, in one statement: move the head row if it is where the plan found it,
+        // and only then write the rows and the streams' heads.
+        let moved: i64 = tx
+            .query_one(
+                "WITH head AS (
+                    UPDATE chronik_heads SET position = $11
+                    WHERE store = $1 AND position = $12
+                    RETURNING position
+                 ), written AS (
+                    INSERT INTO chronik_events (store, position, stream_id, version, event_id,
+                        event_type, schema_version, data, metadata, recorded_at)
+                    SELECT $1, e.* FROM head, unnest($2::bigint[], $3::text[], $4::bigint[],
+                        $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[],
+                        $10::bigint[]) AS e
+                 ), stream AS (
+                    INSERT INTO chronik_streams (store, stream_id, version, last_position,
+                        updated_at)
+                    SELECT $1, s.* FROM head, unnest($13::text[], $14::bigint[],
+                        $15::bigint[], $16::bigint[]) AS s
+                    ON CONFLICT (store, stream_id) DO UPDATE SET version = EXCLUDED.version,
+                        last_position = EXCLUDED.last_position, updated_at = EXCLUDED.updated_at
+                 )
+                 SELECT count(*) FROM head",
+                &[
+                    &self.store,
+                    &positions,
+                    &stream_ids,
+                    &versions,
+                    &event_ids,
+                    &types,
+                    &schemas,
+                    &data,
+                    &metadata,
+                    &times,
+                    &new_head,
+                    &old_head,
+                    &s_ids,
+                    &s_versions,
+                    &s_positions,
+                    &s_times,
+                ],
+            )
+            .await
+            .map_err(|e| with_ids(e.into(), &event_ids))?
+            .try_get(0)
+            .map_err(PgError::from)?;
+        if moved == 0 {
+            return Err(Attempt::HeadMoved);
+        }
         tx.commit()
             .await
             .map_err(|e| with_ids(e.into(), &event_ids))?;
@@ -703,6 +733,8 @@ impl EventStore for PgStore {
             match attempted {
                 Ok(result) => return Ok(result),
                 Err(Attempt::Failed(e)) => return Err(e),
+                // Only imports compare the head; nothing was written, so trying again is safe.
+                Err(Attempt::HeadMoved) => attempt += 1,
                 Err(Attempt::Unique { .. }) if attempt < UNIQUE_RETRIES => attempt += 1,
                 Err(Attempt::Unique { db, ids }) => {
                     return Err(self
@@ -722,11 +754,15 @@ impl EventStore for PgStore {
         let mut attempt = 0;
         loop {
             let mut client = self.pool.get().await.map_err(PgError::from)?;
-            let attempted = self.try_import(&mut client, events.clone()).await;
+            let lock_head = attempt >= UNIQUE_RETRIES;
+            let attempted = self
+                .try_import(&mut client, events.clone(), lock_head)
+                .await;
             settle(client, &attempted);
             match attempted {
                 Ok(written) => return Ok(written),
                 Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::HeadMoved) => attempt += 1,
                 Err(Attempt::Unique { .. }) if attempt < UNIQUE_RETRIES => attempt += 1,
                 Err(Attempt::Unique { db, ids }) => {
                     return Err(self.explain_unique(&db, &ids, None).await)

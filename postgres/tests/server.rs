@@ -607,3 +607,64 @@ async fn named_stores_in_one_database_are_independent() {
     assert_eq!(blue.stats().await.unwrap().event_count, 2);
     assert_eq!(red.stats().await.unwrap().event_count, 1);
 }
+
+/// An import (which keeps its positions) racing an append on another stream: either the
+/// import lands at 1..=300 and the append after it, or the append took position 1 first
+/// and the import is refused (it no longer continues the log) writing nothing. Never a
+/// gap, a clash or a storage failure.
+#[tokio::test(flavor = "current_thread")]
+async fn an_import_racing_an_append_either_lands_whole_or_is_refused() {
+    let db = TestDb::new().await;
+    let (pool_a, pool_b) = (db.pool(2), db.pool(2));
+    let mut outcomes = BTreeSet::new();
+    for round in 0..10 {
+        let name = format!("race-{round}");
+        let (importer, _) = db.store(&pool_a, &name, "i").await;
+        let (appender, _) = db.store(&pool_b, &name, "a").await;
+        // 300 events over 7 streams, in log order, each stream's versions from 1.
+        let mut versions = BTreeMap::new();
+        let events: Vec<chronik_core::RecordedEvent> = (1..=300u64)
+            .map(|p| {
+                let stream = format!("imp-{}", p % 7);
+                let version = versions.entry(stream.clone()).or_insert(0u64);
+                *version += 1;
+                chronik_core::RecordedEvent {
+                    event_id: format!("imp-{p}"),
+                    stream_id: stream,
+                    version: *version,
+                    position: p,
+                    event_type: "Imported".into(),
+                    schema_version: 1,
+                    data: json!({ "p": p }),
+                    metadata: Default::default(),
+                    recorded_at: 0,
+                }
+            })
+            .collect();
+        let (imported, appended) = tokio::join!(
+            importer.import_events(events),
+            appender.append("live-1", ExpectedVersion::Any, vec![ev("Live", round)]),
+        );
+        let appended = appended.unwrap();
+        match imported {
+            Ok(300) => {
+                assert_eq!(appended.first_position, 301, "round {round}");
+                outcomes.insert("import first");
+            }
+            Err(StoreError::InvalidInput(m)) => {
+                assert!(m.contains("position"), "{m}");
+                assert_eq!(appended.first_position, 1, "round {round}");
+                outcomes.insert("append first");
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        let log = appender.read_all(all()).await.unwrap();
+        assert_eq!(
+            log.iter().map(|e| e.position).collect::<Vec<_>>(),
+            (1..=log.len() as u64).collect::<Vec<_>>(),
+            "round {round}: gapless"
+        );
+        assert_eq!(appender.head_position().await.unwrap(), log.len() as u64);
+    }
+    eprintln!("outcomes seen: {outcomes:?}");
+}
