@@ -271,6 +271,12 @@ impl PgStore {
     /// embedded migrations (refusing a database with a newer schema, see
     /// [`PgError::SchemaTooNew`]) and creates the store's head row when it is new. Events
     /// are recorded at `clock`'s time; events without an id get one from `ids`.
+    ///
+    /// Those ids must be unique across every instance of the store and every restart
+    /// (random ids such as UUIDs): a generated id that is already stored is not a repeat
+    /// of anything, and after a few fresh tries the append fails with
+    /// [`StoreError::DuplicateEventId`]. [`SequentialIds`](chronik_core::SequentialIds)
+    /// fits only tests with one instance per store.
     pub async fn connect(
         pool: Pool,
         store: &str,
