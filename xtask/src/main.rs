@@ -1,9 +1,10 @@
-//! Developer commands for chronik: `cargo xtask setup | serve | test | bench`.
+//! Developer commands for chronik: `cargo xtask setup | serve | test | bench | postgres`.
 //!
 //! Standard library only, so that it builds in seconds on a fresh machine.
 
 mod bench;
 mod package;
+mod pg;
 mod serve;
 mod setup;
 mod test;
@@ -16,11 +17,14 @@ usage: cargo xtask <command>
 
 commands:
   setup              install whatever is missing (wasm32 target, trunk, wasm-bindgen-cli,
-                     wasm-pack, Chromium + ChromeDriver, npm packages in tests/)
+                     wasm-pack, Chromium + ChromeDriver, npm packages in tests/, PostgreSQL)
   serve [--port N]   build the app in release and serve it on http://127.0.0.1:N (default 8080)
   build              build the app in release into dist/
   package            build the npm package (web, bundler, nodejs) into web/pkg*
-  test               setup, then every check; ends with `N passed, N failed`
+  test               setup, then every check; ends with `N passed, N failed` (starts a
+                     throwaway PostgreSQL for the chronik-postgres tests, or uses DATABASE_URL)
+  postgres [stop]    start (or reuse) a persistent PostgreSQL with its data in target/postgres
+                     and print its DATABASE_URL; `stop` stops it
   bench [options]    native criterion benches and the browser workloads side by side with
                      raw IndexedDB, Dexie and Emmett; writes bench/results.md (--help)
 ";
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
         Some("package") => setup::run().and_then(|()| package::build_all()),
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("postgres") => pg::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

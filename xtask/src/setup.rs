@@ -1,5 +1,6 @@
-//! `cargo xtask setup`: install whatever is missing, skip what is present at the right
-//! version, and say what was installed. A second run takes seconds.
+//! `cargo xtask setup`: install whatever is missing (Rust tools, Chromium, Node, npm
+//! packages, PostgreSQL), skip what is present at the right version, and say what was
+//! installed. A second run takes seconds.
 
 use std::path::Path;
 use std::time::Instant;
@@ -75,6 +76,12 @@ pub fn run() -> Result<(), String> {
                 cmd("apt-get", &["install", "-y", "chromium", "chromium-driver"])
                     .env("DEBIAN_FRONTEND", "noninteractive"),
             )
+        })?;
+    }
+
+    if crate::pg::bin_dir().is_none() {
+        install(&mut installed, "postgresql (apt)", || {
+            crate::pg::install_if_missing().map(|_| ())
         })?;
     }
 

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: setup, then every check, ending with one line `N passed, N failed`.
 //!
-//! Suites: formatting, clippy (native and wasm32), native tests, wasm-bindgen tests in
+//! Suites: formatting, clippy (native and wasm32), native tests, the PostgreSQL store's
+//! tests against a throwaway server (`pg.rs`), wasm-bindgen tests in
 //! headless Chromium (the IndexedDB store), the npm package built by wasm-pack and tested
 //! from Node, and Playwright end-to-end tests against the release build of the app.
 //! A suite that cannot even build counts as one failure; the others still run.
@@ -19,13 +20,22 @@ pub struct Tally {
     failed: u64,
 }
 
-/// Runs every check.
+/// Runs every check (`--postgres-only`: only the PostgreSQL store's step, with the same
+/// summary, for work on `postgres/`).
 pub fn run(args: &[String]) -> Result<(), String> {
-    if let Some(extra) = args.first() {
-        return Err(format!("unknown option '{extra}' for test"));
-    }
+    let postgres_only = match args {
+        [] => false,
+        [only] if only == "--postgres-only" => true,
+        [extra, ..] => return Err(format!("unknown option '{extra}' for test")),
+    };
     let started = Instant::now();
-    crate::setup::run()?;
+    if postgres_only {
+        if crate::pg::install_if_missing()? {
+            eprintln!("setup: installed postgresql (apt)");
+        }
+    } else {
+        crate::setup::run()?;
+    }
 
     let mut results: Vec<(&str, Tally, f64)> = Vec::new();
     let mut step = |name: &'static str, f: &mut dyn FnMut() -> Tally| {
@@ -39,6 +49,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
         results.push((name, tally, secs));
     };
+    if postgres_only {
+        step(POSTGRES_STEP, &mut postgres_step);
+        return summary(&results, started);
+    }
 
     step("format", &mut || {
         check(&mut cmd("cargo", &["fmt", "--all", "--", "--check"]))
@@ -52,6 +66,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "chronik-core",
                 "-p",
                 "chronik-examples",
+                "-p",
+                "chronik-postgres",
                 "-p",
                 "xtask",
                 "--all-targets",
@@ -121,6 +137,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             failed: core.failed + bindings_and_app.failed + engine_only.failed,
         }
     });
+    // Not chronik-postgres: its tests need a server and run in the next step.
     step("native tests", &mut || {
         suite(&mut cmd(
             "cargo",
@@ -136,6 +153,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ],
         ))
     });
+    step(POSTGRES_STEP, &mut postgres_step);
     step("IndexedDB store in headless Chromium", &mut || {
         suite(
             cmd(
@@ -199,8 +217,33 @@ pub fn run(args: &[String]) -> Result<(), String> {
         browser_suite(root().join("dist"), "CHRONIK_URL", "e2e/")
     });
 
+    summary(&results, started)
+}
+
+/// The name of the PostgreSQL store's step in the summary.
+const POSTGRES_STEP: &str = "PostgreSQL store against a real server";
+
+/// `cargo test -p chronik-postgres` against a throwaway cluster (or `DATABASE_URL`'s
+/// server), which is stopped and deleted when `server` drops at the end of the step,
+/// whatever the tests did.
+fn postgres_step() -> Tally {
+    let server = match crate::pg::test_server() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("cannot start PostgreSQL: {e}");
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    suite(cmd("cargo", &["test", "-p", "chronik-postgres"]).env("DATABASE_URL", server.url()))
+}
+
+/// Prints the table of steps and the final `N passed, N failed` line.
+fn summary(results: &[(&str, Tally, f64)], started: Instant) -> Result<(), String> {
     eprintln!("\nsummary:");
-    for (name, t, secs) in &results {
+    for (name, t, secs) in results {
         eprintln!(
             "  {name:<40} {:>4} passed {:>4} failed {secs:>6.0}s",
             t.passed, t.failed
