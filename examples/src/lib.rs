@@ -11,6 +11,7 @@
 //! | [`services`] | simulated inventory, payment and shipping, event-sourced, with [`Faults`] | `inventory-main`, `payment-{orderId}`, `shipment-{orderId}` |
 //! | [`saga`] | the fulfilment saga, resumable, with compensations | `saga-{orderId}` |
 //! | [`demo`] | [`DemoData`]: deterministic demo data for both domains, in batches | all of the above |
+//! | [`registry`] | the domains' read models, upcasters and stream categories, for shells | |
 //! | [`rng`] | [`SplitMix64`]: the deterministic PRNG behind failure injection and demo data | |
 //!
 //! ## Example
@@ -81,6 +82,7 @@ mod codec;
 pub mod demo;
 pub mod money;
 pub mod orders;
+pub mod registry;
 pub mod rng;
 pub mod saga;
 pub mod services;
