@@ -20,14 +20,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::aggregate::AggregateState;
-use crate::error::StoreError;
 use crate::event::{Metadata, NewEvent, RecordedEvent};
 use crate::handler::{
-    CommandContext, CommandOutcome, Decider, Failure, HandlerCore, SnapshotPolicy,
+    CommandContext, CommandOutcome, Decider, HandlerCore, HandlerError, SnapshotPolicy,
 };
 use crate::limits;
 use crate::store::EventStore;
-use crate::upcast::{UpcastError, UpcastEvent, Upcasters};
+use crate::upcast::{UpcastEvent, Upcasters};
 
 /// An event decided by a [`DynamicAggregate`]: what to append. The handler adds the id
 /// (`{command_id}-n` when the command has an id) and the command's metadata.
@@ -122,144 +121,10 @@ pub trait DynamicAggregate {
     }
 }
 
-/// What can go wrong while handling a command of, or rebuilding, a dynamic aggregate.
-///
-/// `E` is the aggregate's own error; it needs `Display` and `Debug` only for this type to
-/// be displayed or used as a `std::error::Error`.
-#[derive(Debug, thiserror::Error)]
-pub enum DynamicError<E> {
-    /// `decide` rejected the command with this error, unchanged. Nothing was written;
-    /// show the reason or fix the command.
-    #[error("command rejected: {0}")]
-    Rejected(E),
-    /// `evolve` failed on a stored event, or on an event `decide` just produced (then
-    /// nothing was written). Fix `evolve` so that it accepts every event it may meet
-    /// (and every event `decide` produces), or add an upcaster.
-    #[error("evolve failed at stream '{stream}' version {version}: {error}")]
-    Evolve {
-        /// The stream.
-        stream: String,
-        /// The version of the event `evolve` failed on.
-        version: u64,
-        /// The aggregate's error, unchanged.
-        error: E,
-    },
-    /// The store failed; see [`StoreError`] for what to do. An append that failed wrote
-    /// nothing. A decision the handler refuses before appending lands here as
-    /// [`StoreError::InvalidInput`], and nothing is written: invalid decided events
-    /// (such as an empty type), more than
-    /// [`MAX_BATCH_EVENTS`](crate::limits::MAX_BATCH_EVENTS) events, or a new state
-    /// nesting deeper than [`MAX_DEPTH`](crate::limits::MAX_DEPTH) (its snapshot could
-    /// never be loaded again). Fix `decide` or `evolve`.
-    #[error(transparent)]
-    Store(StoreError),
-    /// Other writers kept changing the stream: every attempt met a
-    /// [`StoreError::WrongExpectedVersion`] (the last one is `source`). Nothing was
-    /// written; retry later or raise the handler's retry limit.
-    #[error("gave up after {attempts} attempts: {source}")]
-    RetriesExhausted {
-        /// How many times the command was decided.
-        attempts: u32,
-        /// The last conflict, with the expected and actual versions.
-        source: StoreError,
-    },
-    /// A stored event could not be upcast to its current schema version. Register the
-    /// missing upcaster.
-    #[error("stream '{stream}' version {version}: {source}")]
-    Upcast {
-        /// The stream.
-        stream: String,
-        /// The event's version.
-        version: u64,
-        /// What went wrong.
-        source: UpcastError,
-    },
-    /// The requested version is past the stream's end. Ask for at most `current`.
-    #[error("stream '{stream}' has no version {requested}; it is at {current}")]
-    VersionNotFound {
-        /// The stream.
-        stream: String,
-        /// The version asked for.
-        requested: u64,
-        /// The stream's current version (0: no stream).
-        current: u64,
-    },
-    /// The aggregate's name cannot be a stream category. Use a non-empty name without
-    /// `-`, such as `cart`.
-    #[error("invalid aggregate name '{0}': it must be non-empty and contain no '-'")]
-    InvalidName(String),
-}
-
-impl<E> DynamicError<E> {
-    /// The aggregate's own error when `decide` or `evolve` failed, `None` otherwise.
-    pub fn aggregate_error(&self) -> Option<&E> {
-        match self {
-            DynamicError::Rejected(e) | DynamicError::Evolve { error: e, .. } => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl<E> From<StoreError> for DynamicError<E> {
-    fn from(e: StoreError) -> Self {
-        DynamicError::Store(e)
-    }
-}
-
-impl<E> From<Failure<E, E>> for DynamicError<E> {
-    fn from(failure: Failure<E, E>) -> Self {
-        match failure {
-            Failure::Rejected(e) => DynamicError::Rejected(e),
-            Failure::Evolve {
-                stream,
-                version,
-                error,
-            } => DynamicError::Evolve {
-                stream,
-                version,
-                error,
-            },
-            Failure::Store(e) => DynamicError::Store(e),
-            Failure::RetriesExhausted { attempts, source } => {
-                DynamicError::RetriesExhausted { attempts, source }
-            }
-            Failure::Upcast {
-                stream,
-                version,
-                source,
-            } => DynamicError::Upcast {
-                stream,
-                version,
-                source,
-            },
-            Failure::VersionNotFound {
-                stream,
-                requested,
-                current,
-            } => DynamicError::VersionNotFound {
-                stream,
-                requested,
-                current,
-            },
-            // JSON states and payloads need no serde step, so these cannot occur; they
-            // are kept as store errors rather than lost.
-            Failure::Decode {
-                stream,
-                version,
-                message,
-                ..
-            }
-            | Failure::SnapshotDecode {
-                stream,
-                version,
-                message,
-            } => DynamicError::Store(StoreError::Corrupt(format!(
-                "stream '{stream}' version {version}: {message}"
-            ))),
-            Failure::Encode(message) => DynamicError::Store(StoreError::InvalidInput(message)),
-        }
-    }
-}
+/// What can go wrong while handling a command of, or rebuilding, a dynamic aggregate:
+/// the one [`HandlerError`], with the aggregate's own error `E` for both a rejected
+/// command ([`HandlerError::Rejected`]) and a failing `evolve` ([`HandlerError::Evolve`]).
+pub type DynamicError<E> = HandlerError<E, E>;
 
 /// A [`DynamicAggregate`] seen by the shared handler core.
 struct Json<'a, D>(&'a D);
@@ -288,7 +153,10 @@ impl<D: DynamicAggregate> Decider for Json<'_, D> {
         Ok(state.clone())
     }
 
-    fn decode_event(&self, up: UpcastEvent) -> Result<RecordedEvent, Failure<D::Error, D::Error>> {
+    fn decode_event(
+        &self,
+        up: UpcastEvent,
+    ) -> Result<RecordedEvent, HandlerError<D::Error, D::Error>> {
         Ok(up.event)
     }
 
@@ -408,10 +276,9 @@ impl<S: EventStore, D: DynamicAggregate> DynamicHandler<S, D> {
     /// snapshot schema version plus the events after it.
     pub async fn load(&self, id: &str) -> Result<AggregateState<Value>, DynamicError<D::Error>> {
         let stream = self.stream_id(id);
-        Ok(self
-            .core
+        self.core
             .rebuild(&Json(&self.aggregate), &stream, None)
-            .await?)
+            .await
     }
 
     /// The aggregate's state just after version `version` (0: the initial state),
@@ -422,10 +289,9 @@ impl<S: EventStore, D: DynamicAggregate> DynamicHandler<S, D> {
         version: u64,
     ) -> Result<AggregateState<Value>, DynamicError<D::Error>> {
         let stream = self.stream_id(id);
-        Ok(self
-            .core
+        self.core
             .state_at_version(&Json(&self.aggregate), &stream, version)
-            .await?)
+            .await
     }
 
     /// The aggregate's state as of `at_ms` (ms since the Unix epoch): every event
@@ -436,10 +302,9 @@ impl<S: EventStore, D: DynamicAggregate> DynamicHandler<S, D> {
         at_ms: i64,
     ) -> Result<AggregateState<Value>, DynamicError<D::Error>> {
         let stream = self.stream_id(id);
-        Ok(self
-            .core
+        self.core
             .state_at_time(&Json(&self.aggregate), &stream, at_ms)
-            .await?)
+            .await
     }
 
     /// Handles `command` for the aggregate `id`: loads it, decides, and appends the
@@ -452,10 +317,9 @@ impl<S: EventStore, D: DynamicAggregate> DynamicHandler<S, D> {
         context: &CommandContext,
     ) -> Result<CommandOutcome<Value>, DynamicError<D::Error>> {
         let stream = self.stream_id(id);
-        Ok(self
-            .core
+        self.core
             .handle(&Json(&self.aggregate), &stream, command, context)
-            .await?)
+            .await
     }
 
     /// Replays the aggregate's whole stream (ignoring snapshots) and saves a snapshot of
@@ -463,9 +327,8 @@ impl<S: EventStore, D: DynamicAggregate> DynamicHandler<S, D> {
     /// events.
     pub async fn snapshot_now(&self, id: &str) -> Result<Option<u64>, DynamicError<D::Error>> {
         let stream = self.stream_id(id);
-        Ok(self
-            .core
+        self.core
             .snapshot_now(&Json(&self.aggregate), &stream)
-            .await?)
+            .await
     }
 }

@@ -117,13 +117,33 @@ pub struct CommandOutcome<A> {
     pub snapshot_saved: bool,
 }
 
-/// What can go wrong while handling a command or rebuilding an aggregate.
+/// What can go wrong while handling a command or rebuilding an aggregate: one error type
+/// for typed aggregates ([`CommandHandler`], `HandlerError<A::Error>`) and JSON ones
+/// ([`DynamicHandler`](crate::DynamicHandler), whose
+/// [`DynamicError<E>`](crate::DynamicError) is `HandlerError<E, E>`).
+///
+/// `R` is why `decide` rejects a command; `V` is why `evolve` fails: typed aggregates'
+/// `evolve` cannot fail (`V` = [`Infallible`]), JSON ones' can. Neither needs any bound
+/// except `Display` and `Debug`, and only for this type to be displayed or used as a
+/// `std::error::Error`.
 #[derive(Debug, thiserror::Error)]
-pub enum HandlerError<E: std::error::Error + 'static> {
+pub enum HandlerError<R, V = Infallible> {
     /// The aggregate rejected the command. Nothing was written; show the reason or fix
     /// the command.
     #[error("command rejected: {0}")]
-    Rejected(#[source] E),
+    Rejected(R),
+    /// `evolve` failed on a stored event, or on an event `decide` just produced (then
+    /// nothing was written). Fix `evolve` so that it accepts every event it may meet
+    /// (and every event `decide` produces), or add an upcaster.
+    #[error("evolve failed at stream '{stream}' version {version}: {error}")]
+    Evolve {
+        /// The stream.
+        stream: String,
+        /// The version of the event `evolve` failed on.
+        version: u64,
+        /// The aggregate's error, unchanged.
+        error: V,
+    },
     /// The store failed; see [`StoreError`] for what to do. Nothing was written. A
     /// decision of more than [`MAX_BATCH_EVENTS`] events is refused here, before the
     /// append, as [`StoreError::InvalidInput`]: split the work over several commands.
@@ -193,6 +213,89 @@ pub enum HandlerError<E: std::error::Error + 'static> {
         /// The stream's current version (0: no stream).
         current: u64,
     },
+    /// The aggregate's name cannot be a stream category (JSON aggregates, named at run
+    /// time). Use a non-empty name without `-`, such as `cart`.
+    #[error("invalid aggregate name '{0}': it must be non-empty and contain no '-'")]
+    InvalidName(String),
+}
+
+impl<R, V> HandlerError<R, V> {
+    /// The same error with the aggregate's own errors (a rejection, a failing `evolve`)
+    /// converted by `rejected` and `evolve`; every other variant is kept as it is.
+    pub fn map_aggregate<R2, V2>(
+        self,
+        rejected: impl FnOnce(R) -> R2,
+        evolve: impl FnOnce(V) -> V2,
+    ) -> HandlerError<R2, V2> {
+        match self {
+            HandlerError::Rejected(r) => HandlerError::Rejected(rejected(r)),
+            HandlerError::Evolve {
+                stream,
+                version,
+                error,
+            } => HandlerError::Evolve {
+                stream,
+                version,
+                error: evolve(error),
+            },
+            HandlerError::Store(e) => HandlerError::Store(e),
+            HandlerError::RetriesExhausted { attempts, source } => {
+                HandlerError::RetriesExhausted { attempts, source }
+            }
+            HandlerError::Upcast {
+                stream,
+                version,
+                source,
+            } => HandlerError::Upcast {
+                stream,
+                version,
+                source,
+            },
+            HandlerError::Decode {
+                stream,
+                version,
+                event_type,
+                schema_version,
+                message,
+            } => HandlerError::Decode {
+                stream,
+                version,
+                event_type,
+                schema_version,
+                message,
+            },
+            HandlerError::SnapshotDecode {
+                stream,
+                version,
+                message,
+            } => HandlerError::SnapshotDecode {
+                stream,
+                version,
+                message,
+            },
+            HandlerError::Encode(message) => HandlerError::Encode(message),
+            HandlerError::VersionNotFound {
+                stream,
+                requested,
+                current,
+            } => HandlerError::VersionNotFound {
+                stream,
+                requested,
+                current,
+            },
+            HandlerError::InvalidName(name) => HandlerError::InvalidName(name),
+        }
+    }
+}
+
+impl<E> HandlerError<E, E> {
+    /// The aggregate's own error when `decide` or `evolve` failed, `None` otherwise.
+    pub fn aggregate_error(&self) -> Option<&E> {
+        match self {
+            HandlerError::Rejected(e) | HandlerError::Evolve { error: e, .. } => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// Loads aggregates of type `A` from a store, handles their commands, and answers
@@ -245,7 +348,7 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
     /// snapshot schema version plus the events after it.
     pub async fn load(&self, id: &str) -> Result<AggregateState<A>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
-        Ok(self.core.rebuild(&Typed::<A>::NEW, &stream, None).await?)
+        self.core.rebuild(&Typed::<A>::NEW, &stream, None).await
     }
 
     /// The aggregate's state just after version `version` (0: the empty state), rebuilt
@@ -256,10 +359,9 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         version: u64,
     ) -> Result<AggregateState<A>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
-        Ok(self
-            .core
+        self.core
             .state_at_version(&Typed::<A>::NEW, &stream, version)
-            .await?)
+            .await
     }
 
     /// The aggregate's state as of `at_ms` (ms since the Unix epoch): every event
@@ -272,10 +374,9 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         at_ms: i64,
     ) -> Result<AggregateState<A>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
-        Ok(self
-            .core
+        self.core
             .state_at_time(&Typed::<A>::NEW, &stream, at_ms)
-            .await?)
+            .await
     }
 
     /// Handles `command` for the aggregate `id`: loads it, decides, and appends the
@@ -295,10 +396,9 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         context: &CommandContext,
     ) -> Result<CommandOutcome<A>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
-        Ok(self
-            .core
+        self.core
             .handle(&Typed::<A>::NEW, &stream, command, context)
-            .await?)
+            .await
     }
 
     /// Replays the aggregate's whole stream (ignoring existing snapshots) and saves a
@@ -307,61 +407,7 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
     /// Returns the snapshot's version, `None` when the aggregate has no events.
     pub async fn snapshot_now(&self, id: &str) -> Result<Option<u64>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
-        Ok(self.core.snapshot_now(&Typed::<A>::NEW, &stream).await?)
-    }
-}
-
-impl<E: std::error::Error + 'static> From<Failure<E, Infallible>> for HandlerError<E> {
-    fn from(failure: Failure<E, Infallible>) -> Self {
-        match failure {
-            Failure::Rejected(e) => HandlerError::Rejected(e),
-            Failure::Evolve { error, .. } => match error {},
-            Failure::Store(e) => HandlerError::Store(e),
-            Failure::RetriesExhausted { attempts, source } => {
-                HandlerError::RetriesExhausted { attempts, source }
-            }
-            Failure::Upcast {
-                stream,
-                version,
-                source,
-            } => HandlerError::Upcast {
-                stream,
-                version,
-                source,
-            },
-            Failure::Decode {
-                stream,
-                version,
-                event_type,
-                schema_version,
-                message,
-            } => HandlerError::Decode {
-                stream,
-                version,
-                event_type,
-                schema_version,
-                message,
-            },
-            Failure::SnapshotDecode {
-                stream,
-                version,
-                message,
-            } => HandlerError::SnapshotDecode {
-                stream,
-                version,
-                message,
-            },
-            Failure::Encode(message) => HandlerError::Encode(message),
-            Failure::VersionNotFound {
-                stream,
-                requested,
-                current,
-            } => HandlerError::VersionNotFound {
-                stream,
-                requested,
-                current,
-            },
-        }
+        self.core.snapshot_now(&Typed::<A>::NEW, &stream).await
     }
 }
 
@@ -397,19 +443,23 @@ impl<A: Aggregate> Decider for Typed<A> {
         serde_json::to_value(state).map_err(|e| e.to_string())
     }
 
-    fn decode_event(&self, up: UpcastEvent) -> Result<A::Event, Failure<A::Error, Infallible>> {
+    fn decode_event(
+        &self,
+        up: UpcastEvent,
+    ) -> Result<A::Event, HandlerError<A::Error, Infallible>> {
         let UpcastEvent { event: up, .. } = up;
         let (stream, version) = (up.stream_id, up.version);
         let event_type = up.event_type;
-        let event = A::Event::from_data(&event_type, up.data).map_err(|e| Failure::Decode {
-            stream: stream.clone(),
-            version,
-            event_type: event_type.clone(),
-            schema_version: up.schema_version,
-            message: e.to_string(),
-        })?;
+        let event =
+            A::Event::from_data(&event_type, up.data).map_err(|e| HandlerError::Decode {
+                stream: stream.clone(),
+                version,
+                event_type: event_type.clone(),
+                schema_version: up.schema_version,
+                message: e.to_string(),
+            })?;
         if event.schema_version() != up.schema_version {
-            return Err(Failure::Upcast {
+            return Err(HandlerError::Upcast {
                 stream,
                 version,
                 source: UpcastError::MissingStep {
@@ -444,52 +494,6 @@ impl<A: Aggregate> Decider for Typed<A> {
             data: decided.to_data().map_err(|e| e.to_string())?,
             metadata: metadata.clone(),
         })
-    }
-}
-
-/// Why the shared handler core failed; each public handler turns it into its own error
-/// type ([`HandlerError`] for typed aggregates, `DynamicError` for JSON ones).
-#[derive(Debug)]
-pub(crate) enum Failure<R, V> {
-    Rejected(R),
-    Evolve {
-        stream: String,
-        version: u64,
-        error: V,
-    },
-    Store(StoreError),
-    RetriesExhausted {
-        attempts: u32,
-        source: StoreError,
-    },
-    Upcast {
-        stream: String,
-        version: u64,
-        source: UpcastError,
-    },
-    Decode {
-        stream: String,
-        version: u64,
-        event_type: String,
-        schema_version: u32,
-        message: String,
-    },
-    SnapshotDecode {
-        stream: String,
-        version: u64,
-        message: String,
-    },
-    Encode(String),
-    VersionNotFound {
-        stream: String,
-        requested: u64,
-        current: u64,
-    },
-}
-
-impl<R, V> From<StoreError> for Failure<R, V> {
-    fn from(e: StoreError) -> Self {
-        Failure::Store(e)
     }
 }
 
@@ -543,7 +547,8 @@ pub(crate) trait Decider {
     }
 }
 
-type CoreResult<T, D> = Result<T, Failure<<D as Decider>::Rejection, <D as Decider>::EvolveError>>;
+type CoreResult<T, D> =
+    Result<T, HandlerError<<D as Decider>::Rejection, <D as Decider>::EvolveError>>;
 
 /// Load, decide, append, retry, snapshot and temporal queries, shared by
 /// [`CommandHandler`] and the dynamic (JSON) handler.
@@ -582,7 +587,7 @@ impl<S: EventStore> HandlerCore<S> {
     ) -> CoreResult<AggregateState<D::State>, D> {
         let current = self.store.stream_version(stream).await?.unwrap_or(0);
         if version > current {
-            return Err(Failure::VersionNotFound {
+            return Err(HandlerError::VersionNotFound {
                 stream: stream.to_string(),
                 requested: version,
                 current,
@@ -657,7 +662,7 @@ impl<S: EventStore> HandlerCore<S> {
         let mut loaded = match snapshot {
             Some(snapshot) => AggregateState {
                 state: d.decode_state(snapshot.state).map_err(|message| {
-                    Failure::SnapshotDecode {
+                    HandlerError::SnapshotDecode {
                         stream: stream.to_string(),
                         version: snapshot.version,
                         message,
@@ -692,7 +697,7 @@ impl<S: EventStore> HandlerCore<S> {
                 let version = recorded.version;
                 let event = self.decode(d, recorded)?;
                 d.evolve(&mut loaded.state, &event)
-                    .map_err(|error| Failure::Evolve {
+                    .map_err(|error| HandlerError::Evolve {
                         stream: stream.to_string(),
                         version,
                         error,
@@ -718,7 +723,7 @@ impl<S: EventStore> HandlerCore<S> {
         let up = self
             .upcasters
             .upcast(recorded)
-            .map_err(|source| Failure::Upcast {
+            .map_err(|source| HandlerError::Upcast {
                 stream,
                 version,
                 source,
@@ -740,7 +745,7 @@ impl<S: EventStore> HandlerCore<S> {
             let mut loaded = self.rebuild(d, stream, None).await?;
             let decided = d
                 .decide(&loaded.state, command)
-                .map_err(Failure::Rejected)?;
+                .map_err(HandlerError::Rejected)?;
             if decided.is_empty() {
                 return Ok(CommandOutcome {
                     events: Vec::new(),
@@ -751,7 +756,7 @@ impl<S: EventStore> HandlerCore<S> {
                 });
             }
             if decided.len() > MAX_BATCH_EVENTS {
-                return Err(Failure::Store(StoreError::InvalidInput(format!(
+                return Err(HandlerError::Store(StoreError::InvalidInput(format!(
                     "the command decided {} events; one command may record at most {MAX_BATCH_EVENTS}",
                     decided.len()
                 ))));
@@ -765,11 +770,15 @@ impl<S: EventStore> HandlerCore<S> {
                         .command_id
                         .as_ref()
                         .map(|c| format!("{c}-{}", i + 1));
-                    d.to_new_event(e, id, &metadata).map_err(Failure::Encode)
+                    d.to_new_event(e, id, &metadata)
+                        .map_err(HandlerError::Encode)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let before_fold = if d.evolve_sees_envelope() {
-                Some(d.encode_state(&loaded.state).map_err(Failure::Encode)?)
+                Some(
+                    d.encode_state(&loaded.state)
+                        .map_err(HandlerError::Encode)?,
+                )
             } else {
                 None
             };
@@ -791,14 +800,14 @@ impl<S: EventStore> HandlerCore<S> {
                 };
                 let decoded = self.decode(d, provisional)?;
                 d.evolve(&mut loaded.state, &decoded)
-                    .map_err(|error| Failure::Evolve {
+                    .map_err(|error| HandlerError::Evolve {
                         stream: stream.to_string(),
                         version,
                         error,
                     })?;
             }
             d.check_state(&loaded.state)
-                .map_err(|message| Failure::Store(StoreError::InvalidInput(message)))?;
+                .map_err(|message| HandlerError::Store(StoreError::InvalidInput(message)))?;
             let result = match self
                 .store
                 .append(stream, ExpectedVersion::Exact(before), new_events)
@@ -807,7 +816,7 @@ impl<S: EventStore> HandlerCore<S> {
                 Ok(result) => result,
                 Err(conflict @ StoreError::WrongExpectedVersion { .. }) => {
                     if attempts >= self.max_attempts {
-                        return Err(Failure::RetriesExhausted {
+                        return Err(HandlerError::RetriesExhausted {
                             attempts,
                             source: conflict,
                         });
@@ -839,12 +848,12 @@ impl<S: EventStore> HandlerCore<S> {
                 // loaded; the provisional fold above proved each event can be folded.
                 let mut state = d
                     .decode_state(before_fold)
-                    .map_err(|message| Failure::Store(StoreError::Corrupt(message)))?;
+                    .map_err(|message| HandlerError::Store(StoreError::Corrupt(message)))?;
                 for event in &recorded {
                     let version = event.version;
                     let decoded = self.decode(d, event.clone())?;
                     d.evolve(&mut state, &decoded)
-                        .map_err(|error| Failure::Evolve {
+                        .map_err(|error| HandlerError::Evolve {
                             stream: stream.to_string(),
                             version,
                             error,
@@ -859,7 +868,9 @@ impl<S: EventStore> HandlerCore<S> {
                         stream_id: stream.to_string(),
                         version: result.last_version,
                         schema_version: d.snapshot_schema_version(),
-                        state: d.encode_state(&loaded.state).map_err(Failure::Encode)?,
+                        state: d
+                            .encode_state(&loaded.state)
+                            .map_err(HandlerError::Encode)?,
                         taken_at: recorded.last().map_or(0, |e| e.recorded_at),
                     })
                     .await?;
@@ -905,7 +916,7 @@ impl<S: EventStore> HandlerCore<S> {
             return Ok(None);
         }
         d.check_state(&loaded.state)
-            .map_err(|message| Failure::Store(StoreError::InvalidInput(message)))?;
+            .map_err(|message| HandlerError::Store(StoreError::InvalidInput(message)))?;
         let last = self
             .read_range(stream, loaded.version, loaded.version)
             .await?;
@@ -914,7 +925,9 @@ impl<S: EventStore> HandlerCore<S> {
                 stream_id: stream.to_string(),
                 version: loaded.version,
                 schema_version: d.snapshot_schema_version(),
-                state: d.encode_state(&loaded.state).map_err(Failure::Encode)?,
+                state: d
+                    .encode_state(&loaded.state)
+                    .map_err(HandlerError::Encode)?,
                 taken_at: last.first().map_or(0, |e| e.recorded_at),
             })
             .await?;

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::error::StoreError;
 use crate::event::RecordedEvent;
 use crate::projection::{
-    Projection, ProjectionRunner, ProjectionStatus, RebuildProgress, StateAtError,
+    Projection, ProjectionError, ProjectionRunner, ProjectionStatus, RebuildProgress, StateAtError,
 };
 use crate::store::{EventStore, ReadAllOptions};
 
@@ -27,29 +27,29 @@ trait Erased {
     fn name(&self) -> String;
     fn event_types(&self) -> Option<Vec<String>>;
     fn page_size(&self) -> usize;
-    fn loaded_position(&mut self) -> LocalFuture<'_, Result<Option<u64>, StoreError>>;
+    fn loaded_position(&mut self) -> LocalFuture<'_, Result<Option<u64>, ProjectionError>>;
     fn feed<'a>(
         &'a mut self,
         page: &'a [RecordedEvent],
         full: bool,
         head: u64,
-    ) -> LocalFuture<'a, Result<usize, StoreError>>;
-    fn save_if_moved(&mut self) -> LocalFuture<'_, Result<(), StoreError>>;
-    fn state(&self) -> Result<Value, StoreError>;
+    ) -> LocalFuture<'a, Result<usize, ProjectionError>>;
+    fn save_if_moved(&mut self) -> LocalFuture<'_, Result<(), ProjectionError>>;
+    fn state(&self) -> Result<Value, ProjectionError>;
     fn state_at(&mut self, position: u64) -> LocalFuture<'_, Result<Value, StateAtError>>;
     fn status(&self) -> ProjectionStatus;
     fn position(&self) -> u64;
-    fn lag(&mut self) -> LocalFuture<'_, Result<u64, StoreError>>;
+    fn lag(&mut self) -> LocalFuture<'_, Result<u64, ProjectionError>>;
     fn resume(&mut self);
     fn rebuild<'a>(
         &'a mut self,
         progress: &'a mut dyn FnMut(RebuildProgress),
-    ) -> LocalFuture<'a, Result<usize, StoreError>>;
+    ) -> LocalFuture<'a, Result<usize, ProjectionError>>;
 }
 
-fn json<T: Serialize>(state: &T) -> Result<Value, StoreError> {
+fn json<T: Serialize>(state: &T) -> Result<Value, ProjectionError> {
     serde_json::to_value(state)
-        .map_err(|e| StoreError::InvalidInput(format!("cannot serialize projection state: {e}")))
+        .map_err(|e| ProjectionError::Encode(format!("cannot serialize projection state: {e}")))
 }
 
 impl<S: EventStore, P: Projection> Erased for ProjectionRunner<S, P> {
@@ -62,7 +62,7 @@ impl<S: EventStore, P: Projection> Erased for ProjectionRunner<S, P> {
     fn page_size(&self) -> usize {
         ProjectionRunner::page_size(self)
     }
-    fn loaded_position(&mut self) -> LocalFuture<'_, Result<Option<u64>, StoreError>> {
+    fn loaded_position(&mut self) -> LocalFuture<'_, Result<Option<u64>, ProjectionError>> {
         Box::pin(ProjectionRunner::loaded_position(self))
     }
     fn feed<'a>(
@@ -70,13 +70,13 @@ impl<S: EventStore, P: Projection> Erased for ProjectionRunner<S, P> {
         page: &'a [RecordedEvent],
         full: bool,
         head: u64,
-    ) -> LocalFuture<'a, Result<usize, StoreError>> {
+    ) -> LocalFuture<'a, Result<usize, ProjectionError>> {
         Box::pin(ProjectionRunner::feed(self, page, full, head))
     }
-    fn save_if_moved(&mut self) -> LocalFuture<'_, Result<(), StoreError>> {
+    fn save_if_moved(&mut self) -> LocalFuture<'_, Result<(), ProjectionError>> {
         Box::pin(ProjectionRunner::save_if_moved(self))
     }
-    fn state(&self) -> Result<Value, StoreError> {
+    fn state(&self) -> Result<Value, ProjectionError> {
         json(ProjectionRunner::state(self))
     }
     fn state_at(&mut self, position: u64) -> LocalFuture<'_, Result<Value, StateAtError>> {
@@ -91,7 +91,7 @@ impl<S: EventStore, P: Projection> Erased for ProjectionRunner<S, P> {
     fn position(&self) -> u64 {
         ProjectionRunner::position(self)
     }
-    fn lag(&mut self) -> LocalFuture<'_, Result<u64, StoreError>> {
+    fn lag(&mut self) -> LocalFuture<'_, Result<u64, ProjectionError>> {
         Box::pin(ProjectionRunner::lag(self))
     }
     fn resume(&mut self) {
@@ -100,7 +100,7 @@ impl<S: EventStore, P: Projection> Erased for ProjectionRunner<S, P> {
     fn rebuild<'a>(
         &'a mut self,
         progress: &'a mut dyn FnMut(RebuildProgress),
-    ) -> LocalFuture<'a, Result<usize, StoreError>> {
+    ) -> LocalFuture<'a, Result<usize, ProjectionError>> {
         Box::pin(ProjectionRunner::rebuild(self, progress))
     }
 }
@@ -116,9 +116,9 @@ pub enum HubError {
     /// two would overwrite each other's checkpoint. Use the one there.
     #[error("a projection named '{0}' is already in the hub")]
     Duplicate(String),
-    /// The store failed.
+    /// A runner stopped: the store failed, or a state does not encode.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Projection(#[from] ProjectionError),
 }
 
 /// Where one projection stands.
@@ -186,7 +186,7 @@ impl<S: EventStore> ProjectionHub<S> {
     /// every projection that is behind. A projection whose `apply` fails stops there
     /// (status failed) and the others go on. Returns the events applied, summed over
     /// the projections.
-    pub async fn catch_up(&mut self) -> Result<usize, StoreError> {
+    pub async fn catch_up(&mut self) -> Result<usize, ProjectionError> {
         let mut start = None;
         for runner in self.runners.iter_mut() {
             if let Some(p) = runner.loaded_position().await? {
@@ -256,8 +256,10 @@ impl<S: EventStore> ProjectionHub<S> {
     /// runner had it (see [`ProjectionRunner::state_at`]).
     pub async fn state_at(&mut self, name: &str, position: u64) -> Result<Value, StateAtError> {
         let runner = self.runner(name).map_err(|e| match e {
-            HubError::Store(e) => StateAtError::Store(e),
-            other => StateAtError::Store(StoreError::InvalidInput(other.to_string())),
+            HubError::Projection(e) => StateAtError::Projection(e),
+            other => StateAtError::Projection(ProjectionError::Store(StoreError::InvalidInput(
+                other.to_string(),
+            ))),
         })?;
         runner.state_at(position).await
     }

@@ -134,8 +134,8 @@ pub use dynamic::{DecidedEvent, DynamicAggregate, DynamicError, DynamicHandler};
 pub use handler::{CommandContext, CommandHandler, CommandOutcome, HandlerError, SnapshotPolicy};
 pub use hub::{HubError, HubInfo, ProjectionHub};
 pub use projection::{
-    JsonProjection, JsonReducer, Projection, ProjectionRunner, ProjectionStatus, RebuildProgress,
-    StateAtError,
+    JsonProjection, JsonReducer, Projection, ProjectionError, ProjectionRunner, ProjectionStatus,
+    RebuildProgress, StateAtError,
 };
 pub use stats::{compute_stats, utc_date, StoreStats};
 pub use upcast::{ReadError, UpcastError, UpcastEvent, UpcastFn, Upcasters};

@@ -249,7 +249,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
     }
 
     /// How many events of the log lie past the checkpoint (head − checkpoint).
-    pub async fn lag(&mut self) -> Result<u64, StoreError> {
+    pub async fn lag(&mut self) -> Result<u64, ProjectionError> {
         self.load().await?;
         Ok(self
             .store
@@ -265,7 +265,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         }
     }
 
-    async fn load(&mut self) -> Result<(), StoreError> {
+    async fn load(&mut self) -> Result<(), ProjectionError> {
         if self.loaded {
             return Ok(());
         }
@@ -296,7 +296,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
     /// Processes one page of events past the checkpoint and saves the checkpoint.
     /// Returns how many events were applied; 0 when caught up or failed. A failing event
     /// sets [`ProjectionStatus::Failed`] and is not an `Err`: only store errors are.
-    pub async fn run_once(&mut self) -> Result<usize, StoreError> {
+    pub async fn run_once(&mut self) -> Result<usize, ProjectionError> {
         self.load().await?;
         if matches!(self.status, ProjectionStatus::Failed { .. }) {
             return Ok(0);
@@ -311,7 +311,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
 
     /// Reads and applies one page past `position`, knowing the log reached `head`;
     /// saves only on failure (the caller decides when else to save).
-    async fn page(&mut self, head: u64) -> Result<Page, StoreError> {
+    async fn page(&mut self, head: u64) -> Result<Page, ProjectionError> {
         if self.position >= head {
             if self.status != ProjectionStatus::Rebuilding {
                 self.status = ProjectionStatus::CaughtUp;
@@ -344,7 +344,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         last: u64,
         full: bool,
         head: u64,
-    ) -> Result<Page, StoreError> {
+    ) -> Result<Page, ProjectionError> {
         let mut applied = 0;
         let mut failure = None;
         for event in page.iter() {
@@ -357,12 +357,19 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         if let Some((position, error)) = failure {
             // The failing event may have half-changed the state: restore the saved state
             // and re-apply the events that succeeded since.
-            self.state = serde_json::from_value(self.saved_state.clone())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            self.state = serde_json::from_value(self.saved_state.clone()).map_err(|e| {
+                ProjectionError::Encode(format!(
+                    "the saved state of projection '{}' does not decode: {e}",
+                    self.projection.name()
+                ))
+            })?;
             let unsaved = std::mem::take(&mut self.unsaved);
             for event in unsaved.iter().chain(&page[..applied]) {
                 self.apply(event).map_err(|e| {
-                    StoreError::Corrupt(format!("projection is not deterministic: {e}"))
+                    ProjectionError::NotDeterministic(format!(
+                        "projection '{}' failed on an event it had applied: {e}",
+                        self.projection.name()
+                    ))
                 })?;
             }
             self.position = position - 1;
@@ -400,7 +407,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         page: &[RecordedEvent],
         full: bool,
         head: u64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, ProjectionError> {
         self.load().await?;
         if matches!(self.status, ProjectionStatus::Failed { .. }) || self.position >= head {
             return Ok(0);
@@ -436,7 +443,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
 
     /// Saves the checkpoint if events were applied since the last save (the end of a
     /// hub pass).
-    pub(crate) async fn save_if_moved(&mut self) -> Result<(), StoreError> {
+    pub(crate) async fn save_if_moved(&mut self) -> Result<(), ProjectionError> {
         if self.position != self.saved_position
             && !matches!(self.status, ProjectionStatus::Failed { .. })
         {
@@ -446,7 +453,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
     }
 
     /// Loads the saved checkpoint (once) and gives the position to read from.
-    pub(crate) async fn loaded_position(&mut self) -> Result<Option<u64>, StoreError> {
+    pub(crate) async fn loaded_position(&mut self) -> Result<Option<u64>, ProjectionError> {
         self.load().await?;
         Ok((!matches!(self.status, ProjectionStatus::Failed { .. })).then_some(self.position))
     }
@@ -480,7 +487,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         }
         let decode = |value: Value| {
             serde_json::from_value::<P::State>(value)
-                .map_err(|e| StoreError::Corrupt(format!("projection state: {e}")))
+                .map_err(|e| ProjectionError::Encode(format!("projection state: {e}")))
         };
         let mut from = 0;
         let mut state = self.projection.initial_state();
@@ -505,7 +512,8 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
                     event_types: self.projection.event_types(),
                     stream_prefix: None,
                 })
-                .await?;
+                .await
+                .map_err(ProjectionError::from)?;
             let full = page.len() == self.page_size;
             for event in page.iter().take_while(|e| e.position <= position) {
                 apply_one(&self.projection, &self.upcasters, &mut state, event).map_err(
@@ -524,14 +532,14 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         Ok(state)
     }
 
-    async fn save(&mut self) -> Result<(), StoreError> {
+    async fn save(&mut self) -> Result<(), ProjectionError> {
         let state = to_json(&self.state)?;
         // A checkpoint nesting deeper than the limit could never be loaded again.
         crate::limits::check_depth(
             &format!("the state of projection '{}'", self.projection.name()),
             &state,
         )
-        .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        .map_err(|e| ProjectionError::Encode(e.to_string()))?;
         self.store
             .save_checkpoint(Checkpoint {
                 name: self.projection.name().to_string(),
@@ -552,7 +560,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
     async fn run_to_head(
         &mut self,
         mut progress: impl FnMut(RebuildProgress),
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, ProjectionError> {
         self.load().await?;
         let mut total = 0;
         loop {
@@ -593,8 +601,8 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
     /// Call it at start-up and after appends. Returns how many events were applied.
     /// A state nesting deeper than [`MAX_DEPTH`](crate::limits::MAX_DEPTH) is never
     /// saved (a checkpoint of it could not be loaded again): the save fails with
-    /// [`StoreError::InvalidInput`] and the checkpoint stays at the last save.
-    pub async fn catch_up(&mut self) -> Result<usize, StoreError> {
+    /// [`ProjectionError::Encode`] and the checkpoint stays at the last save.
+    pub async fn catch_up(&mut self) -> Result<usize, ProjectionError> {
         self.run_to_head(|_| {}).await
     }
 
@@ -603,7 +611,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
     pub async fn rebuild(
         &mut self,
         progress: impl FnMut(RebuildProgress),
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, ProjectionError> {
         self.loaded = true;
         self.status = ProjectionStatus::Rebuilding;
         self.state = self.projection.initial_state();
@@ -618,12 +626,34 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
     }
 }
 
+/// Why a projection runner stopped: not an event its `apply` refuses (that is
+/// [`ProjectionStatus::Failed`], and the runner goes on answering), but the store or
+/// the projection's own state.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProjectionError {
+    /// The store failed; see [`StoreError`] for what to do. The checkpoint stays at the
+    /// last save, and a later run resumes there.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The state does not encode to JSON, its saved JSON does not decode, or it nests
+    /// deeper than [`MAX_DEPTH`](crate::limits::MAX_DEPTH) (a checkpoint of it could never
+    /// be loaded again). Nothing was saved; fix the state's serde form or its shape.
+    #[error("cannot encode: {0}")]
+    Encode(String),
+    /// `apply` failed on an event it had applied before, when the runner replayed it
+    /// after another event failed: its result depends on more than the state and the
+    /// event. Make `apply` deterministic, then rebuild.
+    #[error("not deterministic: {0}")]
+    NotDeterministic(String),
+}
+
 /// Why [`ProjectionRunner::state_at`] has no state for a position.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StateAtError {
-    /// The store failed; the query may be retried.
+    /// The runner stopped (the store failed, or the state does not encode); the query
+    /// may be retried once that is fixed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Projection(#[from] ProjectionError),
     /// `apply` fails on the event at `position`, at or before the position asked for;
     /// the live runner stops at the same event. Fix the projection (or ask for an
     /// earlier position).
@@ -653,7 +683,7 @@ fn apply_one<P: Projection>(
         .map_err(|e| e.to_string())
 }
 
-fn to_json<T: Serialize>(state: &T) -> Result<Value, StoreError> {
+fn to_json<T: Serialize>(state: &T) -> Result<Value, ProjectionError> {
     serde_json::to_value(state)
-        .map_err(|e| StoreError::InvalidInput(format!("cannot serialize projection state: {e}")))
+        .map_err(|e| ProjectionError::Encode(format!("cannot serialize projection state: {e}")))
 }

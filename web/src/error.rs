@@ -6,9 +6,9 @@
 //! explain it (for a version conflict: `stream`, `expected` and `actual`). The class's
 //! TypeScript declaration is merged with an interface listing those fields.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
-use chronik_core::{ExpectedVersion, StoreError};
+use chronik_core::{ExpectedVersion, HandlerError, HubError, ProjectionError, StoreError};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -140,4 +140,60 @@ pub fn store_error(err: StoreError) -> JsValue {
 /// `ChronikError` with code `InvalidInput`. Nothing is written.
 pub fn invalid_input(err: impl std::fmt::Display) -> JsValue {
     js_error("InvalidInput", &format!("invalid input: {err}")).into()
+}
+
+/// A command handler's error as a `ChronikError`, the same codes for aggregates written
+/// in Rust and in JavaScript. The aggregate's own errors become JS values through
+/// `rejected` (why `decide` refused) and `evolve` (why `evolve` failed); every other
+/// variant is coded here.
+pub fn handler_error<R, V>(
+    err: HandlerError<R, V>,
+    rejected: impl FnOnce(R) -> JsValue,
+    evolve: impl FnOnce(V) -> JsValue,
+) -> JsValue {
+    let aggregate = RefCell::new(None);
+    let err = err.map_aggregate(
+        |r| *aggregate.borrow_mut() = Some(rejected(r)),
+        |v| *aggregate.borrow_mut() = Some(evolve(v)),
+    );
+    if let Some(js) = aggregate.into_inner() {
+        return js;
+    }
+    let err = err.map_aggregate(|()| "", |()| "");
+    let message = err.to_string();
+    match err {
+        HandlerError::Store(e) => store_error(e),
+        HandlerError::RetriesExhausted { .. } => js_error("RetriesExhausted", &message).into(),
+        HandlerError::VersionNotFound { .. } => js_error("VersionNotFound", &message).into(),
+        HandlerError::Upcast { .. }
+        | HandlerError::Decode { .. }
+        | HandlerError::SnapshotDecode { .. } => js_error("CorruptData", &message).into(),
+        HandlerError::InvalidName(_) => js_error("InvalidInput", &message).into(),
+        // An event or state that cannot be encoded is a bug of the aggregate's serde form;
+        // rejections and evolve failures were returned above.
+        HandlerError::Encode(_) | HandlerError::Rejected(_) | HandlerError::Evolve { .. } => {
+            js_error("Internal", &message).into()
+        }
+    }
+}
+
+/// A stopped projection runner as a `ChronikError`.
+pub fn projection_error(err: ProjectionError) -> JsValue {
+    let message = err.to_string();
+    match err {
+        ProjectionError::Store(e) => store_error(e),
+        // A state that does not encode (or nests too deep) is bad input from `apply`.
+        ProjectionError::Encode(_) => js_error("InvalidInput", &message).into(),
+        ProjectionError::NotDeterministic(_) => js_error("ProjectionFailed", &message).into(),
+    }
+}
+
+/// A projection hub's refusal as a `ChronikError`.
+pub fn hub_error(err: HubError) -> JsValue {
+    let message = err.to_string();
+    match err {
+        HubError::Projection(e) => projection_error(e),
+        HubError::Unknown(_) => js_error("UnknownProjection", &message).into(),
+        HubError::Duplicate(_) => js_error("InvalidInput", &message).into(),
+    }
 }

@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 use super::types::RecordedEvent;
 use super::types::{CommandOptions, StateOptions};
 use super::{call, input, out, Backend, Shared};
-use crate::error::{js_error, store_error};
+use crate::error::handler_error;
 
 /// The JavaScript functions behind an aggregate.
 pub struct JsAggregate {
@@ -108,53 +108,9 @@ pub struct ExecuteResult {
     pub events: Vec<RecordedEvent>,
 }
 
+/// A JS aggregate's error: what `decide` or `evolve` threw, unchanged, or a `ChronikError`.
 fn dynamic_error(err: DynamicError<JsValue>) -> JsValue {
-    let message = err.to_string_lossy();
-    match err {
-        DynamicError::Rejected(thrown) | DynamicError::Evolve { error: thrown, .. } => thrown,
-        DynamicError::Store(e) => store_error(e),
-        DynamicError::RetriesExhausted { .. } => js_error("RetriesExhausted", &message).into(),
-        DynamicError::VersionNotFound { .. } => js_error("VersionNotFound", &message).into(),
-        DynamicError::Upcast { .. } => js_error("CorruptData", &message).into(),
-        DynamicError::InvalidName(_) => js_error("InvalidInput", &message).into(),
-    }
-}
-
-/// What a `DynamicError<JsValue>` says, without requiring `JsValue: Display`.
-trait Lossy {
-    fn to_string_lossy(&self) -> String;
-}
-
-impl Lossy for DynamicError<JsValue> {
-    fn to_string_lossy(&self) -> String {
-        match self {
-            DynamicError::Rejected(_) => "command rejected".into(),
-            DynamicError::Evolve {
-                stream, version, ..
-            } => {
-                format!("evolve failed at stream '{stream}' version {version}")
-            }
-            DynamicError::Store(e) => e.to_string(),
-            DynamicError::RetriesExhausted { attempts, source } => {
-                format!("gave up after {attempts} attempts: {source}")
-            }
-            DynamicError::Upcast {
-                stream,
-                version,
-                source,
-            } => {
-                format!("stream '{stream}' version {version}: {source}")
-            }
-            DynamicError::VersionNotFound {
-                stream,
-                requested,
-                current,
-            } => {
-                format!("stream '{stream}' has no version {requested}; it is at {current}")
-            }
-            DynamicError::InvalidName(name) => format!("invalid aggregate name: {name}"),
-        }
-    }
+    handler_error(err, |thrown| thrown, |thrown| thrown)
 }
 
 /// An aggregate defined in JavaScript. Get one from `db.defineAggregate`.

@@ -6,12 +6,10 @@
 use std::rc::Rc;
 
 use chronik_core::{Aggregate, AggregateState, CommandHandler, HandlerError};
-use chronik_examples::bank::{AccountBalances, DailySummary, PendingTransfers, TransactionHistory};
 use chronik_examples::bank::{BankAccount, BankError};
-use chronik_examples::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
 use chronik_examples::orders::{Order, OrderError};
 use chronik_examples::{
-    Bank as CoreBank, DemoConfig, FulfilmentSagas, Orders as CoreOrders, Services,
+    registry, Bank as CoreBank, DemoConfig, FulfilmentSagas, Orders as CoreOrders, Services,
 };
 use chronik_examples::{SagaError, ServiceError, TransferRunError};
 use wasm_bindgen::prelude::*;
@@ -20,10 +18,10 @@ use super::domain_types::{
     money, Account, BankCommandInput, FaultsInput, OrderCommandInput, OrderView, SagaView,
     TransferInput, TransferView,
 };
-use super::projection::{AnyProjection, SharedRunner};
+use super::projection::PendingRunner;
 use super::types::{CommandOptions, StateOptions};
 use super::{call, domain_types, input, out, ts, Chronik, Shared};
-use crate::error::{js_error, set_field, store_error};
+use crate::error::{handler_error, js_error, set_field, store_error};
 
 /// A command or transfer from JavaScript: checked JSON, then decoded. Refusals carry
 /// the code `InvalidCommand` and name the field.
@@ -36,33 +34,28 @@ fn command<T: serde::de::DeserializeOwned>(value: &JsValue, what: &str) -> Resul
     input::typed(value, what).map_err(recode)
 }
 
-/// A handler error as a `ChronikError`; `rejected` names the domain rule that refused.
-fn handler_error<E: std::error::Error>(
+/// A domain handler's error as a `ChronikError`; `rejected` names the domain rule that
+/// refused and the fields that say why.
+fn domain_error<E: std::error::Error>(
     err: HandlerError<E>,
     rejected: impl FnOnce(&E) -> (&'static str, Vec<(&'static str, JsValue)>),
 ) -> JsValue {
-    let message = err.to_string();
-    match err {
-        HandlerError::Rejected(e) => {
+    handler_error(
+        err,
+        |e| {
             let (code, fields) = rejected(&e);
-            let js = js_error(code, &message);
+            let js = js_error(code, &format!("command rejected: {e}"));
             for (key, value) in fields {
                 set_field(&js, key, value);
             }
             js.into()
-        }
-        HandlerError::Store(e) => store_error(e),
-        HandlerError::RetriesExhausted { .. } => js_error("RetriesExhausted", &message).into(),
-        HandlerError::VersionNotFound { .. } => js_error("VersionNotFound", &message).into(),
-        HandlerError::Upcast { .. }
-        | HandlerError::Decode { .. }
-        | HandlerError::SnapshotDecode { .. } => js_error("CorruptData", &message).into(),
-        HandlerError::Encode(_) => js_error("Internal", &message).into(),
-    }
+        },
+        |never| match never {},
+    )
 }
 
 fn bank_error(err: HandlerError<BankError>) -> JsValue {
-    handler_error(err, |e| match e {
+    domain_error(err, |e| match e {
         BankError::InsufficientFunds { balance, amount } => (
             "InsufficientFunds",
             vec![
@@ -85,7 +78,7 @@ fn bank_error(err: HandlerError<BankError>) -> JsValue {
 }
 
 fn order_error(err: HandlerError<OrderError>) -> JsValue {
-    handler_error(err, |e| match e {
+    domain_error(err, |e| match e {
         OrderError::InvalidTransition { .. } | OrderError::ItemsLocked { .. } => {
             ("InvalidTransition", Vec::new())
         }
@@ -100,7 +93,7 @@ fn transfer_error(err: TransferRunError) -> JsValue {
     match err {
         TransferRunError::InvalidAmount(_) => js_error("InvalidAmount", &message).into(),
         TransferRunError::Account(e) => bank_error(e),
-        TransferRunError::Transfer(e) => handler_error(e, |_| ("InvalidCommand", Vec::new())),
+        TransferRunError::Transfer(e) => domain_error(e, |_| ("InvalidCommand", Vec::new())),
         TransferRunError::RefundRejected(_) => js_error("RefundRejected", &message).into(),
     }
 }
@@ -111,7 +104,7 @@ fn saga_error(err: SagaError) -> JsValue {
         SagaError::OrderNotFound(_) => js_error("OrderNotFound", &message).into(),
         SagaError::NotSubmitted { .. } => js_error("InvalidTransition", &message).into(),
         SagaError::Order(e) => order_error(e),
-        SagaError::Saga(e) => handler_error(e, |_| ("SagaOutOfOrder", Vec::new())),
+        SagaError::Saga(e) => domain_error(e, |_| ("SagaOutOfOrder", Vec::new())),
         SagaError::Service(ServiceError::Store(e)) => store_error(e),
         SagaError::Service(
             ServiceError::InvalidQuantity { .. }
@@ -477,51 +470,27 @@ impl Fulfilment {
     }
 }
 
-/// The names of the projections the example domains provide.
-pub(super) const BUILT_IN_PROJECTIONS: [&str; 8] = [
-    "AccountBalances",
-    "TransactionHistory",
-    "DailySummary",
-    "PendingTransfers",
-    "CurrentOrders",
-    "OrderHistory",
-    "CustomerStats",
-    "InventoryDemand",
-];
+/// The names of the read models the example domains provide.
+pub(super) const BUILT_IN_PROJECTIONS: [&str; registry::READ_MODELS.len()] = {
+    let mut names = [""; registry::READ_MODELS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = registry::READ_MODELS[i].name;
+        i += 1;
+    }
+    names
+};
 
-/// A runner for one of the example domains' read models.
-pub(super) fn built_in_projection(shared: &Shared, name: &str) -> Option<Rc<dyn AnyProjection>> {
+/// Adds the runner of one of the example domains' read models to the hub, configured by
+/// the domains' registry; `None` for a name the examples do not have.
+pub(super) fn built_in_projection(shared: &Shared, name: &str) -> Option<PendingRunner> {
+    registry::read_model(name)?;
     let store = Rc::clone(&shared.store);
-    let bank = CoreBank::new(Rc::clone(&store));
-    let orders = CoreOrders::new(store);
     let clock = shared.clock.clone();
-    Some(match name {
-        "AccountBalances" => Rc::new(SharedRunner::from_runner(
-            bank.projection(AccountBalances, clock),
-        )),
-        "TransactionHistory" => Rc::new(SharedRunner::from_runner(
-            bank.projection(TransactionHistory, clock),
-        )),
-        "DailySummary" => Rc::new(SharedRunner::from_runner(
-            bank.projection(DailySummary, clock),
-        )),
-        "PendingTransfers" => Rc::new(SharedRunner::from_runner(
-            bank.projection(PendingTransfers, clock),
-        )),
-        "CurrentOrders" => Rc::new(SharedRunner::from_runner(
-            orders.projection(CurrentOrders, clock),
-        )),
-        "OrderHistory" => Rc::new(SharedRunner::from_runner(
-            orders.projection(OrderHistory, clock),
-        )),
-        "CustomerStats" => Rc::new(SharedRunner::from_runner(
-            orders.projection(CustomerStats, clock),
-        )),
-        "InventoryDemand" => Rc::new(SharedRunner::from_runner(
-            orders.projection(InventoryDemand, clock),
-        )),
-        _ => return None,
-    })
+    let name = name.to_string();
+    Some(Box::new(move |hub| {
+        registry::add_read_model(hub, &store, &clock, &name).map(|_| ())
+    }))
 }
 
 #[wasm_bindgen]

@@ -57,7 +57,6 @@ mod ts {
 }
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
 use chronik_core::{Clock, EventStore, MemoryStore, ProjectionRunner, StoreError};
@@ -78,11 +77,11 @@ const BUILT_IN_PROJECTIONS: [&str; 0] = [];
 
 /// Without the example domains there are no built-in read models.
 #[cfg(not(feature = "examples"))]
-fn built_in_projection(_shared: &Shared, _name: &str) -> Option<Rc<dyn AnyProjection>> {
+fn built_in_projection(_shared: &Shared, _name: &str) -> Option<projection::PendingRunner> {
     None
 }
 pub use projection::Projection;
-use projection::{AnyProjection, JsProjection, SharedRunner};
+use projection::{JsProjection, Projections};
 use subscription::{Subscriber, Subscribers};
 use types::{
     AppendOptions, AppendResult, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent, Stats,
@@ -109,7 +108,8 @@ struct Shared {
     store: Rc<Backend>,
     clock: AppClock,
     subscribers: Subscribers,
-    projections: RefCell<BTreeMap<String, Rc<dyn AnyProjection>>>,
+    /// Every projection of this database, one runner per name.
+    projections: Projections,
     /// Hears appends made by other tabs (IndexedDB only); dropping it stops listening.
     remote: RefCell<Option<chronik_idb::AppendListener>>,
 }
@@ -167,7 +167,7 @@ impl Chronik {
             store: Rc::new(Backend::new(backend)),
             clock,
             subscribers: Subscribers::default(),
-            projections: RefCell::new(BTreeMap::new()),
+            projections: Projections::default(),
             remote: RefCell::new(None),
         });
         if let Some(store) = shared.store.idb() {
@@ -417,26 +417,22 @@ impl Chronik {
         } else {
             Some(names(&types_js, "defineProjection options.types")?)
         };
-        if self.shared.projections.borrow().contains_key(&name)
-            || BUILT_IN_PROJECTIONS.contains(&name.as_str())
-        {
+        if self.shared.projections.knows(&name) || BUILT_IN_PROJECTIONS.contains(&name.as_str()) {
             return Err(js_error(
                 "InvalidInput",
                 &format!("a projection named '{name}' is already defined"),
             )
             .into());
         }
-        let runner: Rc<dyn AnyProjection> =
-            Rc::new(SharedRunner::from_runner(ProjectionRunner::new(
-                Rc::clone(&self.shared.store),
-                JsProjection::new(name.clone(), types, initial, apply),
-                self.shared.clock.clone(),
-            )));
+        let runner = ProjectionRunner::new(
+            Rc::clone(&self.shared.store),
+            JsProjection::new(name.clone(), types, initial, apply),
+            self.shared.clock.clone(),
+        );
         self.shared
             .projections
-            .borrow_mut()
-            .insert(name, Rc::clone(&runner));
-        Ok(Projection::new(Rc::clone(&self.shared), runner))
+            .register(name.clone(), Box::new(move |hub| hub.add(runner)));
+        Ok(Projection::new(Rc::clone(&self.shared), name))
     }
 
     /// The projection named `name`: one defined with `defineProjection`, or one of the
@@ -449,10 +445,10 @@ impl Chronik {
     ) -> Result<Projection, JsValue> {
         self.shared.check_open()?;
         let name = input::name(&name, "name")?;
-        if let Some(found) = self.shared.projections.borrow().get(&name).cloned() {
-            return Ok(Projection::new(Rc::clone(&self.shared), found));
+        if self.shared.projections.knows(&name) {
+            return Ok(Projection::new(Rc::clone(&self.shared), name));
         }
-        let Some(runner) = built_in_projection(&self.shared, &name) else {
+        let Some(add) = built_in_projection(&self.shared, &name) else {
             return Err(js_error(
                 "UnknownProjection",
                 &format!(
@@ -462,20 +458,17 @@ impl Chronik {
             )
             .into());
         };
-        self.shared
-            .projections
-            .borrow_mut()
-            .insert(name, Rc::clone(&runner));
-        Ok(Projection::new(Rc::clone(&self.shared), runner))
+        self.shared.projections.register(name.clone(), add);
+        Ok(Projection::new(Rc::clone(&self.shared), name))
     }
 
     /// The names of every projection: the built-in read models and those defined here.
     #[wasm_bindgen(js_name = projectionNames)]
     pub fn projection_names(&self) -> Vec<String> {
         let mut names: Vec<String> = BUILT_IN_PROJECTIONS.iter().map(|s| s.to_string()).collect();
-        for name in self.shared.projections.borrow().keys() {
-            if !names.contains(name) {
-                names.push(name.clone());
+        for name in self.shared.projections.names() {
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
         names
@@ -654,7 +647,7 @@ impl Chronik {
         }
         self.shared.subscribers.stop_all();
         self.shared.remote.borrow_mut().take();
-        self.shared.projections.borrow_mut().clear();
+        self.shared.projections.clear();
         self.shared.store.close();
     }
 }

@@ -1,13 +1,14 @@
-//! Projections for JavaScript: JS-defined ones (`defineProjection`) and, through the same
-//! [`AnyProjection`] interface, the Rust ones the domains provide.
+//! Projections for JavaScript: JS-defined ones (`defineProjection`) and the Rust ones the
+//! example domains provide, every one run by the database's one [`ProjectionHub`].
 
 use std::rc::Rc;
 
+use std::cell::RefCell;
+
 use chronik_core::{
-    Projection as CoreProjection, ProjectionRunner, ProjectionStatus, StateAtError, StoreError,
+    HubError, HubInfo, Projection as CoreProjection, ProjectionHub, ProjectionStatus, StateAtError,
 };
-use futures::future::LocalBoxFuture;
-use futures::lock::Mutex;
+use futures::lock::{MappedMutexGuard, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -16,121 +17,83 @@ use super::backend::Backend;
 use super::input::{self, describe_thrown};
 use super::types::{ProjectionInfo, ProjectionState, RebuildProgress, RecordedEvent};
 use super::{call, out, Shared};
-use crate::error::{js_error, set_field, store_error};
+use crate::error::{hub_error, js_error, projection_error, set_field};
 
 /// `Number.MAX_SAFE_INTEGER`: the largest position a JS number holds exactly.
 const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 
-/// What the JS `Projection` class needs from a runner, whatever its state type.
-pub trait AnyProjection {
-    /// The projection's name.
-    fn name(&self) -> String;
-    /// Processes every event past the checkpoint.
-    fn catch_up(&self) -> LocalBoxFuture<'_, Result<(), StoreError>>;
-    /// The current state as JSON (after catching up).
-    fn state(&self) -> LocalBoxFuture<'_, Result<Value, StoreError>>;
-    /// Status, checkpoint and lag.
-    fn info(&self) -> LocalBoxFuture<'_, Result<ProjectionInfo, StoreError>>;
-    /// The state just after global position `position`, as the live runner had it.
-    fn state_at(&self, position: u64) -> LocalBoxFuture<'_, Result<Value, StateAtError>>;
-    /// Rebuilds from position zero, reporting progress after every page.
-    fn rebuild<'a>(
-        &'a self,
-        progress: Box<dyn FnMut(RebuildProgress) + 'a>,
-    ) -> LocalBoxFuture<'a, Result<usize, StoreError>>;
+/// Every projection of one database, one runner per name, caught up in one pass.
+pub type Hub = ProjectionHub<Rc<Backend>>;
+
+/// A change to the hub asked for synchronously (`defineProjection`, `projection(name)`),
+/// made the next time the hub is locked.
+pub type PendingRunner = Box<dyn FnOnce(&mut Hub) -> Result<(), HubError>>;
+
+/// The projections of one `Chronik` instance: the hub behind an async lock, and the
+/// names known so far, so that synchronous calls can check them without the lock.
+#[derive(Default)]
+pub struct Projections {
+    hub: Mutex<Option<Hub>>,
+    names: RefCell<Vec<String>>,
+    pending: RefCell<Vec<PendingRunner>>,
 }
 
-/// A projection runner shared by every caller of one `Chronik` instance.
-pub struct SharedRunner<P: CoreProjection> {
-    name: String,
-    runner: Mutex<ProjectionRunner<Rc<Backend>, P>>,
-}
+impl Projections {
+    /// Whether a projection of that name was defined or requested.
+    pub fn knows(&self, name: &str) -> bool {
+        self.names.borrow().iter().any(|n| n == name)
+    }
 
-impl<P: CoreProjection> SharedRunner<P> {
-    /// Shares an existing runner (one a domain facade configured with its upcasters).
-    pub fn from_runner(runner: ProjectionRunner<Rc<Backend>, P>) -> Self {
-        Self {
-            name: runner.projection().name().to_string(),
-            runner: Mutex::new(runner),
+    /// The names defined or requested, in that order.
+    pub fn names(&self) -> Vec<String> {
+        self.names.borrow().clone()
+    }
+
+    /// Registers `name`, whose runner `add` puts into the hub at its next use.
+    pub fn register(&self, name: String, add: PendingRunner) {
+        self.names.borrow_mut().push(name);
+        self.pending.borrow_mut().push(add);
+    }
+
+    /// Forgets every projection (the database was closed).
+    pub fn clear(&self) {
+        self.names.borrow_mut().clear();
+        self.pending.borrow_mut().clear();
+    }
+
+    /// The hub over `store`, locked, with every registered runner in it.
+    pub async fn lock(
+        &self,
+        store: &Rc<Backend>,
+    ) -> Result<MappedMutexGuard<'_, Option<Hub>, Hub>, JsValue> {
+        let mut guard = self.hub.lock().await;
+        let hub = guard.get_or_insert_with(|| ProjectionHub::new(Rc::clone(store)));
+        for add in self.pending.borrow_mut().drain(..) {
+            add(hub).map_err(hub_error)?;
         }
+        Ok(MutexGuard::map(guard, |hub| {
+            hub.as_mut().expect("the hub was created above")
+        }))
     }
 }
 
-impl<P> AnyProjection for SharedRunner<P>
-where
-    P: CoreProjection,
-    P::State: Serialize,
-{
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn catch_up(&self) -> LocalBoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.runner.lock().await.catch_up().await?;
-            Ok(())
-        })
-    }
-
-    fn state(&self) -> LocalBoxFuture<'_, Result<Value, StoreError>> {
-        Box::pin(async move {
-            let mut runner = self.runner.lock().await;
-            runner.catch_up().await?;
-            serde_json::to_value(runner.state())
-                .map_err(|e| StoreError::Corrupt(format!("projection state: {e}")))
-        })
-    }
-
-    fn state_at(&self, position: u64) -> LocalBoxFuture<'_, Result<Value, StateAtError>> {
-        Box::pin(async move {
-            let state = self.runner.lock().await.state_at(position).await?;
-            serde_json::to_value(&state).map_err(|e| {
-                StateAtError::Store(StoreError::Corrupt(format!("projection state: {e}")))
-            })
-        })
-    }
-
-    fn info(&self) -> LocalBoxFuture<'_, Result<ProjectionInfo, StoreError>> {
-        Box::pin(async move {
-            let mut runner = self.runner.lock().await;
-            let lag = runner.lag().await?;
-            let (status, failed_at, error) = match runner.status() {
-                ProjectionStatus::CatchingUp => (ProjectionState::CatchingUp, None, None),
-                ProjectionStatus::CaughtUp => (ProjectionState::CaughtUp, None, None),
-                ProjectionStatus::Rebuilding => (ProjectionState::Rebuilding, None, None),
-                ProjectionStatus::Failed { position, error } => (
-                    ProjectionState::Failed,
-                    Some(*position),
-                    Some(error.clone()),
-                ),
-            };
-            Ok(ProjectionInfo {
-                name: self.name.clone(),
-                status,
-                position: runner.position(),
-                lag,
-                failed_at,
-                error,
-            })
-        })
-    }
-
-    fn rebuild<'a>(
-        &'a self,
-        mut progress: Box<dyn FnMut(RebuildProgress) + 'a>,
-    ) -> LocalBoxFuture<'a, Result<usize, StoreError>> {
-        Box::pin(async move {
-            self.runner
-                .lock()
-                .await
-                .rebuild(|p| {
-                    progress(RebuildProgress {
-                        position: p.position,
-                        head: p.head,
-                    })
-                })
-                .await
-        })
+/// The API's view of a projection's status.
+fn info(hub: HubInfo) -> ProjectionInfo {
+    let (status, failed_at, error) = match hub.status {
+        ProjectionStatus::CatchingUp => (ProjectionState::CatchingUp, None, None),
+        ProjectionStatus::CaughtUp => (ProjectionState::CaughtUp, None, None),
+        ProjectionStatus::Rebuilding => (ProjectionState::Rebuilding, None, None),
+        ProjectionStatus::Failed { position, error } => {
+            (ProjectionState::Failed, Some(position), Some(error))
+        }
+    };
+    ProjectionInfo {
+        name: hub.name,
+        status,
+        position: hub.position,
+        lag: hub.lag,
+        failed_at,
+        error,
     }
 }
 
@@ -230,13 +193,13 @@ impl CoreProjection for JsProjection {
 #[wasm_bindgen]
 pub struct Projection {
     shared: Rc<Shared>,
-    inner: Rc<dyn AnyProjection>,
+    name: String,
 }
 
 impl Projection {
-    /// Wraps a runner of the database `shared`.
-    pub(super) fn new(shared: Rc<Shared>, inner: Rc<dyn AnyProjection>) -> Self {
-        Self { shared, inner }
+    /// The projection `name` of the database `shared` (registered with its hub).
+    pub(super) fn new(shared: Rc<Shared>, name: String) -> Self {
+        Self { shared, name }
     }
 }
 
@@ -245,16 +208,17 @@ impl Projection {
     /// The projection's name.
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
-        self.inner.name()
+        self.name.clone()
     }
 
     /// The state after every event stored so far (catches up first).
     #[wasm_bindgen(unchecked_return_type = "Promise<JsonValue>")]
     pub fn state(&self) -> js_sys::Promise {
-        let inner = Rc::clone(&self.inner);
+        let (shared, name) = (Rc::clone(&self.shared), self.name.clone());
         call(&self.shared, || {
             Ok(async move {
-                let state = inner.state().await.map_err(store_error)?;
+                let mut hub = shared.projections.lock(&shared.store).await?;
+                let state = hub.state(&name).await.map_err(hub_error)?;
                 out(&state)
             })
         })
@@ -269,13 +233,14 @@ impl Projection {
         &self,
         #[wasm_bindgen(unchecked_param_type = "number")] position: JsValue,
     ) -> js_sys::Promise {
-        let inner = Rc::clone(&self.inner);
+        let (shared, name) = (Rc::clone(&self.shared), self.name.clone());
         call(&self.shared, || {
             let position = input::integer(&position, "position", 0, MAX_SAFE_INTEGER)?;
             Ok(async move {
-                match inner.state_at(position).await {
+                let mut hub = shared.projections.lock(&shared.store).await?;
+                match hub.state_at(&name, position).await {
                     Ok(state) => out(&state),
-                    Err(StateAtError::Store(e)) => Err(store_error(e)),
+                    Err(StateAtError::Projection(e)) => Err(projection_error(e)),
                     Err(e @ StateAtError::Failed { position, .. }) => {
                         let err = js_error("ProjectionFailed", &e.to_string());
                         if let StateAtError::Failed { error, .. } = &e {
@@ -292,11 +257,12 @@ impl Projection {
     /// Status, checkpoint position and lag behind the head of the log.
     #[wasm_bindgen(unchecked_return_type = "Promise<ProjectionInfo>")]
     pub fn info(&self) -> js_sys::Promise {
-        let inner = Rc::clone(&self.inner);
+        let (shared, name) = (Rc::clone(&self.shared), self.name.clone());
         call(&self.shared, || {
             Ok(async move {
-                let info = inner.info().await.map_err(store_error)?;
-                out(&info)
+                let mut hub = shared.projections.lock(&shared.store).await?;
+                let found = hub.info(&name).await.map_err(hub_error)?;
+                out(&info(found))
             })
         })
     }
@@ -304,10 +270,11 @@ impl Projection {
     /// Processes the events appended since the last run.
     #[wasm_bindgen(js_name = catchUp, unchecked_return_type = "Promise<void>")]
     pub fn catch_up(&self) -> js_sys::Promise {
-        let inner = Rc::clone(&self.inner);
+        let shared = Rc::clone(&self.shared);
         call(&self.shared, || {
             Ok(async move {
-                inner.catch_up().await.map_err(store_error)?;
+                let mut hub = shared.projections.lock(&shared.store).await?;
+                hub.catch_up().await.map_err(projection_error)?;
                 Ok(JsValue::UNDEFINED)
             })
         })
@@ -318,7 +285,7 @@ impl Projection {
     #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
     pub fn rebuild(&self, options: Option<super::ts::RebuildOptions>) -> js_sys::Promise {
         let options: JsValue = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
-        let inner = Rc::clone(&self.inner);
+        let (shared, name) = (Rc::clone(&self.shared), self.name.clone());
         call(&self.shared, || {
             let on_progress = if options.is_undefined() || options.is_null() {
                 None
@@ -331,17 +298,22 @@ impl Projection {
             };
             Ok(async move {
                 let mut thrown = None;
-                let processed = inner
-                    .rebuild(Box::new(|progress| {
+                let mut hub = shared.projections.lock(&shared.store).await?;
+                let processed = hub
+                    .rebuild(&name, |progress| {
                         if let (Some(f), None) = (&on_progress, &thrown) {
+                            let progress = RebuildProgress {
+                                position: progress.position,
+                                head: progress.head,
+                            };
                             let progress = out(&progress).unwrap_or(JsValue::UNDEFINED);
                             if let Err(e) = f.call1(&JsValue::NULL, &progress) {
                                 thrown = Some(e);
                             }
                         }
-                    }))
+                    })
                     .await
-                    .map_err(store_error)?;
+                    .map_err(hub_error)?;
                 if let Some(e) = thrown {
                     return Err(js_error(
                         "CallbackFailed",

@@ -12,8 +12,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use chronik_core::{
-    EventStore, Projection, ProjectionRunner, ProjectionStatus, ReadAllOptions, RebuildProgress,
-    StoreError,
+    EventStore, Projection, ProjectionError, ProjectionRunner, ProjectionStatus, ReadAllOptions,
+    RebuildProgress,
 };
 use chronik_examples::bank::{AccountBalances, DailySummary, TransactionHistory};
 use chronik_examples::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
@@ -58,12 +58,12 @@ trait Runner {
     fn position(&self) -> u64;
     fn status(&self) -> ProjectionStatus;
     fn summary(&self) -> String;
-    fn lag(&mut self) -> LocalFuture<'_, Result<u64, StoreError>>;
-    fn catch_up(&mut self) -> LocalFuture<'_, Result<usize, StoreError>>;
+    fn lag(&mut self) -> LocalFuture<'_, Result<u64, ProjectionError>>;
+    fn catch_up(&mut self) -> LocalFuture<'_, Result<usize, ProjectionError>>;
     fn rebuild<'a>(
         &'a mut self,
         progress: &'a mut dyn FnMut(RebuildProgress),
-    ) -> LocalFuture<'a, Result<usize, StoreError>>;
+    ) -> LocalFuture<'a, Result<usize, ProjectionError>>;
 }
 
 struct Entry<P: Projection> {
@@ -84,16 +84,16 @@ impl<P: Projection + 'static> Runner for Entry<P> {
     fn summary(&self) -> String {
         (self.summarize)(self.runner.state())
     }
-    fn lag(&mut self) -> LocalFuture<'_, Result<u64, StoreError>> {
+    fn lag(&mut self) -> LocalFuture<'_, Result<u64, ProjectionError>> {
         Box::pin(self.runner.lag())
     }
-    fn catch_up(&mut self) -> LocalFuture<'_, Result<usize, StoreError>> {
+    fn catch_up(&mut self) -> LocalFuture<'_, Result<usize, ProjectionError>> {
         Box::pin(self.runner.catch_up())
     }
     fn rebuild<'a>(
         &'a mut self,
         progress: &'a mut dyn FnMut(RebuildProgress),
-    ) -> LocalFuture<'a, Result<usize, StoreError>> {
+    ) -> LocalFuture<'a, Result<usize, ProjectionError>> {
         Box::pin(self.runner.rebuild(progress))
     }
 }
