@@ -222,6 +222,9 @@ const bundleTable = table(
   [
     ...bundleRows(B.package),
     ["**npm package (web target), total**", `**${kb(B.package.raw)}**`, `**${kb(B.package.gzip)}**`],
+    ...(B.engineOnly
+      ? [["**npm package without the example domains (`--no-default-features`), total**", `**${kb(B.engineOnly.raw)}**`, `**${kb(B.engineOnly.gzip)}**`]]
+      : []),
     ...bundleRows(B.app),
     ["**app (dist/), total**", `**${kb(B.app.raw)}**`, `**${kb(B.app.gzip)}**`],
   ],

@@ -11,7 +11,7 @@
 //   BENCH_TEMPORAL_EVENTS events per account for the state-at-version workload (default 1000000)
 //   BENCH_JS_PROJECTION  0 skips the JS-defined projection
 //   BENCH_OUT            output file (default bench/results.json)
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -227,6 +227,10 @@ function sizes(dir, pick) {
   return out;
 }
 results.bundle.package = sizes(join(ROOT, "web/pkg"), (f) => f === "chronik.js" || f === "chronik_bg.wasm");
+// The same package built without the example domains (`cargo xtask package --engine-only`).
+if (existsSync(join(ROOT, "web/pkg-engine"))) {
+  results.bundle.engineOnly = sizes(join(ROOT, "web/pkg-engine"), (f) => f === "chronik.js" || f === "chronik_bg.wasm");
+}
 results.bundle.app = sizes(APP_DIST, (f) => /\.(wasm|js|css|html)$/.test(f));
 
 results.machine.loadAfter = loadavg();

@@ -64,6 +64,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     if browser {
         crate::package::build("web", "pkg")?;
+        crate::package::build_engine_only()?;
         let dist = match app_dist {
             Some(dir) => dir,
             None => {

@@ -21,6 +21,8 @@ commands:
   serve [--port N]   build the app in release and serve it on http://127.0.0.1:N (default 8080)
   build              build the app in release into dist/
   package            build the npm package (web, bundler, nodejs) into web/pkg*
+  package --engine-only
+                     build the web target without the example domains into web/pkg-engine
   test               setup, then every check; ends with `N passed, N failed` (starts a
                      throwaway PostgreSQL for the chronik-postgres tests, or uses DATABASE_URL)
   postgres [stop]    start (or reuse) a persistent PostgreSQL with its data in target/postgres
@@ -35,6 +37,9 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("serve") => serve::run(&args[1..]),
         Some("build") => setup::run().and_then(|()| serve::build_app()),
+        Some("package") if args.get(1).map(String::as_str) == Some("--engine-only") => {
+            setup::run().and_then(|()| package::build_engine_only())
+        }
         Some("package") => setup::run().and_then(|()| package::build_all()),
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),

@@ -19,24 +19,35 @@ pub fn build_all() -> Result<(), String> {
     Ok(())
 }
 
+/// Builds the web target without the example domains (`--no-default-features`) into
+/// `web/pkg-engine`: the package a user who wants only the engine gets.
+pub fn build_engine_only() -> Result<(), String> {
+    build_with("web", "pkg-engine", &["--", "--no-default-features"])
+}
+
 /// Builds the package for `target` into `web/<out_dir>` and optimises its wasm.
 pub fn build(target: &str, out_dir: &str) -> Result<(), String> {
-    exec(&mut cmd(
-        "wasm-pack",
-        &[
-            "build",
-            "web",
-            "--mode",
-            "no-install",
-            "--release",
-            "--target",
-            target,
-            "--out-dir",
-            out_dir,
-            "--out-name",
-            "chronik",
-        ],
-    ))?;
+    build_with(target, out_dir, &[])
+}
+
+/// Builds for `target` into `web/<out_dir>`, passing `extra` to wasm-pack (after `--`:
+/// to cargo), and optimises the wasm.
+fn build_with(target: &str, out_dir: &str, extra: &[&str]) -> Result<(), String> {
+    let mut args = vec![
+        "build",
+        "web",
+        "--mode",
+        "no-install",
+        "--release",
+        "--target",
+        target,
+        "--out-dir",
+        out_dir,
+        "--out-name",
+        "chronik",
+    ];
+    args.extend_from_slice(extra);
+    exec(&mut cmd("wasm-pack", &args))?;
     let wasm = root().join("web").join(out_dir).join("chronik_bg.wasm");
     let wasm = wasm.to_string_lossy();
     // -O3 rather than -Oz: the package is an engine, so speed matters more than bytes.
