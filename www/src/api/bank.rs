@@ -1,39 +1,33 @@
-//! The bank: account commands and transfers through `chronik_core`'s [`Bank`] facade, and
-//! its three read models (balances, per-account history, per-day totals).
+//! The bank: account commands and transfers through `chronik_examples`' [`Bank`] facade,
+//! and its read models (balances, per-account history, per-day totals, pending
+//! transfers).
 //!
-//! Each read model has one [`ProjectionRunner`] per page session. A runner loads its saved
-//! checkpoint once, then every read first catches up on the events appended since (here
-//! or in another tab) and saves the checkpoint again, so opening the app with a large log
-//! never replays it from the start.
+//! The read models are the app's one [`ProjectionHub`](chronik_core::ProjectionHub)'s
+//! runners (see [`super::projections`]): every read first catches every read model up on
+//! the events appended since (here or in another tab) in one pass and saves their
+//! checkpoints, so opening the app with a large log never replays it from the start.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use chronik_core::{
-    utc_date, CommandContext, HandlerError, IdSource, Projection, ProjectionRunner,
-    ProjectionStatus,
-};
+use chronik_core::{utc_date, CommandContext, HandlerError, IdSource};
 use chronik_examples::bank::{
-    AccountBalances, AccountBalancesState, BankAccount, BankCommand, BankError, DailySummary,
-    DaySummary, PendingTransfers, Transaction, TransactionHistory, TransactionKind, Transfer,
+    AccountBalancesState, BankAccount, BankCommand, BankError, DailySummaryState, DaySummary,
+    PendingTransfersState, Transaction, TransactionHistoryState, TransactionKind, Transfer,
 };
 use chronik_examples::{Bank, Money};
-use chronik_idb::{IdbStore, JsClock, RandomUuids};
-use futures::lock::Mutex;
+use chronik_idb::{IdbStore, RandomUuids};
 
+use super::projections::state;
 use super::{changed, store};
 
 type Store = Rc<IdbStore>;
 
-/// The bank and its read models, made once per page session (and again when the store
-/// is reopened, after the database was cleared).
+/// The bank over the current store, made once per page session (and again when the
+/// store is reopened, after the database was cleared).
 struct Session {
     store: Store,
     bank: Bank<Store>,
-    balances: Mutex<ProjectionRunner<Store, AccountBalances>>,
-    history: Mutex<ProjectionRunner<Store, TransactionHistory>>,
-    daily: Mutex<ProjectionRunner<Store, DailySummary>>,
-    pending: Mutex<ProjectionRunner<Store, PendingTransfers>>,
     /// Whether this session looked for interrupted transfers already.
     resumed: Cell<bool>,
 }
@@ -50,15 +44,10 @@ async fn session() -> Result<Rc<Session>, String> {
             return Ok(session);
         }
     }
-    let bank = Bank::new(store.clone());
     let session = Rc::new(Session {
+        bank: Bank::new(store.clone()),
         store,
-        balances: Mutex::new(bank.projection(AccountBalances, JsClock)),
-        history: Mutex::new(bank.projection(TransactionHistory, JsClock)),
-        daily: Mutex::new(bank.projection(DailySummary, JsClock)),
-        pending: Mutex::new(bank.projection(PendingTransfers, JsClock)),
         resumed: Cell::new(false),
-        bank,
     });
     // Two callers may race to make it; keep whichever finished first for this store.
     Ok(SESSION.with(|s| {
@@ -68,23 +57,6 @@ async fn session() -> Result<Rc<Session>, String> {
             _ => slot.insert(session).clone(),
         }
     }))
-}
-
-/// Catches `runner` up with the log and reads its state with `read`. A projection that
-/// stopped on an event it cannot apply is an error naming that event.
-async fn read<P: Projection, T>(
-    runner: &Mutex<ProjectionRunner<Store, P>>,
-    read: impl FnOnce(&P::State) -> T,
-) -> Result<T, String> {
-    let mut runner = runner.lock().await;
-    runner.catch_up().await.map_err(|e| e.to_string())?;
-    if let ProjectionStatus::Failed { position, error } = runner.status() {
-        return Err(format!(
-            "{} stopped at position {position}: {error}",
-            runner.projection().name()
-        ));
-    }
-    Ok(read(runner.state()))
 }
 
 /// A fresh id, unique across tabs: the time, this tab's counter and a random part.
@@ -192,7 +164,7 @@ pub async fn resume_interrupted() -> Result<usize, String> {
     if session.resumed.replace(true) {
         return Ok(0);
     }
-    let pending = read(&session.pending, Clone::clone).await?;
+    let pending: PendingTransfersState = state("PendingTransfers").await?;
     if pending.transfers.is_empty() {
         return Ok(0);
     }
@@ -203,41 +175,19 @@ pub async fn resume_interrupted() -> Result<usize, String> {
 
 /// Every account's owner, status and balance, and the total of all balances.
 pub async fn balances() -> Result<AccountBalancesState, String> {
-    let session = session().await?;
-    read(&session.balances, Clone::clone).await
-}
-
-/// Waits until the balances are caught up. The other read models call it first, so that
-/// on a cold start (no checkpoints, a large log) the balances, which the page shows first,
-/// get the main thread and IndexedDB to themselves instead of sharing them with two other
-/// passes over the log.
-async fn balances_first(session: &Session) -> Result<(), String> {
-    read(&session.balances, |_| ()).await
+    state("AccountBalances").await
 }
 
 /// The deposits and withdrawals of `account`, newest first, with the balance after each.
 pub async fn history(account: &str) -> Result<Vec<Transaction>, String> {
-    let session = session().await?;
-    balances_first(&session).await?;
-    read(&session.history, |state| {
-        state.for_account(account).cloned().collect()
-    })
-    .await
+    let history: TransactionHistoryState = state("TransactionHistory").await?;
+    Ok(history.for_account(account).cloned().collect())
 }
 
 /// Per UTC day (newest first), the deposits and withdrawals of all accounts.
 pub async fn daily_summary() -> Result<Vec<(String, DaySummary)>, String> {
-    let session = session().await?;
-    balances_first(&session).await?;
-    read(&session.daily, |state| {
-        state
-            .days
-            .iter()
-            .rev()
-            .map(|(day, summary)| (day.clone(), *summary))
-            .collect()
-    })
-    .await
+    let daily: DailySummaryState = state("DailySummary").await?;
+    Ok(daily.days.into_iter().rev().collect())
 }
 
 /// Per UTC day (newest first), the totals of one account's `transactions` (newest first,

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use chronik_core::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, ReadAllOptions, ReadStreamOptions,
-    RecordedEvent, StoreStats, Upcasters,
+    RecordedEvent, StoreStats,
 };
 use chronik_idb::AppendListener;
 use chronik_idb::{IdbStore, JsClock, RandomUuids};
@@ -180,7 +180,7 @@ pub async fn read_log(
     } else {
         store.read_all(options).await.map_err(|e| e.to_string())?
     };
-    let upcasters = domain_upcasters();
+    let upcasters = chronik_examples::registry::upcasters();
     Ok(events
         .into_iter()
         .map(|event| {
@@ -199,11 +199,6 @@ pub async fn read_log(
             }
         })
         .collect())
-}
-
-/// Every upcaster of the example domains.
-fn domain_upcasters() -> Upcasters {
-    chronik_examples::bank::bank_upcasters()
 }
 
 /// Position of the newest event (0 when the store is empty).

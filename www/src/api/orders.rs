@@ -1,21 +1,22 @@
 //! Orders, their fulfilment sagas and the simulated services (inventory, payment,
 //! shipping), all event-sourced in the app's store through `chronik_core`'s order
 //! domain. The order lists come from the persisted `CurrentOrders` and `OrderHistory`
-//! read models, so opening the page does not replay the log.
+//! read models of the app's one projection hub, so opening the page does not replay the
+//! log.
 
-use chronik_core::projection::{Projection, ProjectionRunner, ProjectionStatus};
 use chronik_core::{
     Aggregate, CommandContext, DomainEvent, EventStore, HandlerError, IdSource, ReadStreamOptions,
 };
-use chronik_examples::orders::{CurrentOrders, OrderHistory};
+use chronik_examples::orders::{CurrentOrdersState, OrderHistoryState};
 use chronik_examples::saga::{SagaEvent, StepStatus};
 use chronik_examples::services::{Inventory, StockLevel};
 use chronik_examples::{
     Faults, FulfilmentSagas, Order, OrderCommand, OrderStatus, Orders, SagaState, SagaStep,
     Services,
 };
-use chronik_idb::{JsClock, RandomUuids};
+use chronik_idb::RandomUuids;
 
+use super::projections::state;
 use super::{changed, store};
 
 /// How many orders of each status the board shows (the newest first); the count
@@ -275,34 +276,18 @@ pub async fn receive_stock(product_id: &str, units: &str) -> Result<StockLevel, 
     Ok(level)
 }
 
-fn failed<P: Projection>(runner: &ProjectionRunner<impl EventStore, P>) -> Result<(), String> {
-    match runner.status() {
-        ProjectionStatus::Failed { position, error } => Err(format!(
-            "the {} read model stopped at position {position}: {error}",
-            runner.projection().name()
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Every order, by status: the open ones from `CurrentOrders`, the finished ones from
 /// `OrderHistory` (their items loaded from their streams), each with its saga.
 pub async fn board() -> Result<Vec<OrderGroup>, String> {
     let store = store().await?;
     let orders = Orders::new(store.clone());
-    let mut current = orders.projection(CurrentOrders, JsClock);
-    current.catch_up().await.map_err(|e| e.to_string())?;
-    failed(&current)?;
-    let mut history = orders.projection(OrderHistory, JsClock);
-    history.catch_up().await.map_err(|e| e.to_string())?;
-    failed(&history)?;
+    let open: CurrentOrdersState = state("CurrentOrders").await?;
+    let history: OrderHistoryState = state("OrderHistory").await?;
 
-    let open = current.state();
     let mut groups = Vec::new();
     for status in STATUSES {
         let mut cards: Vec<OrderCard> = if status.is_terminal() {
             let mut finished: Vec<_> = history
-                .state()
                 .customers
                 .values()
                 .flatten()

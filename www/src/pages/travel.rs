@@ -319,6 +319,7 @@ fn PointView(point: TravelPoint) -> impl IntoView {
         cause,
         rebuild,
         notes,
+        error,
         ..
     } = point;
     let whole = stream.is_none();
@@ -326,6 +327,9 @@ fn PointView(point: TravelPoint) -> impl IntoView {
         <div class="travel-layout">
             <section class="card state" aria-label="State at this point" data-testid="travel-state" data-stream=stream.clone().unwrap_or_default() data-at=at>
                 <h3>{state.title.clone()} <span class="muted">{if whole { format!(" at position {at}") } else { format!(" at v{at}") }}</span></h3>
+                {error.map(|e| view! {
+                    <p class="error" role="alert" data-testid="travel-error">{e}</p>
+                })}
                 <StateFields state=state.clone() previous=previous.clone() />
                 {state.tables.iter().map(|table| {
                     let before = previous.tables.iter().find(|t| t.caption == table.caption).cloned();
