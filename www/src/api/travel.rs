@@ -757,7 +757,8 @@ fn shipment_view(s: &Shipment) -> StateView {
     }
 }
 
-fn balances_view(b: &AccountBalancesState) -> StateView {
+/// The AccountBalances read model as the page shows it.
+pub fn balances_view(b: &AccountBalancesState) -> StateView {
     StateView {
         title: "AccountBalances read model".into(),
         fields: vec![
