@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::store;
+use super::AppError;
 
 type Store = Rc<IdbStore>;
 
@@ -89,7 +90,7 @@ thread_local! {
 
 /// The hub over the current store, created on first use and again after the store has
 /// been reopened.
-pub(crate) async fn hub() -> Result<Rc<Hub>, String> {
+pub(crate) async fn hub() -> Result<Rc<Hub>, AppError> {
     let store = store().await?;
     if let Some(hub) = HUB.with(|h| h.borrow().clone()) {
         if Rc::ptr_eq(&hub.store, &store) {
@@ -97,7 +98,7 @@ pub(crate) async fn hub() -> Result<Rc<Hub>, String> {
         }
     }
     let mut projections = ProjectionHub::new(Rc::clone(&store));
-    registry::add_read_models(&mut projections, &store, &JsClock).map_err(|e| e.to_string())?;
+    registry::add_read_models(&mut projections, &store, &JsClock).map_err(AppError::from)?;
     let made = Rc::new(Hub {
         store,
         hub: Mutex::new(projections),
@@ -124,13 +125,15 @@ pub(crate) fn forget_runners() {
 /// Catches every read model up (one pass over the log) and reads read model `name`'s
 /// state as `T`. A read model stopped on an event it cannot apply is an error naming
 /// that event.
-pub(crate) async fn state<T: DeserializeOwned>(name: &str) -> Result<T, String> {
+pub(crate) async fn state<T: DeserializeOwned>(name: &str) -> Result<T, AppError> {
     let hub = hub().await?;
     let mut projections = hub.hub.lock().await;
-    let value = projections.state(name).await.map_err(|e| e.to_string())?;
-    let info = projections.info(name).await.map_err(|e| e.to_string())?;
+    let value = projections.state(name).await.map_err(AppError::from)?;
+    let info = projections.info(name).await.map_err(AppError::from)?;
     if let ProjectionStatus::Failed { position, error } = info.status {
-        return Err(format!("{name} stopped at position {position}: {error}"));
+        return Err(AppError::store(format!(
+            "{name} stopped at position {position}: {error}"
+        )));
     }
     decode(name, value)
 }
@@ -141,19 +144,20 @@ pub(crate) async fn state<T: DeserializeOwned>(name: &str) -> Result<T, String> 
 pub(crate) async fn state_at<T: DeserializeOwned>(
     name: &str,
     position: u64,
-) -> Result<Result<T, StateAtError>, String> {
+) -> Result<Result<T, StateAtError>, AppError> {
     let hub = hub().await?;
     let mut projections = hub.hub.lock().await;
-    projections.catch_up().await.map_err(|e| e.to_string())?;
+    projections.catch_up().await.map_err(AppError::from)?;
     match projections.state_at(name, position).await {
         Ok(value) => Ok(Ok(decode(name, value)?)),
-        Err(StateAtError::Store(e)) => Err(e.to_string()),
+        Err(StateAtError::Store(e)) => Err(e.into()),
         Err(failed) => Ok(Err(failed)),
     }
 }
 
-fn decode<T: DeserializeOwned>(name: &str, value: Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|e| format!("cannot read the state of {name}: {e}"))
+fn decode<T: DeserializeOwned>(name: &str, value: Value) -> Result<T, AppError> {
+    serde_json::from_value(value)
+        .map_err(|e| AppError::store(format!("cannot read the state of {name}: {e}")))
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -218,11 +222,11 @@ fn summary(name: &str, state: Value) -> String {
 /// Where every read model stands, in [`READ_MODELS`] order. While a long catch-up or
 /// rebuild holds the hub, each is reported as last seen, with that activity as its
 /// status.
-pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
+pub async fn overview() -> Result<Vec<ProjectionInfo>, AppError> {
     let hub = hub().await?;
     let store = &hub.store;
-    let stats = store.stats().await.map_err(|e| e.to_string())?;
-    let head = store.head_position().await.map_err(|e| e.to_string())?;
+    let stats = store.stats().await.map_err(AppError::from)?;
+    let head = store.head_position().await.map_err(AppError::from)?;
     let Some(mut projections) = hub.hub.try_lock() else {
         let busy = hub.busy.borrow().clone().unwrap_or(Busy::CatchingUp);
         let last = hub.last.borrow();
@@ -267,12 +271,12 @@ pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
     for model in READ_MODELS {
         let name = model.name;
         // Loads the checkpoint on first use.
-        let info = projections.info(name).await.map_err(|e| e.to_string())?;
+        let info = projections.info(name).await.map_err(AppError::from)?;
         let state = projections
             .current_state(name)
             .await
-            .map_err(|e| e.to_string())?;
-        let handles = projections.event_types(name).map_err(|e| e.to_string())?;
+            .map_err(AppError::from)?;
+        let handles = projections.event_types(name).map_err(AppError::from)?;
         let all: u64 = match &handles {
             Some(types) => types
                 .iter()
@@ -294,7 +298,7 @@ pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
                     stream_prefix: None,
                 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(AppError::from)?;
             Some(events.len() as u64)
         } else {
             None
@@ -320,7 +324,7 @@ pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
 /// Catches every read model up to the head in one pass over the log, then calls
 /// `after`. A call while one runs makes that run go round once more instead. A failing
 /// event stops only its projection, with [`ProjectionStatus::Failed`].
-pub async fn catch_up_all(after: impl Fn()) -> Result<(), String> {
+pub async fn catch_up_all(after: impl Fn()) -> Result<(), AppError> {
     let hub = hub().await?;
     if hub.catching_up.replace(true) {
         hub.again.set(true);
@@ -334,7 +338,7 @@ pub async fn catch_up_all(after: impl Fn()) -> Result<(), String> {
             let ran = projections.catch_up().await;
             *hub.busy.borrow_mut() = None;
             drop(projections);
-            ran.map_err(|e| e.to_string())?;
+            ran.map_err(AppError::from)?;
             after();
             if !hub.again.get() {
                 return Ok(());
@@ -359,14 +363,17 @@ pub struct Rebuilt {
 
 /// Forgets projection `name`'s state and replays the whole log, calling `progress`
 /// after every page. A failing event stops it there, as in a catch-up.
-pub async fn rebuild(name: &str, progress: impl FnMut(RebuildProgress)) -> Result<Rebuilt, String> {
+pub async fn rebuild(
+    name: &str,
+    progress: impl FnMut(RebuildProgress),
+) -> Result<Rebuilt, AppError> {
     let hub = hub().await?;
     let mut projections = hub.hub.lock().await;
     *hub.busy.borrow_mut() = Some(Busy::Rebuilding(name.to_string()));
     let result = projections.rebuild(name, progress).await;
     *hub.busy.borrow_mut() = None;
-    let applied = result.map_err(|e| e.to_string())?;
-    let info = projections.info(name).await.map_err(|e| e.to_string())?;
+    let applied = result.map_err(AppError::from)?;
+    let info = projections.info(name).await.map_err(AppError::from)?;
     Ok(Rebuilt {
         applied,
         position: info.position,

@@ -22,6 +22,7 @@ use chronik_examples::{BankAccount, Order, SagaState, Transfer};
 use chronik_idb::IdbStore;
 use serde_json::Value;
 
+use super::AppError;
 use super::{changed, projections, store, LogEntry};
 
 /// One labelled value of a state, such as the balance of an account.
@@ -116,17 +117,13 @@ pub struct TravelPoint {
 }
 
 /// Every stream in the store, ordered by id.
-pub async fn streams() -> Result<Vec<StreamInfo>, String> {
-    store()
-        .await?
-        .list_streams()
-        .await
-        .map_err(|e| e.to_string())
+pub async fn streams() -> Result<Vec<StreamInfo>, AppError> {
+    store().await?.list_streams().await.map_err(AppError::from)
 }
 
 /// The state of `stream` (the whole store when `None`) as of `at`: a version of the
 /// stream, or a global position; `None` means now (the last one).
-pub async fn travel(stream: Option<&str>, at: Option<u64>) -> Result<TravelPoint, String> {
+pub async fn travel(stream: Option<&str>, at: Option<u64>) -> Result<TravelPoint, AppError> {
     let store = store().await?;
     match stream {
         None => whole_store(store, at).await,
@@ -136,7 +133,7 @@ pub async fn travel(stream: Option<&str>, at: Option<u64>) -> Result<TravelPoint
 
 /// Saves a snapshot of `stream`'s current state now (from a full replay), so later
 /// jumps past it start there. Returns the snapshot's version.
-pub async fn snapshot_now(stream: &str) -> Result<u64, String> {
+pub async fn snapshot_now(stream: &str) -> Result<u64, AppError> {
     let store = store().await?;
     let id = aggregate_id(stream);
     let version = match Kind::of(stream) {
@@ -148,21 +145,21 @@ pub async fn snapshot_now(stream: &str) -> Result<u64, String> {
         Kind::Payment => snap::<Payment>(store, id).await,
         Kind::Shipment => snap::<Shipment>(store, id).await,
         Kind::Other => {
-            return Err(format!(
+            return Err(AppError::invalid(format!(
                 "'{stream}' has no aggregate type, so it has no snapshots"
-            ))
+            )))
         }
     }?;
     changed();
-    version.ok_or_else(|| format!("'{stream}' has no events to snapshot"))
+    version.ok_or_else(|| AppError::invalid(format!("'{stream}' has no events to snapshot")))
 }
 
-async fn snap<A: Aggregate>(store: Rc<IdbStore>, id: &str) -> Result<Option<u64>, String> {
+async fn snap<A: Aggregate>(store: Rc<IdbStore>, id: &str) -> Result<Option<u64>, AppError> {
     CommandHandler::<_, A>::new(store)
         .with_upcasters(registry::upcasters())
         .snapshot_now(id)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(AppError::from)
 }
 
 /// The aggregate type of a stream of the example domains, by its category (streams
@@ -208,12 +205,12 @@ async fn stream_travel(
     store: Rc<IdbStore>,
     stream: &str,
     at: Option<u64>,
-) -> Result<TravelPoint, String> {
+) -> Result<TravelPoint, AppError> {
     let head = store
         .stream_version(stream)
         .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("stream '{stream}' does not exist"))?;
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::invalid(format!("stream '{stream}' does not exist")))?;
     let at = at.unwrap_or(head).clamp(1, head);
     let kind = Kind::of(stream);
     // Every reader of the domains' events uses the registry's one set.
@@ -244,7 +241,7 @@ async fn stream_travel(
     let marks = store
         .list_snapshots(stream)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(AppError::from)?
         .into_iter()
         .map(|snap| Mark {
             at: snap.version,
@@ -266,7 +263,7 @@ async fn stream_travel(
             },
         )
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(AppError::from)?
         .into_iter()
         .next()
         .map(|e| upcast_for_display(&upcasters, e));
@@ -347,7 +344,7 @@ async fn generic_fold(
     at: u64,
     upcasters: &Upcasters,
     reason: Option<String>,
-) -> Result<Views, String> {
+) -> Result<Views, AppError> {
     let events = store
         .read_stream(
             stream,
@@ -357,7 +354,7 @@ async fn generic_fold(
             },
         )
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(AppError::from)?
         .into_iter()
         .map(|e| upcast_for_display(upcasters, e).event)
         .collect::<Vec<_>>();
@@ -442,7 +439,7 @@ const WHOLE_STORE_MODEL: &str = "AccountBalances";
 /// hub): the same event types, upcasters and `apply` as its catch-up, so the state
 /// agrees with the live read model at every position, and a position at or past an
 /// event it cannot apply is that failure (`Ok(Err(reason))`), as the runner stops there.
-pub async fn balances_at(at: u64) -> Result<Result<AccountBalancesState, String>, String> {
+pub async fn balances_at(at: u64) -> Result<Result<AccountBalancesState, String>, AppError> {
     Ok(
         projections::state_at::<AccountBalancesState>(WHOLE_STORE_MODEL, at)
             .await?
@@ -450,9 +447,8 @@ pub async fn balances_at(at: u64) -> Result<Result<AccountBalancesState, String>
     )
 }
 
-async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint, String> {
-    let err = |e: chronik_core::StoreError| e.to_string();
-    let head = store.head_position().await.map_err(err)?;
+async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint, AppError> {
+    let head = store.head_position().await.map_err(AppError::from)?;
     let at = at.unwrap_or(head).min(head);
     // The one step earlier first: the runner keeps the last state it computed, so the
     // state at `at` then folds one event on top of it.
@@ -461,7 +457,7 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
     let checkpoint = store
         .load_checkpoint(WHOLE_STORE_MODEL)
         .await
-        .map_err(err)?
+        .map_err(AppError::from)?
         .map(|cp| cp.position)
         .filter(|p| *p > 0);
     let marks = checkpoint
@@ -480,7 +476,7 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
                 ..ReadAllOptions::default()
             })
             .await
-            .map_err(err)?
+            .map_err(AppError::from)?
             .into_iter()
             .next()
     } else {
