@@ -245,6 +245,23 @@ impl<S: EventStore> ProjectionHub<S> {
         Ok(applied)
     }
 
+    /// The event types projection `name` reads; `None` when it reads every type.
+    pub fn event_types(&self, name: &str) -> Result<Option<Vec<String>>, HubError> {
+        self.runners
+            .iter()
+            .find(|r| r.name() == name)
+            .map(|r| r.event_types())
+            .ok_or_else(|| HubError::Unknown(name.to_string()))
+    }
+
+    /// The state projection `name` holds now, without catching up: its saved
+    /// checkpoint's state until a catch-up moves it (loaded on first use).
+    pub async fn current_state(&mut self, name: &str) -> Result<Value, HubError> {
+        let runner = self.runner(name)?;
+        runner.loaded_position().await?;
+        Ok(runner.state()?)
+    }
+
     /// The state of projection `name` after catching every projection up.
     pub async fn state(&mut self, name: &str) -> Result<Value, HubError> {
         self.runner(name)?;

@@ -801,4 +801,23 @@ fn one_hub_pass_catches_up_every_read_model_with_one_read_of_each_page() {
         0,
         "resumed from its checkpoint at the head"
     );
+    // What a read model handles, and its state as saved, without catching up.
+    assert_eq!(again.event_types("counter").unwrap(), None);
+    assert_eq!(
+        hub.event_types("renames").unwrap(),
+        Some(vec!["Renamed".to_string()])
+    );
+    let mut cold = chronik_core::ProjectionHub::new(Rc::clone(&store));
+    cold.add(ProjectionRunner::new(
+        Rc::clone(&store),
+        renames(),
+        Rc::clone(&clock),
+    ))
+    .unwrap();
+    other(&store.inner, "acc-3");
+    assert_eq!(block_on(cold.current_state("renames")).unwrap(), json!(251));
+    assert!(matches!(
+        cold.event_types("nope"),
+        Err(chronik_core::HubError::Unknown(_))
+    ));
 }

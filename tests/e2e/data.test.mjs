@@ -21,7 +21,7 @@ async function observe(page) {
   await page.getByRole("link", { name: "Projections" }).click();
   await page.waitForFunction(() => {
     const all = [...document.querySelectorAll('[data-testid="projection-status"]')];
-    return all.length === 7 && all.every((s) => s.textContent === "Caught up");
+    return all.length === 8 && all.every((s) => s.textContent === "Caught up");
   });
   const summary = (name) => page.getByTestId(`projection-${name}`).getByTestId("projection-summary").textContent();
   const projections = {
@@ -29,7 +29,7 @@ async function observe(page) {
     customers: await summary("CustomerStats"),
     orders: await summary("CurrentOrders"),
   };
-  // The bank page reads its own runners over the (reopened) store.
+  // The bank page reads the same hub over the (reopened) store.
   await page.getByRole("link", { name: "Bank" }).click();
   const balance = await page.getByTestId("balance-acc-00001").textContent();
   return { events, streams, balance, ...projections };

@@ -16,6 +16,7 @@ const PROJECTIONS = [
   "AccountBalances",
   "TransactionHistory",
   "DailySummary",
+  "PendingTransfers",
   "CurrentOrders",
   "OrderHistory",
   "CustomerStats",

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
-use crate::pages;
+use crate::{api, pages};
 
 /// The whole app.
 #[component]
@@ -26,6 +26,7 @@ pub fn App() -> impl IntoView {
                     <A href="/append">"Append"</A>
                 </nav>
             </header>
+            <ReloadBanner />
             <main>
                 // One route per page.
                 <Routes fallback=|| view! { <p role="alert">"Page not found."</p> }>
@@ -41,5 +42,30 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// Shown once an operation found the database closed under this tab (another tab
+/// upgraded it to a newer version of the app, or deleted it): nothing more can be read
+/// or written until the page is reloaded.
+#[component]
+fn ReloadBanner() -> impl IntoView {
+    let reload = |_| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().reload();
+        }
+    };
+    move || {
+        api::store_closed().map(|reason| {
+            view! {
+                <div class="reload-banner" role="alert" aria-label="Reload needed" data-testid="reload-banner">
+                    <p>
+                        <strong>"This tab can no longer use the database. "</strong>
+                        <span data-testid="reload-reason">{reason}</span>
+                    </p>
+                    <button type="button" aria-label="Reload the page" on:click=reload>"Reload"</button>
+                </div>
+            }
+        })
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Suites: formatting, clippy (native and wasm32), native tests, the PostgreSQL store's
 //! tests against a throwaway server (`pg.rs`), wasm-bindgen tests in
-//! headless Chromium (the IndexedDB store), the npm package built by wasm-pack and tested
+//! headless Chromium (the IndexedDB store, and the app's api against the live read
+//! models), the npm package built by wasm-pack and tested
 //! from Node, and Playwright end-to-end tests against the release build of the app.
 //! A suite that cannot even build counts as one failure; the others still run.
 
@@ -164,6 +165,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     "chronik-idb",
                     "-p",
                     "chronik",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                ],
+            )
+            .env("CHROMEDRIVER", CHROMEDRIVER)
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "180"),
+        )
+    });
+    step("app's api in headless Chromium", &mut || {
+        suite(
+            cmd(
+                "cargo",
+                &[
+                    "test",
+                    "-p",
+                    "chronik-www",
                     "--target",
                     "wasm32-unknown-unknown",
                 ],

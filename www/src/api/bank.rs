@@ -1,39 +1,34 @@
-//! The bank: account commands and transfers through `chronik_core`'s [`Bank`] facade, and
-//! its three read models (balances, per-account history, per-day totals).
+//! The bank: account commands and transfers through `chronik_examples`' [`Bank`] facade,
+//! and its read models (balances, per-account history, per-day totals, pending
+//! transfers).
 //!
-//! Each read model has one [`ProjectionRunner`] per page session. A runner loads its saved
-//! checkpoint once, then every read first catches up on the events appended since (here
-//! or in another tab) and saves the checkpoint again, so opening the app with a large log
-//! never replays it from the start.
+//! The read models are the app's one [`ProjectionHub`](chronik_core::ProjectionHub)'s
+//! runners (see [`super::projections`]): every read first catches every read model up on
+//! the events appended since (here or in another tab) in one pass and saves their
+//! checkpoints, so opening the app with a large log never replays it from the start.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use chronik_core::{
-    utc_date, CommandContext, HandlerError, IdSource, Projection, ProjectionRunner,
-    ProjectionStatus,
-};
+use chronik_core::{utc_date, CommandContext, IdSource};
 use chronik_examples::bank::{
-    AccountBalances, AccountBalancesState, BankAccount, BankCommand, BankError, DailySummary,
-    DaySummary, PendingTransfers, Transaction, TransactionHistory, TransactionKind, Transfer,
+    AccountBalancesState, BankAccount, BankCommand, BankError, DailySummaryState, DaySummary,
+    PendingTransfersState, Transaction, TransactionHistoryState, TransactionKind, Transfer,
 };
 use chronik_examples::{Bank, Money};
-use chronik_idb::{IdbStore, JsClock, RandomUuids};
-use futures::lock::Mutex;
+use chronik_idb::{IdbStore, RandomUuids};
 
+use super::projections::state;
+use super::AppError;
 use super::{changed, store};
 
 type Store = Rc<IdbStore>;
 
-/// The bank and its read models, made once per page session (and again when the store
-/// is reopened, after the database was cleared).
+/// The bank over the current store, made once per page session (and again when the
+/// store is reopened, after the database was cleared).
 struct Session {
     store: Store,
     bank: Bank<Store>,
-    balances: Mutex<ProjectionRunner<Store, AccountBalances>>,
-    history: Mutex<ProjectionRunner<Store, TransactionHistory>>,
-    daily: Mutex<ProjectionRunner<Store, DailySummary>>,
-    pending: Mutex<ProjectionRunner<Store, PendingTransfers>>,
     /// Whether this session looked for interrupted transfers already.
     resumed: Cell<bool>,
 }
@@ -43,22 +38,17 @@ thread_local! {
     static COUNTER: Cell<u64> = const { Cell::new(0) };
 }
 
-async fn session() -> Result<Rc<Session>, String> {
+async fn session() -> Result<Rc<Session>, AppError> {
     let store = store().await?;
     if let Some(session) = SESSION.with(|s| s.borrow().clone()) {
         if Rc::ptr_eq(&session.store, &store) {
             return Ok(session);
         }
     }
-    let bank = Bank::new(store.clone());
     let session = Rc::new(Session {
+        bank: Bank::new(store.clone()),
         store,
-        balances: Mutex::new(bank.projection(AccountBalances, JsClock)),
-        history: Mutex::new(bank.projection(TransactionHistory, JsClock)),
-        daily: Mutex::new(bank.projection(DailySummary, JsClock)),
-        pending: Mutex::new(bank.projection(PendingTransfers, JsClock)),
         resumed: Cell::new(false),
-        bank,
     });
     // Two callers may race to make it; keep whichever finished first for this store.
     Ok(SESSION.with(|s| {
@@ -68,23 +58,6 @@ async fn session() -> Result<Rc<Session>, String> {
             _ => slot.insert(session).clone(),
         }
     }))
-}
-
-/// Catches `runner` up with the log and reads its state with `read`. A projection that
-/// stopped on an event it cannot apply is an error naming that event.
-async fn read<P: Projection, T>(
-    runner: &Mutex<ProjectionRunner<Store, P>>,
-    read: impl FnOnce(&P::State) -> T,
-) -> Result<T, String> {
-    let mut runner = runner.lock().await;
-    runner.catch_up().await.map_err(|e| e.to_string())?;
-    if let ProjectionStatus::Failed { position, error } = runner.status() {
-        return Err(format!(
-            "{} stopped at position {position}: {error}",
-            runner.projection().name()
-        ));
-    }
-    Ok(read(runner.state()))
 }
 
 /// A fresh id, unique across tabs: the time, this tab's counter and a random part.
@@ -106,20 +79,12 @@ pub fn new_transfer_id() -> String {
     fresh_id("t")
 }
 
-/// The reason of a rejection, or what failed.
-fn reason(error: HandlerError<BankError>) -> String {
-    match error {
-        HandlerError::Rejected(reason) => reason.to_string(),
-        other => other.to_string(),
-    }
-}
-
 /// Handles `command` for `account` and returns the account after it. A rejected command
 /// records nothing and comes back as its reason.
-pub async fn execute(account: &str, command: BankCommand) -> Result<BankAccount, String> {
+pub async fn execute(account: &str, command: BankCommand) -> Result<BankAccount, AppError> {
     let account = account.trim();
     if account.is_empty() {
-        return Err("enter an account id".into());
+        return Err(AppError::invalid("enter an account id"));
     }
     let session = session().await?;
     let context = CommandContext::new(fresh_id("cmd"));
@@ -127,7 +92,7 @@ pub async fn execute(account: &str, command: BankCommand) -> Result<BankAccount,
         .bank
         .execute(account, &command, &context)
         .await
-        .map_err(reason)?;
+        .map_err(AppError::from)?;
     changed();
     Ok(state)
 }
@@ -140,25 +105,28 @@ pub async fn execute(account: &str, command: BankCommand) -> Result<BankAccount,
 /// transfer records its steps in `transfer-{id}`; running it again with the same id
 /// skips the checks (the source may already be debited), continues from its last step
 /// and never moves money twice.
-pub async fn transfer(id: &str, from: &str, to: &str, amount: &str) -> Result<Transfer, String> {
+pub async fn transfer(id: &str, from: &str, to: &str, amount: &str) -> Result<Transfer, AppError> {
     let (from, to) = (from.trim(), to.trim());
     if from.is_empty() {
-        return Err("enter the account to transfer from".into());
+        return Err(AppError::invalid("enter the account to transfer from"));
     }
     if to.is_empty() {
-        return Err("enter the account to transfer to".into());
+        return Err(AppError::invalid("enter the account to transfer to"));
     }
     if from == to {
-        return Err("cannot transfer from an account to itself".into());
+        return Err(AppError::invalid(
+            "cannot transfer from an account to itself",
+        ));
     }
-    let cents = Money::parse(amount).map_err(|e| BankError::InvalidAmount(e).to_string())?;
+    let cents = Money::parse(amount)
+        .map_err(|e| AppError::invalid(BankError::InvalidAmount(e).to_string()))?;
     let session = session().await?;
     // A transfer already under way only continues: its source may be debited already.
     let under_way = session
         .bank
         .transfer_status(id)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(AppError::from)?
         .is_some();
     if !under_way {
         check_source(&session.bank, from, cents).await?;
@@ -166,19 +134,27 @@ pub async fn transfer(id: &str, from: &str, to: &str, amount: &str) -> Result<Tr
     let result = session.bank.transfer(id, from, to, amount).await;
     // Even a failed run may have recorded steps.
     changed();
-    result.map_err(|e| e.to_string())
+    result.map_err(AppError::from)
 }
 
 /// Refuses a transfer of `amount` from `from` that the account would refuse to pay.
-async fn check_source(bank: &Bank<Store>, from: &str, amount: Money) -> Result<(), String> {
-    match bank.account(from).await.map_err(reason)? {
-        None => Err(format!("{from}: {}", BankError::AccountNotFound)),
-        Some(account) if !account.is_open() => Err(format!("{from}: {}", BankError::AccountClosed)),
-        Some(account) if account.balance < amount => Err(BankError::InsufficientFunds {
-            balance: account.balance,
-            amount,
-        }
-        .to_string()),
+async fn check_source(bank: &Bank<Store>, from: &str, amount: Money) -> Result<(), AppError> {
+    match bank.account(from).await.map_err(AppError::from)? {
+        None => Err(AppError::refused(format!(
+            "{from}: {}",
+            BankError::AccountNotFound
+        ))),
+        Some(account) if !account.is_open() => Err(AppError::refused(format!(
+            "{from}: {}",
+            BankError::AccountClosed
+        ))),
+        Some(account) if account.balance < amount => Err(AppError::refused(
+            BankError::InsufficientFunds {
+                balance: account.balance,
+                amount,
+            }
+            .to_string(),
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -187,57 +163,35 @@ async fn check_source(bank: &Bank<Store>, from: &str, amount: Money) -> Result<(
 /// mid-way, once per page session; returns how many it finished. Each continues from its
 /// last recorded step, so a debited source is not debited again; another tab resuming the
 /// same transfer at the same time is harmless for the same reason.
-pub async fn resume_interrupted() -> Result<usize, String> {
+pub async fn resume_interrupted() -> Result<usize, AppError> {
     let session = session().await?;
     if session.resumed.replace(true) {
         return Ok(0);
     }
-    let pending = read(&session.pending, Clone::clone).await?;
+    let pending: PendingTransfersState = state("PendingTransfers").await?;
     if pending.transfers.is_empty() {
         return Ok(0);
     }
     let result = session.bank.resume_pending(&pending).await;
     changed();
-    Ok(result.map_err(|e| e.to_string())?.len())
+    Ok(result.map_err(AppError::from)?.len())
 }
 
 /// Every account's owner, status and balance, and the total of all balances.
-pub async fn balances() -> Result<AccountBalancesState, String> {
-    let session = session().await?;
-    read(&session.balances, Clone::clone).await
-}
-
-/// Waits until the balances are caught up. The other read models call it first, so that
-/// on a cold start (no checkpoints, a large log) the balances, which the page shows first,
-/// get the main thread and IndexedDB to themselves instead of sharing them with two other
-/// passes over the log.
-async fn balances_first(session: &Session) -> Result<(), String> {
-    read(&session.balances, |_| ()).await
+pub async fn balances() -> Result<AccountBalancesState, AppError> {
+    state("AccountBalances").await
 }
 
 /// The deposits and withdrawals of `account`, newest first, with the balance after each.
-pub async fn history(account: &str) -> Result<Vec<Transaction>, String> {
-    let session = session().await?;
-    balances_first(&session).await?;
-    read(&session.history, |state| {
-        state.for_account(account).cloned().collect()
-    })
-    .await
+pub async fn history(account: &str) -> Result<Vec<Transaction>, AppError> {
+    let history: TransactionHistoryState = state("TransactionHistory").await?;
+    Ok(history.for_account(account).cloned().collect())
 }
 
 /// Per UTC day (newest first), the deposits and withdrawals of all accounts.
-pub async fn daily_summary() -> Result<Vec<(String, DaySummary)>, String> {
-    let session = session().await?;
-    balances_first(&session).await?;
-    read(&session.daily, |state| {
-        state
-            .days
-            .iter()
-            .rev()
-            .map(|(day, summary)| (day.clone(), *summary))
-            .collect()
-    })
-    .await
+pub async fn daily_summary() -> Result<Vec<(String, DaySummary)>, AppError> {
+    let daily: DailySummaryState = state("DailySummary").await?;
+    Ok(daily.days.into_iter().rev().collect())
 }
 
 /// Per UTC day (newest first), the totals of one account's `transactions` (newest first,

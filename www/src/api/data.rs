@@ -13,6 +13,7 @@ use chronik_idb::{IdbStore, JsClock, RandomUuids};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use super::AppError;
 use super::{changed, forget_store, projections, store, DATABASE};
 
 /// The name an export downloads as.
@@ -58,9 +59,9 @@ pub async fn generate_demo(
     events: u64,
     cancelled: impl Fn() -> bool,
     on_progress: impl Fn(u64, u64),
-) -> Result<Generated, String> {
+) -> Result<Generated, AppError> {
     let app = store().await?;
-    let head_before = app.head_position().await.map_err(|e| e.to_string())?;
+    let head_before = app.head_position().await.map_err(AppError::from)?;
     let newest = if head_before == 0 {
         i64::MIN
     } else {
@@ -70,7 +71,7 @@ pub async fn generate_demo(
             ..ReadAllOptions::default()
         })
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(AppError::from)?
         .first()
         .map_or(i64::MIN, |e| e.recorded_at)
     };
@@ -81,7 +82,7 @@ pub async fn generate_demo(
     let clock = DemoClock::default();
     let demo_store = IdbStore::open(DATABASE, clock.clone(), RandomUuids)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(AppError::from)?;
     let mut data = DemoData::new(DemoConfig {
         start_ms,
         ..DemoConfig::new(DEMO_SEED, events)
@@ -91,18 +92,18 @@ pub async fn generate_demo(
     let mut reported = 0;
     let mut was_cancelled = false;
     on_progress(0, total);
-    let outcome: Result<(), String> = async {
+    let outcome: Result<(), AppError> = async {
         while let Some(batch) = data.next() {
             clock.0.set(batch.at_ms);
             demo_store
                 .append(&batch.stream_id, batch.expected_version, batch.events)
                 .await
                 .map_err(|e| match e {
-                    StoreError::WrongExpectedVersion { .. } => format!(
+                    StoreError::WrongExpectedVersion { .. } => AppError::refused(format!(
                         "{e}: the store already holds other events in the demo's streams; \
                          demo data goes into a store without them (clear the database first)"
-                    ),
-                    e => e.to_string(),
+                    )),
+                    e => AppError::from(e),
                 })?;
             if data.produced() - reported >= step {
                 reported = data.produced();
@@ -117,7 +118,7 @@ pub async fn generate_demo(
     }
     .await;
     demo_store.close();
-    let head_after = app.head_position().await.map_err(|e| e.to_string())?;
+    let head_after = app.head_position().await.map_err(AppError::from)?;
     if head_after != head_before {
         changed();
     }
@@ -145,24 +146,26 @@ thread_local! {
     static EXPORT_URL: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-fn js_err(e: JsValue) -> String {
-    e.as_string()
+fn js_err(e: JsValue) -> AppError {
+    let message = e
+        .as_string()
         .or_else(|| {
             e.dyn_ref::<js_sys::Error>()
                 .map(|e| String::from(e.message()))
         })
-        .unwrap_or_else(|| format!("{e:?}"))
+        .unwrap_or_else(|| format!("{e:?}"));
+    AppError::store(message)
 }
 
 /// Exports every event as NDJSON, one page of lines at a time into a `Blob` (never one
 /// giant string), calling `on_progress(done, total)` after every page, and starts the
 /// download of [`EXPORT_FILE`].
-pub async fn export(on_progress: impl Fn(u64, u64)) -> Result<Export, String> {
+pub async fn export(on_progress: impl Fn(u64, u64)) -> Result<Export, AppError> {
     let store = store().await?;
     let mut export = NdjsonExport::new(store);
     let parts = js_sys::Array::new();
     let mut bytes = 0u64;
-    while let Some(chunk) = export.next_chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = export.next_chunk().await.map_err(AppError::from)? {
         bytes += chunk.len() as u64;
         parts.push(&JsValue::from_str(&chunk));
         on_progress(export.exported(), export.total().unwrap_or(0));
@@ -185,15 +188,15 @@ pub async fn export(on_progress: impl Fn(u64, u64)) -> Result<Export, String> {
 }
 
 /// Starts the download of `url` as [`EXPORT_FILE`] through an `<a download>`.
-fn download(url: &str) -> Result<(), String> {
+fn download(url: &str) -> Result<(), AppError> {
     let document = web_sys::window()
         .and_then(|w| w.document())
-        .ok_or("no document")?;
+        .ok_or_else(|| AppError::store("no document"))?;
     let anchor: web_sys::HtmlAnchorElement = document
         .create_element("a")
         .map_err(js_err)?
         .dyn_into()
-        .map_err(|_| "cannot create a link")?;
+        .map_err(|_| AppError::store("cannot create a link"))?;
     anchor.set_href(url);
     anchor.set_download(EXPORT_FILE);
     anchor.click();
@@ -232,28 +235,29 @@ impl PickedFile {
 pub async fn import(
     file: &PickedFile,
     on_progress: impl Fn(u64, u64),
-) -> Result<ImportReport, String> {
+) -> Result<ImportReport, AppError> {
     let text = JsFuture::from(file.0.text())
         .await
         .map_err(js_err)?
         .as_string()
-        .ok_or("the file is not text")?;
+        .ok_or_else(|| AppError::invalid("the file is not text"))?;
     let store = store().await?;
-    let head_before = store.head_position().await.map_err(|e| e.to_string())?;
+    let head_before = store.head_position().await.map_err(AppError::from)?;
     let result = import_ndjson(store.clone(), &text, ImportOptions::default(), |p| {
         on_progress(p.lines_done, p.lines_total)
     })
     .await;
-    if store.head_position().await.map_err(|e| e.to_string())? != head_before {
+    if store.head_position().await.map_err(AppError::from)? != head_before {
         changed();
     }
-    result.map_err(|e| format!("{e}; nothing was imported: import the same file again"))
+    result
+        .map_err(|e| AppError::from(e).context("nothing was imported: import the same file again"))
 }
 
 /// Deletes the whole database (events, snapshots, checkpoints) and starts afresh: the
 /// app's connection is closed first (a deletion is blocked while one is open), and the
 /// next use opens a new, empty store.
-pub async fn clear_database() -> Result<(), String> {
+pub async fn clear_database() -> Result<(), AppError> {
     projections::forget_runners();
     if let Some(store) = forget_store() {
         // The last handle closes the connection; any other still open closes itself
@@ -262,7 +266,7 @@ pub async fn clear_database() -> Result<(), String> {
     }
     let result = IdbStore::delete_database(DATABASE)
         .await
-        .map_err(|e| e.to_string());
+        .map_err(AppError::from);
     changed();
     result
 }

@@ -4,6 +4,7 @@
 
 pub mod bank;
 pub mod data;
+pub mod error;
 pub mod projections;
 pub mod travel;
 
@@ -12,11 +13,13 @@ use std::rc::Rc;
 
 use chronik_core::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, ReadAllOptions, ReadStreamOptions,
-    RecordedEvent, StoreStats, Upcasters,
+    RecordedEvent, StoreStats,
 };
 use chronik_idb::AppendListener;
 use chronik_idb::{IdbStore, JsClock, RandomUuids};
 use leptos::prelude::{ArcRwSignal, Update};
+
+pub use error::{store_closed, AppError, AppResult};
 
 pub mod orders;
 
@@ -48,14 +51,14 @@ pub(crate) fn changed() {
 }
 
 /// The app's store, opened on first use (and again after [`forget_store`]).
-pub(crate) async fn store() -> Result<Rc<IdbStore>, String> {
+pub(crate) async fn store() -> Result<Rc<IdbStore>, AppError> {
     if let Some(store) = STORE.with(|s| s.borrow().clone()) {
         return Ok(store);
     }
     let opened = Rc::new(
         IdbStore::open(DATABASE, JsClock, RandomUuids)
             .await
-            .map_err(|e| e.to_string())?,
+            .map_err(AppError::from)?,
     );
     // Two callers may race to open; keep whichever finished first.
     let store = STORE.with(|s| {
@@ -66,7 +69,7 @@ pub(crate) async fn store() -> Result<Rc<IdbStore>, String> {
     if Rc::ptr_eq(&store, &opened) {
         let listener = opened
             .on_remote_append(|_| changed())
-            .map_err(|e| e.to_string())?;
+            .map_err(AppError::from)?;
         REMOTE.with(|r| *r.borrow_mut() = Some(listener));
     }
     Ok(store)
@@ -86,17 +89,17 @@ pub async fn append_json(
     stream: &str,
     event_type: &str,
     payload: &str,
-) -> Result<AppendResult, String> {
+) -> Result<AppendResult, AppError> {
     let stream = stream.trim();
     let event_type = event_type.trim();
     if stream.is_empty() {
-        return Err("enter a stream id".into());
+        return Err(AppError::invalid("enter a stream id"));
     }
     if event_type.is_empty() {
-        return Err("enter an event type".into());
+        return Err(AppError::invalid("enter an event type"));
     }
-    let data: serde_json::Value =
-        serde_json::from_str(payload).map_err(|e| format!("payload is not valid JSON: {e}"))?;
+    let data: serde_json::Value = serde_json::from_str(payload)
+        .map_err(|e| AppError::invalid(format!("payload is not valid JSON: {e}")))?;
     let result = store()
         .await?
         .append(
@@ -105,18 +108,18 @@ pub async fn append_json(
             vec![NewEvent::new(event_type, data)],
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(AppError::from)?;
     changed();
     Ok(result)
 }
 
 /// Every event of `stream`, oldest first.
-pub async fn read_stream(stream: &str) -> Result<Vec<RecordedEvent>, String> {
+pub async fn read_stream(stream: &str) -> Result<Vec<RecordedEvent>, AppError> {
     store()
         .await?
         .read_stream(stream.trim(), ReadStreamOptions::default())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(AppError::from)
 }
 
 /// Which events the event log shows.
@@ -156,7 +159,7 @@ pub async fn read_log(
     filter: &LogFilter,
     from: u64,
     limit: usize,
-) -> Result<Vec<LogEntry>, String> {
+) -> Result<Vec<LogEntry>, AppError> {
     let store = store().await?;
     let types = filter.event_type.clone().map(|t| vec![t]);
     let prefix = filter.stream_prefix.clone().filter(|p| !p.is_empty());
@@ -176,11 +179,11 @@ pub async fn read_log(
                 options,
             )
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(AppError::from)?
     } else {
-        store.read_all(options).await.map_err(|e| e.to_string())?
+        store.read_all(options).await.map_err(AppError::from)?
     };
-    let upcasters = domain_upcasters();
+    let upcasters = chronik_examples::registry::upcasters();
     Ok(events
         .into_iter()
         .map(|event| {
@@ -201,21 +204,12 @@ pub async fn read_log(
         .collect())
 }
 
-/// Every upcaster of the example domains.
-fn domain_upcasters() -> Upcasters {
-    chronik_examples::bank::bank_upcasters()
-}
-
 /// Position of the newest event (0 when the store is empty).
-pub async fn head_position() -> Result<u64, String> {
-    store()
-        .await?
-        .head_position()
-        .await
-        .map_err(|e| e.to_string())
+pub async fn head_position() -> Result<u64, AppError> {
+    store().await?.head_position().await.map_err(AppError::from)
 }
 
 /// Counts over the whole store.
-pub async fn stats() -> Result<StoreStats, String> {
-    store().await?.stats().await.map_err(|e| e.to_string())
+pub async fn stats() -> Result<StoreStats, AppError> {
+    store().await?.stats().await.map_err(AppError::from)
 }

@@ -1,21 +1,23 @@
 //! Orders, their fulfilment sagas and the simulated services (inventory, payment,
 //! shipping), all event-sourced in the app's store through `chronik_core`'s order
 //! domain. The order lists come from the persisted `CurrentOrders` and `OrderHistory`
-//! read models, so opening the page does not replay the log.
+//! read models of the app's one projection hub, so opening the page does not replay the
+//! log.
 
-use chronik_core::projection::{Projection, ProjectionRunner, ProjectionStatus};
 use chronik_core::{
-    Aggregate, CommandContext, DomainEvent, EventStore, HandlerError, IdSource, ReadStreamOptions,
+    Aggregate, CommandContext, DomainEvent, EventStore, IdSource, ReadStreamOptions,
 };
-use chronik_examples::orders::{CurrentOrders, OrderHistory};
+use chronik_examples::orders::{CurrentOrdersState, OrderHistoryState};
 use chronik_examples::saga::{SagaEvent, StepStatus};
 use chronik_examples::services::{Inventory, StockLevel};
 use chronik_examples::{
     Faults, FulfilmentSagas, Order, OrderCommand, OrderStatus, Orders, SagaState, SagaStep,
     Services,
 };
-use chronik_idb::{JsClock, RandomUuids};
+use chronik_idb::RandomUuids;
 
+use super::projections::state;
+use super::AppError;
 use super::{changed, store};
 
 /// How many orders of each status the board shows (the newest first); the count
@@ -104,43 +106,37 @@ fn new_context() -> CommandContext {
     CommandContext::new(RandomUuids.next_id())
 }
 
-/// The reason to show for a failed command: the domain's own words when it refused.
-fn reason<E: std::error::Error>(error: HandlerError<E>) -> String {
-    match error {
-        HandlerError::Rejected(e) => e.to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn required<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
+fn required<'a>(value: &'a str, what: &str) -> Result<&'a str, AppError> {
     let value = value.trim();
     if value.is_empty() {
-        Err(format!("enter {what}"))
+        Err(AppError::invalid(format!("enter {what}")))
     } else {
         Ok(value)
     }
 }
 
-fn parse_quantity(value: &str) -> Result<u32, String> {
+fn parse_quantity(value: &str) -> Result<u32, AppError> {
     let value = value.trim();
-    value
-        .parse::<u32>()
-        .map_err(|_| format!("quantity '{value}' is not a whole number such as 2"))
+    value.parse::<u32>().map_err(|_| {
+        AppError::invalid(format!(
+            "quantity '{value}' is not a whole number such as 2"
+        ))
+    })
 }
 
-async fn execute(order_id: &str, command: OrderCommand) -> Result<Order, String> {
+async fn execute(order_id: &str, command: OrderCommand) -> Result<Order, AppError> {
     let order_id = required(order_id, "an order id")?;
     let orders = Orders::new(store().await?);
     let order = orders
         .execute(order_id, &command, &new_context())
         .await
-        .map_err(reason)?;
+        .map_err(AppError::from)?;
     changed();
     Ok(order)
 }
 
 /// Creates order `order_id` for `customer_id`.
-pub async fn create_order(order_id: &str, customer_id: &str) -> Result<Order, String> {
+pub async fn create_order(order_id: &str, customer_id: &str) -> Result<Order, AppError> {
     let customer_id = required(customer_id, "a customer id")?.to_string();
     execute(order_id, OrderCommand::CreateOrder { customer_id }).await
 }
@@ -151,7 +147,7 @@ pub async fn add_item(
     product_id: &str,
     quantity: &str,
     unit_price: &str,
-) -> Result<Order, String> {
+) -> Result<Order, AppError> {
     let product_id = required(product_id, "a product id")?.to_string();
     let quantity = parse_quantity(quantity)?;
     let command = OrderCommand::AddItem {
@@ -167,7 +163,7 @@ pub async fn change_quantity(
     order_id: &str,
     product_id: &str,
     quantity: &str,
-) -> Result<Order, String> {
+) -> Result<Order, AppError> {
     let quantity = parse_quantity(quantity)?;
     let command = OrderCommand::UpdateItemQuantity {
         product_id: product_id.to_string(),
@@ -177,7 +173,7 @@ pub async fn change_quantity(
 }
 
 /// Removes `product_id` from the order.
-pub async fn remove_item(order_id: &str, product_id: &str) -> Result<Order, String> {
+pub async fn remove_item(order_id: &str, product_id: &str) -> Result<Order, AppError> {
     let command = OrderCommand::RemoveItem {
         product_id: product_id.to_string(),
     };
@@ -185,7 +181,7 @@ pub async fn remove_item(order_id: &str, product_id: &str) -> Result<Order, Stri
 }
 
 /// Submits the order: its items freeze and it waits for its fulfilment saga.
-pub async fn submit(order_id: &str) -> Result<Order, String> {
+pub async fn submit(order_id: &str) -> Result<Order, AppError> {
     execute(order_id, OrderCommand::SubmitOrder).await
 }
 
@@ -201,7 +197,7 @@ pub struct Cancelled {
 /// Cancels the order with `reason`. A fulfilment saga under way is then run to its end:
 /// its next step fails on the cancelled order and it undoes what it did (releases the
 /// stock, refunds the payment, calls the parcel back).
-pub async fn cancel(order_id: &str, reason_text: &str) -> Result<Cancelled, String> {
+pub async fn cancel(order_id: &str, reason_text: &str) -> Result<Cancelled, AppError> {
     let reason_text = required(reason_text, "a reason for the cancellation")?.to_string();
     let order = execute(
         order_id,
@@ -211,11 +207,11 @@ pub async fn cancel(order_id: &str, reason_text: &str) -> Result<Cancelled, Stri
     )
     .await?;
     let sagas = sagas(FaultSwitches::default()).await?;
-    let saga = match sagas.saga(&order.id).await.map_err(|e| e.to_string())? {
+    let saga = match sagas.saga(&order.id).await.map_err(AppError::from)? {
         Some(saga) if !saga.status.is_terminal() => {
             let result = sagas.run(&order.id).await;
             changed();
-            Some(result.map_err(|e| e.to_string())?)
+            Some(result.map_err(AppError::from)?)
         }
         _ => None,
     };
@@ -224,7 +220,7 @@ pub async fn cancel(order_id: &str, reason_text: &str) -> Result<Cancelled, Stri
 
 async fn sagas(
     switches: FaultSwitches,
-) -> Result<FulfilmentSagas<std::rc::Rc<chronik_idb::IdbStore>>, String> {
+) -> Result<FulfilmentSagas<std::rc::Rc<chronik_idb::IdbStore>>, AppError> {
     let store = store().await?;
     let services = Services::new(store.clone()).with_faults(switches.faults());
     Ok(FulfilmentSagas::new(store, services))
@@ -232,77 +228,61 @@ async fn sagas(
 
 /// Performs the next action of the order's saga (starting it when the order was just
 /// submitted): one event in `saga-{orderId}`.
-pub async fn step_saga(order_id: &str, switches: FaultSwitches) -> Result<SagaState, String> {
+pub async fn step_saga(order_id: &str, switches: FaultSwitches) -> Result<SagaState, AppError> {
     let order_id = required(order_id, "an order id")?;
     let result = sagas(switches).await?.advance(order_id).await;
     // Even a failed action may have recorded something.
     changed();
-    result.map_err(|e| e.to_string())
+    result.map_err(AppError::from)
 }
 
 /// Runs (or resumes) the order's saga to its end. Steps already answered are not
 /// called again.
-pub async fn run_saga(order_id: &str, switches: FaultSwitches) -> Result<SagaState, String> {
+pub async fn run_saga(order_id: &str, switches: FaultSwitches) -> Result<SagaState, AppError> {
     let order_id = required(order_id, "an order id")?;
     let result = sagas(switches).await?.run(order_id).await;
     changed();
-    result.map_err(|e| e.to_string())
+    result.map_err(AppError::from)
 }
 
 /// The warehouse: stock per product and the open reservations.
-pub async fn inventory() -> Result<Inventory, String> {
+pub async fn inventory() -> Result<Inventory, AppError> {
     Services::new(store().await?)
         .inventory()
         .await
-        .map_err(|e| e.to_string())
+        .map_err(AppError::from)
 }
 
 /// Receives `units` units of `product_id` into the warehouse.
-pub async fn receive_stock(product_id: &str, units: &str) -> Result<StockLevel, String> {
+pub async fn receive_stock(product_id: &str, units: &str) -> Result<StockLevel, AppError> {
     let product_id = required(product_id, "a product id")?;
     let units = units.trim();
-    let units: u64 = units
-        .parse()
-        .map_err(|_| format!("units '{units}' is not a whole number such as 10"))?;
+    let units: u64 = units.parse().map_err(|_| {
+        AppError::invalid(format!("units '{units}' is not a whole number such as 10"))
+    })?;
     if units == 0 {
-        return Err("units must be positive".into());
+        return Err(AppError::invalid("units must be positive"));
     }
     let level = Services::new(store().await?)
         .receive_stock(product_id, units, &RandomUuids.next_id())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(AppError::from)?;
     changed();
     Ok(level)
 }
 
-fn failed<P: Projection>(runner: &ProjectionRunner<impl EventStore, P>) -> Result<(), String> {
-    match runner.status() {
-        ProjectionStatus::Failed { position, error } => Err(format!(
-            "the {} read model stopped at position {position}: {error}",
-            runner.projection().name()
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Every order, by status: the open ones from `CurrentOrders`, the finished ones from
 /// `OrderHistory` (their items loaded from their streams), each with its saga.
-pub async fn board() -> Result<Vec<OrderGroup>, String> {
+pub async fn board() -> Result<Vec<OrderGroup>, AppError> {
     let store = store().await?;
     let orders = Orders::new(store.clone());
-    let mut current = orders.projection(CurrentOrders, JsClock);
-    current.catch_up().await.map_err(|e| e.to_string())?;
-    failed(&current)?;
-    let mut history = orders.projection(OrderHistory, JsClock);
-    history.catch_up().await.map_err(|e| e.to_string())?;
-    failed(&history)?;
+    let open: CurrentOrdersState = state("CurrentOrders").await?;
+    let history: OrderHistoryState = state("OrderHistory").await?;
 
-    let open = current.state();
     let mut groups = Vec::new();
     for status in STATUSES {
         let mut cards: Vec<OrderCard> = if status.is_terminal() {
             let mut finished: Vec<_> = history
-                .state()
                 .customers
                 .values()
                 .flatten()
@@ -318,7 +298,7 @@ pub async fn board() -> Result<Vec<OrderGroup>, String> {
                 let order = orders
                     .order(&entry.order_id)
                     .await
-                    .map_err(reason)?
+                    .map_err(AppError::from)?
                     .unwrap_or_default();
                 cards.push(OrderCard {
                     order,
@@ -365,22 +345,26 @@ pub async fn board() -> Result<Vec<OrderGroup>, String> {
 }
 
 /// The saga of `order_id` folded from its stream, `None` when not started.
-async fn saga(store: &impl EventStore, order_id: &str) -> Result<Option<SagaView>, String> {
+async fn saga(store: &impl EventStore, order_id: &str) -> Result<Option<SagaView>, AppError> {
     let recorded = store
         .read_stream(
             &SagaState::stream_id(order_id),
             ReadStreamOptions::default(),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(AppError::from)?;
     if recorded.is_empty() {
         return Ok(None);
     }
     let mut state = SagaState::default();
     let mut events = Vec::with_capacity(recorded.len());
     for e in recorded {
-        let event = SagaEvent::from_data(&e.event_type, e.data.clone())
-            .map_err(|err| format!("cannot decode {} of {}: {err}", e.event_type, e.stream_id))?;
+        let event = SagaEvent::from_data(&e.event_type, e.data.clone()).map_err(|err| {
+            AppError::store(format!(
+                "cannot decode {} of {}: {err}",
+                e.event_type, e.stream_id
+            ))
+        })?;
         let detail = match &event {
             SagaEvent::SagaStarted { items, total, .. } => {
                 format!("{} item line(s), total {total}", items.len())

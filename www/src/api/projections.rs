@@ -1,30 +1,36 @@
-//! The example domains' read models, each run by a [`ProjectionRunner`] over the app's
-//! store: their status, checkpoint, lag and event counts, catch-up and rebuild.
+//! The example domains' read models, all run by **one** [`ProjectionHub`] over the app's
+//! store: their status, checkpoint, lag and event counts, catch-up and rebuild; and the
+//! typed states the pages read.
 //!
-//! The runners live for the page's lifetime (one per read model, shared by every view)
-//! behind an async lock, so a catch-up and a rebuild of the same projection never
-//! interleave. They are recreated when the store is reopened (after the database is
-//! cleared).
+//! The hub holds one runner per read model of [`READ_MODELS`] (so no two runners ever
+//! save under one checkpoint name) and lives for the page's lifetime behind an async
+//! lock, so a catch-up and a rebuild never interleave. Catching up is one pass over the
+//! log feeding every read model. It is recreated when the store is reopened (after the
+//! database is cleared).
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use chronik_core::{
-    EventStore, Projection, ProjectionError, ProjectionRunner, ProjectionStatus, ReadAllOptions,
-    RebuildProgress,
+    EventStore, ProjectionHub, ProjectionStatus, ReadAllOptions, RebuildProgress, StateAtError,
 };
-use chronik_examples::bank::{AccountBalances, DailySummary, TransactionHistory};
-use chronik_examples::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
-use chronik_examples::{Bank, Orders};
+use chronik_examples::bank::{
+    AccountBalancesState, DailySummaryState, PendingTransfersState, TransactionHistoryState,
+};
+use chronik_examples::orders::{
+    CurrentOrdersState, CustomerStatsState, InventoryDemandState, OrderHistoryState,
+};
+use chronik_examples::registry::{self, READ_MODELS};
 use chronik_idb::{IdbStore, JsClock};
 use futures::lock::Mutex;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::store;
+use super::AppError;
 
 type Store = Rc<IdbStore>;
-type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Where one read model stands, as the projections page shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,173 +58,26 @@ pub struct ProjectionInfo {
     pub summary: String,
 }
 
-/// One runner with what the page says about it, its concrete type hidden.
-trait Runner {
-    fn handles(&self) -> Option<Vec<String>>;
-    fn position(&self) -> u64;
-    fn status(&self) -> ProjectionStatus;
-    fn summary(&self) -> String;
-    fn lag(&mut self) -> LocalFuture<'_, Result<u64, ProjectionError>>;
-    fn catch_up(&mut self) -> LocalFuture<'_, Result<usize, ProjectionError>>;
-    fn rebuild<'a>(
-        &'a mut self,
-        progress: &'a mut dyn FnMut(RebuildProgress),
-    ) -> LocalFuture<'a, Result<usize, ProjectionError>>;
-}
-
-struct Entry<P: Projection> {
-    runner: ProjectionRunner<Store, P>,
-    summarize: fn(&P::State) -> String,
-}
-
-impl<P: Projection + 'static> Runner for Entry<P> {
-    fn handles(&self) -> Option<Vec<String>> {
-        self.runner.projection().event_types()
-    }
-    fn position(&self) -> u64 {
-        self.runner.position()
-    }
-    fn status(&self) -> ProjectionStatus {
-        self.runner.status().clone()
-    }
-    fn summary(&self) -> String {
-        (self.summarize)(self.runner.state())
-    }
-    fn lag(&mut self) -> LocalFuture<'_, Result<u64, ProjectionError>> {
-        Box::pin(self.runner.lag())
-    }
-    fn catch_up(&mut self) -> LocalFuture<'_, Result<usize, ProjectionError>> {
-        Box::pin(self.runner.catch_up())
-    }
-    fn rebuild<'a>(
-        &'a mut self,
-        progress: &'a mut dyn FnMut(RebuildProgress),
-    ) -> LocalFuture<'a, Result<usize, ProjectionError>> {
-        Box::pin(self.runner.rebuild(progress))
-    }
-}
-
-/// Events per page while catching up or rebuilding (the checkpoint is saved after each).
-const PAGE_SIZE: usize = 500;
-
 /// The largest lag for which the events a projection still has to apply are read to
 /// count them; past it, its applied count is left unknown until it catches up.
 pub const COUNT_PENDING_UP_TO: u64 = 5_000;
 
-/// One read model: its runner behind an async lock, and what is known about it while
-/// the lock is held by a long run.
-struct Slot {
-    name: String,
-    domain: &'static str,
-    description: &'static str,
-    runner: Mutex<Box<dyn Runner>>,
-    /// What holds the lock: a catch-up or a rebuild.
-    busy: RefCell<Option<ProjectionStatus>>,
-    /// The last info read, shown (with `busy` as its status) while the runner is busy.
-    last: RefCell<Option<ProjectionInfo>>,
+/// What holds the hub's lock for a long run.
+#[derive(Debug, Clone, PartialEq)]
+enum Busy {
+    /// A catch-up of every read model.
+    CatchingUp,
+    /// A rebuild of this one.
+    Rebuilding(String),
 }
 
-fn slot<P: Projection + 'static>(
-    runner: ProjectionRunner<Store, P>,
-    domain: &'static str,
-    description: &'static str,
-    summarize: fn(&P::State) -> String,
-) -> Slot {
-    Slot {
-        name: runner.projection().name().to_string(),
-        domain,
-        description,
-        runner: Mutex::new(Box::new(Entry {
-            runner: runner.with_page_size(PAGE_SIZE),
-            summarize,
-        })),
-        busy: RefCell::new(None),
-        last: RefCell::new(None),
-    }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn slots_for(store: &Store) -> Vec<Slot> {
-    let bank = Bank::new(store.clone());
-    let orders = Orders::new(store.clone());
-    vec![
-        slot(
-            bank.projection(AccountBalances, JsClock),
-            "Bank",
-            "Balance and status of every account",
-            |s| {
-                format!(
-                    "{}, total {}",
-                    plural(s.accounts.len(), "account", "accounts"),
-                    s.total
-                )
-            },
-        ),
-        slot(
-            bank.projection(TransactionHistory, JsClock),
-            "Bank",
-            "Every deposit and withdrawal, per account",
-            |s| {
-                let n: usize = s.accounts.values().map(|t| t.len()).sum();
-                format!(
-                    "{} in {}",
-                    plural(n, "transaction", "transactions"),
-                    plural(s.accounts.len(), "account", "accounts")
-                )
-            },
-        ),
-        slot(
-            bank.projection(DailySummary, JsClock),
-            "Bank",
-            "Deposits, withdrawals and net change per UTC day",
-            |s| plural(s.days.len(), "day", "days"),
-        ),
-        slot(
-            orders.projection(CurrentOrders, JsClock),
-            "Orders",
-            "Every unfinished order, and how many orders are in each status",
-            |s| {
-                let total: u64 = s.counts.values().sum();
-                format!(
-                    "{} open of {}",
-                    s.orders.len(),
-                    plural(total as usize, "order", "orders")
-                )
-            },
-        ),
-        slot(
-            orders.projection(OrderHistory, JsClock),
-            "Orders",
-            "Every order of every customer, with its outcome",
-            |s| {
-                format!(
-                    "{} by {}",
-                    plural(s.order_customer.len(), "order", "orders"),
-                    plural(s.customers.len(), "customer", "customers")
-                )
-            },
-        ),
-        slot(
-            orders.projection(CustomerStats, JsClock),
-            "Orders",
-            "Orders, completions, cancellations and spend per customer",
-            |s| plural(s.customers.len(), "customer", "customers"),
-        ),
-        slot(
-            orders.projection(InventoryDemand, JsClock),
-            "Orders",
-            "Units reserved, ordered and shipped per product",
-            |s| plural(s.products.len(), "product", "products"),
-        ),
-    ]
-}
-
-struct Registry {
+/// The hub over the current store, and what is known about it while a long run holds it.
+pub(crate) struct Hub {
     store: Store,
-    slots: Vec<Slot>,
+    hub: Mutex<ProjectionHub<Store>>,
+    busy: RefCell<Option<Busy>>,
+    /// The last info read per read model, shown while the hub is busy.
+    last: RefCell<BTreeMap<String, ProjectionInfo>>,
     /// A catch-up of every projection is running.
     catching_up: Cell<bool>,
     /// Another catch-up was asked for while one ran.
@@ -226,75 +85,198 @@ struct Registry {
 }
 
 thread_local! {
-    static REGISTRY: RefCell<Option<Rc<Registry>>> = const { RefCell::new(None) };
+    static HUB: RefCell<Option<Rc<Hub>>> = const { RefCell::new(None) };
 }
 
-/// The runners over the current store, created on first use and again after the store
-/// has been reopened.
-async fn registry() -> Result<Rc<Registry>, String> {
+/// The hub over the current store, created on first use and again after the store has
+/// been reopened.
+pub(crate) async fn hub() -> Result<Rc<Hub>, AppError> {
     let store = store().await?;
-    if let Some(reg) = REGISTRY.with(|r| r.borrow().clone()) {
-        if Rc::ptr_eq(&reg.store, &store) {
-            return Ok(reg);
+    if let Some(hub) = HUB.with(|h| h.borrow().clone()) {
+        if Rc::ptr_eq(&hub.store, &store) {
+            return Ok(hub);
         }
     }
-    let reg = Rc::new(Registry {
-        slots: slots_for(&store),
+    let mut projections = ProjectionHub::new(Rc::clone(&store));
+    registry::add_read_models(&mut projections, &store, &JsClock).map_err(AppError::from)?;
+    let made = Rc::new(Hub {
         store,
+        hub: Mutex::new(projections),
+        busy: RefCell::new(None),
+        last: RefCell::new(BTreeMap::new()),
         catching_up: Cell::new(false),
         again: Cell::new(false),
     });
-    REGISTRY.with(|r| *r.borrow_mut() = Some(reg.clone()));
-    Ok(reg)
+    // Two callers may race to make it; keep whichever finished first for this store.
+    Ok(HUB.with(|h| {
+        let mut slot = h.borrow_mut();
+        match &*slot {
+            Some(kept) if Rc::ptr_eq(&kept.store, &made.store) => kept.clone(),
+            _ => slot.insert(made).clone(),
+        }
+    }))
 }
 
-/// Forgets every runner: their store is about to be closed.
+/// Forgets the hub: its store is about to be closed.
 pub(crate) fn forget_runners() {
-    REGISTRY.with(|r| r.borrow_mut().take());
+    HUB.with(|h| h.borrow_mut().take());
 }
 
-/// Where every read model stands, in display order. A projection busy with a long
-/// catch-up or rebuild is reported as last seen, with that activity as its status.
-pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
-    let reg = registry().await?;
-    let store = &reg.store;
-    let stats = store.stats().await.map_err(|e| e.to_string())?;
-    let head = store.head_position().await.map_err(|e| e.to_string())?;
-    let mut list = Vec::with_capacity(reg.slots.len());
-    for slot in &reg.slots {
-        let Some(mut runner) = slot.runner.try_lock() else {
-            let status = slot
-                .busy
-                .borrow()
-                .clone()
-                .unwrap_or(ProjectionStatus::CatchingUp);
-            let last = slot.last.borrow().clone();
-            list.push(match last {
-                Some(info) => ProjectionInfo {
-                    status,
-                    head,
-                    lag: head.saturating_sub(info.position),
-                    ..info
-                },
-                None => ProjectionInfo {
-                    name: slot.name.clone(),
-                    domain: slot.domain,
-                    description: slot.description,
-                    handles: Vec::new(),
-                    status,
-                    position: 0,
-                    head,
-                    lag: head,
-                    processed: None,
-                    summary: String::new(),
-                },
-            });
-            continue;
-        };
+/// Catches every read model up (one pass over the log) and reads read model `name`'s
+/// state as `T`. A read model stopped on an event it cannot apply is an error naming
+/// that event.
+pub(crate) async fn state<T: DeserializeOwned>(name: &str) -> Result<T, AppError> {
+    let hub = hub().await?;
+    let mut projections = hub.hub.lock().await;
+    let value = projections.state(name).await.map_err(AppError::from)?;
+    let info = projections.info(name).await.map_err(AppError::from)?;
+    if let ProjectionStatus::Failed { position, error } = info.status {
+        return Err(AppError::store(format!(
+            "{name} stopped at position {position}: {error}"
+        )));
+    }
+    decode(name, value)
+}
+
+/// The state of read model `name` just after global position `position`, as its live
+/// runner had it then (see [`chronik_core::ProjectionRunner::state_at`]). Catches up
+/// first, so the runner's own state is the starting point for the head.
+pub(crate) async fn state_at<T: DeserializeOwned>(
+    name: &str,
+    position: u64,
+) -> Result<Result<T, StateAtError>, AppError> {
+    let hub = hub().await?;
+    let mut projections = hub.hub.lock().await;
+    projections.catch_up().await.map_err(AppError::from)?;
+    match projections.state_at(name, position).await {
+        Ok(value) => Ok(Ok(decode(name, value)?)),
+        Err(StateAtError::Projection(e)) => Err(e.into()),
+        Err(failed) => Ok(Err(failed)),
+    }
+}
+
+fn decode<T: DeserializeOwned>(name: &str, value: Value) -> Result<T, AppError> {
+    serde_json::from_value(value)
+        .map_err(|e| AppError::store(format!("cannot read the state of {name}: {e}")))
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A one-line summary of read model `name`'s state.
+fn summary(name: &str, state: Value) -> String {
+    fn typed<T: DeserializeOwned>(state: Value, f: impl FnOnce(T) -> String) -> String {
+        serde_json::from_value(state).map_or_else(|e| format!("unreadable state: {e}"), f)
+    }
+    match name {
+        "AccountBalances" => typed(state, |s: AccountBalancesState| {
+            format!(
+                "{}, total {}",
+                plural(s.accounts.len(), "account", "accounts"),
+                s.total
+            )
+        }),
+        "TransactionHistory" => typed(state, |s: TransactionHistoryState| {
+            let n: usize = s.accounts.values().map(|t| t.len()).sum();
+            format!(
+                "{} in {}",
+                plural(n, "transaction", "transactions"),
+                plural(s.accounts.len(), "account", "accounts")
+            )
+        }),
+        "DailySummary" => typed(state, |s: DailySummaryState| {
+            plural(s.days.len(), "day", "days")
+        }),
+        "PendingTransfers" => typed(state, |s: PendingTransfersState| {
+            format!(
+                "{} under way",
+                plural(s.transfers.len(), "transfer", "transfers")
+            )
+        }),
+        "CurrentOrders" => typed(state, |s: CurrentOrdersState| {
+            let total: u64 = s.counts.values().sum();
+            format!(
+                "{} open of {}",
+                s.orders.len(),
+                plural(total as usize, "order", "orders")
+            )
+        }),
+        "OrderHistory" => typed(state, |s: OrderHistoryState| {
+            format!(
+                "{} by {}",
+                plural(s.order_customer.len(), "order", "orders"),
+                plural(s.customers.len(), "customer", "customers")
+            )
+        }),
+        "CustomerStats" => typed(state, |s: CustomerStatsState| {
+            plural(s.customers.len(), "customer", "customers")
+        }),
+        "InventoryDemand" => typed(state, |s: InventoryDemandState| {
+            plural(s.products.len(), "product", "products")
+        }),
+        _ => String::new(),
+    }
+}
+
+/// Where every read model stands, in [`READ_MODELS`] order. While a long catch-up or
+/// rebuild holds the hub, each is reported as last seen, with that activity as its
+/// status.
+pub async fn overview() -> Result<Vec<ProjectionInfo>, AppError> {
+    let hub = hub().await?;
+    let store = &hub.store;
+    let stats = store.stats().await.map_err(AppError::from)?;
+    let head = store.head_position().await.map_err(AppError::from)?;
+    let Some(mut projections) = hub.hub.try_lock() else {
+        let busy = hub.busy.borrow().clone().unwrap_or(Busy::CatchingUp);
+        let last = hub.last.borrow();
+        return Ok(READ_MODELS
+            .iter()
+            .map(|model| {
+                let seen = last.get(model.name).cloned();
+                let status = match (&busy, &seen) {
+                    (Busy::Rebuilding(name), _) if name == model.name => {
+                        ProjectionStatus::Rebuilding
+                    }
+                    (Busy::Rebuilding(_), Some(info)) => info.status.clone(),
+                    (_, Some(info)) if matches!(info.status, ProjectionStatus::Failed { .. }) => {
+                        info.status.clone()
+                    }
+                    _ => ProjectionStatus::CatchingUp,
+                };
+                match seen {
+                    Some(info) => ProjectionInfo {
+                        status,
+                        head,
+                        lag: head.saturating_sub(info.position),
+                        ..info
+                    },
+                    None => ProjectionInfo {
+                        name: model.name.to_string(),
+                        domain: model.domain.label(),
+                        description: model.description,
+                        handles: Vec::new(),
+                        status,
+                        position: 0,
+                        head,
+                        lag: head,
+                        processed: None,
+                        summary: String::new(),
+                    },
+                }
+            })
+            .collect());
+    };
+    let mut list = Vec::with_capacity(READ_MODELS.len());
+    for model in READ_MODELS {
+        let name = model.name;
         // Loads the checkpoint on first use.
-        runner.lag().await.map_err(|e| e.to_string())?;
-        let position = runner.position();
-        let handles = runner.handles();
+        let info = projections.info(name).await.map_err(AppError::from)?;
+        let state = projections
+            .current_state(name)
+            .await
+            .map_err(AppError::from)?;
+        let handles = projections.event_types(name).map_err(AppError::from)?;
         let all: u64 = match &handles {
             Some(types) => types
                 .iter()
@@ -303,6 +285,7 @@ pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
             None => stats.event_count,
         };
         // Handled events past the checkpoint, read only when the projection lags a little.
+        let position = info.position;
         let lag = head.saturating_sub(position);
         let pending = if lag == 0 {
             Some(0)
@@ -315,57 +298,55 @@ pub async fn overview() -> Result<Vec<ProjectionInfo>, String> {
                     stream_prefix: None,
                 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(AppError::from)?;
             Some(events.len() as u64)
         } else {
             None
         };
         let info = ProjectionInfo {
-            name: slot.name.clone(),
-            domain: slot.domain,
-            description: slot.description,
+            name: name.to_string(),
+            domain: model.domain.label(),
+            description: model.description,
             handles: handles.unwrap_or_default(),
-            status: runner.status(),
+            status: info.status,
             position,
             head,
             lag,
             processed: pending.map(|p| all.saturating_sub(p)),
-            summary: runner.summary(),
+            summary: summary(name, state),
         };
-        *slot.last.borrow_mut() = Some(info.clone());
+        hub.last.borrow_mut().insert(name.to_string(), info.clone());
         list.push(info);
     }
     Ok(list)
 }
 
-/// Catches every projection up to the head, one after the other, calling `after_each`
-/// when one is done. A call while one runs makes that run go round once more instead.
-/// A failing event stops only its projection, with [`ProjectionStatus::Failed`].
-pub async fn catch_up_all(after_each: impl Fn()) -> Result<(), String> {
-    let reg = registry().await?;
-    if reg.catching_up.replace(true) {
-        reg.again.set(true);
+/// Catches every read model up to the head in one pass over the log, then calls
+/// `after`. A call while one runs makes that run go round once more instead. A failing
+/// event stops only its projection, with [`ProjectionStatus::Failed`].
+pub async fn catch_up_all(after: impl Fn()) -> Result<(), AppError> {
+    let hub = hub().await?;
+    if hub.catching_up.replace(true) {
+        hub.again.set(true);
         return Ok(());
     }
     let result = async {
         loop {
-            reg.again.set(false);
-            for slot in &reg.slots {
-                let mut runner = slot.runner.lock().await;
-                *slot.busy.borrow_mut() = Some(ProjectionStatus::CatchingUp);
-                let ran = runner.catch_up().await;
-                *slot.busy.borrow_mut() = None;
-                drop(runner);
-                ran.map_err(|e| e.to_string())?;
-                after_each();
-            }
-            if !reg.again.get() {
+            hub.again.set(false);
+            let mut projections = hub.hub.lock().await;
+            *hub.busy.borrow_mut() = Some(Busy::CatchingUp);
+            let ran = projections.catch_up().await;
+            *hub.busy.borrow_mut() = None;
+            drop(projections);
+            ran.map_err(AppError::from)?;
+            after();
+            if !hub.again.get() {
                 return Ok(());
             }
         }
     }
     .await;
-    reg.catching_up.set(false);
+    hub.catching_up.set(false);
     result
 }
 
@@ -384,22 +365,18 @@ pub struct Rebuilt {
 /// after every page. A failing event stops it there, as in a catch-up.
 pub async fn rebuild(
     name: &str,
-    mut progress: impl FnMut(RebuildProgress),
-) -> Result<Rebuilt, String> {
-    let reg = registry().await?;
-    let slot = reg
-        .slots
-        .iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| format!("there is no projection named {name}"))?;
-    let mut runner = slot.runner.lock().await;
-    *slot.busy.borrow_mut() = Some(ProjectionStatus::Rebuilding);
-    let result = runner.rebuild(&mut progress).await;
-    *slot.busy.borrow_mut() = None;
-    let applied = result.map_err(|e| e.to_string())?;
+    progress: impl FnMut(RebuildProgress),
+) -> Result<Rebuilt, AppError> {
+    let hub = hub().await?;
+    let mut projections = hub.hub.lock().await;
+    *hub.busy.borrow_mut() = Some(Busy::Rebuilding(name.to_string()));
+    let result = projections.rebuild(name, progress).await;
+    *hub.busy.borrow_mut() = None;
+    let applied = result.map_err(AppError::from)?;
+    let info = projections.info(name).await.map_err(AppError::from)?;
     Ok(Rebuilt {
         applied,
-        position: runner.position(),
-        status: runner.status(),
+        position: info.position,
+        status: info.status,
     })
 }

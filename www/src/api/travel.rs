@@ -4,26 +4,26 @@
 //! A stream of a known aggregate type is rebuilt with
 //! [`CommandHandler::state_at_version`]: the nearest snapshot at or below the version plus
 //! the events after it. Any other stream is folded generically from its first event. The
-//! whole store shows the AccountBalances read model at a global position, folded with the
-//! projection's own `apply` from the nearest known state at or below it: the persisted
-//! projection checkpoint, or a state this page computed earlier (kept in memory, checked
-//! against the log before it is trusted).
+//! whole store shows the AccountBalances read model at a global position, as the app's
+//! live runner of it computes it ([`chronik_core::ProjectionRunner::state_at`]): it agrees
+//! with the live read model at every position and fails where the runner fails.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use chronik_core::{
     stream_category, Aggregate, AggregateState, CommandHandler, EventStore, HandlerError,
-    Projection, ReadAllOptions, ReadStreamOptions, RecordedEvent, StreamInfo, Upcasters,
+    ReadAllOptions, ReadStreamOptions, RecordedEvent, StreamInfo, Upcasters,
 };
-use chronik_examples::bank::{bank_upcasters, AccountBalances, AccountBalancesState};
+use chronik_examples::bank::AccountBalancesState;
+use chronik_examples::registry;
 use chronik_examples::services::{Inventory, Payment, Shipment};
 use chronik_examples::{BankAccount, Order, SagaState, Transfer};
 use chronik_idb::IdbStore;
 use serde_json::Value;
 
-use super::{changed, store, LogEntry};
+use super::AppError;
+use super::{changed, projections, store, LogEntry};
 
 /// One labelled value of a state, such as the balance of an account.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,23 +108,22 @@ pub struct TravelPoint {
     pub cause: Option<LogEntry>,
     /// How `state` was rebuilt.
     pub rebuild: Rebuild,
-    /// Anything the reader should know (events a read model could not apply, a stream
-    /// that does not decode as its aggregate type).
+    /// Anything the reader should know (a stream that does not decode as its aggregate
+    /// type).
     pub notes: Vec<String>,
+    /// Why there is no state at `at` (the whole store's read model fails on an event at
+    /// or before it, as its live runner does).
+    pub error: Option<String>,
 }
 
 /// Every stream in the store, ordered by id.
-pub async fn streams() -> Result<Vec<StreamInfo>, String> {
-    store()
-        .await?
-        .list_streams()
-        .await
-        .map_err(|e| e.to_string())
+pub async fn streams() -> Result<Vec<StreamInfo>, AppError> {
+    store().await?.list_streams().await.map_err(AppError::from)
 }
 
 /// The state of `stream` (the whole store when `None`) as of `at`: a version of the
 /// stream, or a global position; `None` means now (the last one).
-pub async fn travel(stream: Option<&str>, at: Option<u64>) -> Result<TravelPoint, String> {
+pub async fn travel(stream: Option<&str>, at: Option<u64>) -> Result<TravelPoint, AppError> {
     let store = store().await?;
     match stream {
         None => whole_store(store, at).await,
@@ -134,40 +133,37 @@ pub async fn travel(stream: Option<&str>, at: Option<u64>) -> Result<TravelPoint
 
 /// Saves a snapshot of `stream`'s current state now (from a full replay), so later
 /// jumps past it start there. Returns the snapshot's version.
-pub async fn snapshot_now(stream: &str) -> Result<u64, String> {
+pub async fn snapshot_now(stream: &str) -> Result<u64, AppError> {
     let store = store().await?;
     let id = aggregate_id(stream);
     let version = match Kind::of(stream) {
-        Kind::Account => snap::<BankAccount>(store, id, bank_upcasters()).await,
-        Kind::Order => snap::<Order>(store, id, Upcasters::new()).await,
-        Kind::Transfer => snap::<Transfer>(store, id, Upcasters::new()).await,
-        Kind::Saga => snap::<SagaState>(store, id, Upcasters::new()).await,
-        Kind::Inventory => snap::<Inventory>(store, id, Upcasters::new()).await,
-        Kind::Payment => snap::<Payment>(store, id, Upcasters::new()).await,
-        Kind::Shipment => snap::<Shipment>(store, id, Upcasters::new()).await,
+        Kind::Account => snap::<BankAccount>(store, id).await,
+        Kind::Order => snap::<Order>(store, id).await,
+        Kind::Transfer => snap::<Transfer>(store, id).await,
+        Kind::Saga => snap::<SagaState>(store, id).await,
+        Kind::Inventory => snap::<Inventory>(store, id).await,
+        Kind::Payment => snap::<Payment>(store, id).await,
+        Kind::Shipment => snap::<Shipment>(store, id).await,
         Kind::Other => {
-            return Err(format!(
+            return Err(AppError::invalid(format!(
                 "'{stream}' has no aggregate type, so it has no snapshots"
-            ))
+            )))
         }
     }?;
     changed();
-    version.ok_or_else(|| format!("'{stream}' has no events to snapshot"))
+    version.ok_or_else(|| AppError::invalid(format!("'{stream}' has no events to snapshot")))
 }
 
-async fn snap<A: Aggregate>(
-    store: Rc<IdbStore>,
-    id: &str,
-    upcasters: Upcasters,
-) -> Result<Option<u64>, String> {
+async fn snap<A: Aggregate>(store: Rc<IdbStore>, id: &str) -> Result<Option<u64>, AppError> {
     CommandHandler::<_, A>::new(store)
-        .with_upcasters(upcasters)
+        .with_upcasters(registry::upcasters())
         .snapshot_now(id)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(AppError::from)
 }
 
-/// The aggregate types the app knows, by stream category.
+/// The aggregate type of a stream of the example domains, by its category (streams
+/// outside the registry's domains have none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Account,
@@ -182,8 +178,10 @@ enum Kind {
 
 impl Kind {
     fn of(stream: &str) -> Kind {
+        if registry::domain_of(stream).is_none() {
+            return Kind::Other;
+        }
         match stream_category(stream) {
-            c if c == stream => Kind::Other,
             c if c == BankAccount::CATEGORY => Kind::Account,
             c if c == Order::CATEGORY => Kind::Order,
             c if c == Transfer::CATEGORY => Kind::Transfer,
@@ -207,19 +205,16 @@ async fn stream_travel(
     store: Rc<IdbStore>,
     stream: &str,
     at: Option<u64>,
-) -> Result<TravelPoint, String> {
+) -> Result<TravelPoint, AppError> {
     let head = store
         .stream_version(stream)
         .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("stream '{stream}' does not exist"))?;
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::invalid(format!("stream '{stream}' does not exist")))?;
     let at = at.unwrap_or(head).clamp(1, head);
     let kind = Kind::of(stream);
-    let upcasters = if kind == Kind::Account {
-        bank_upcasters()
-    } else {
-        Upcasters::new()
-    };
+    // Every reader of the domains' events uses the registry's one set.
+    let upcasters = registry::upcasters();
     let s = &store;
     let typed = match kind {
         Kind::Account => typed(s, stream, at, &upcasters, account_view).await,
@@ -246,7 +241,7 @@ async fn stream_travel(
     let marks = store
         .list_snapshots(stream)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(AppError::from)?
         .into_iter()
         .map(|snap| Mark {
             at: snap.version,
@@ -268,7 +263,7 @@ async fn stream_travel(
             },
         )
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(AppError::from)?
         .into_iter()
         .next()
         .map(|e| upcast_for_display(&upcasters, e));
@@ -283,6 +278,7 @@ async fn stream_travel(
         cause,
         rebuild,
         notes,
+        error: None,
     })
 }
 
@@ -348,7 +344,7 @@ async fn generic_fold(
     at: u64,
     upcasters: &Upcasters,
     reason: Option<String>,
-) -> Result<Views, String> {
+) -> Result<Views, AppError> {
     let events = store
         .read_stream(
             stream,
@@ -358,7 +354,7 @@ async fn generic_fold(
             },
         )
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(AppError::from)?
         .into_iter()
         .map(|e| upcast_for_display(upcasters, e).event)
         .collect::<Vec<_>>();
@@ -435,140 +431,42 @@ async fn generic_fold(
 
 // ------------------------------------------------------------------ the whole store
 
-/// A state of AccountBalances this page computed, kept to start later folds from. It is
-/// kept by the position of an event this page saw, with that event's id: before it is
-/// used, the log must still hold that event there (the store may have been cleared and
-/// refilled since).
-#[derive(Clone)]
-struct Known {
-    event_id: String,
-    state: AccountBalancesState,
+/// The read model the whole store shows.
+const WHOLE_STORE_MODEL: &str = "AccountBalances";
+
+/// The AccountBalances read model just after global position `at`, from the app's live
+/// runner of it ([`chronik_core::ProjectionRunner::state_at`] through the projection
+/// hub): the same event types, upcasters and `apply` as its catch-up, so the state
+/// agrees with the live read model at every position, and a position at or past an
+/// event it cannot apply is that failure (`Ok(Err(reason))`), as the runner stops there.
+pub async fn balances_at(at: u64) -> Result<Result<AccountBalancesState, String>, AppError> {
+    Ok(
+        projections::state_at::<AccountBalancesState>(WHOLE_STORE_MODEL, at)
+            .await?
+            .map_err(|e| e.to_string()),
+    )
 }
 
-/// While folding, keep a computed state about every this many positions.
-const MEMO_STRIDE: u64 = 1_000;
-/// At most this many computed states are kept.
-const MEMO_CAP: usize = 256;
-/// Events read per page while folding.
-const FOLD_PAGE: usize = 1_000;
-
-thread_local! {
-    static MEMO: RefCell<BTreeMap<u64, Known>> = const { RefCell::new(BTreeMap::new()) };
-}
-
-fn remember(event: &RecordedEvent, state: &AccountBalancesState) {
-    MEMO.with(|m| {
-        let mut m = m.borrow_mut();
-        let known = Known {
-            event_id: event.event_id.clone(),
-            state: state.clone(),
-        };
-        m.insert(event.position, known);
-        while m.len() > MEMO_CAP {
-            m.pop_first();
-        }
-    });
-}
-
-async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint, String> {
-    let err = |e: chronik_core::StoreError| e.to_string();
-    let head = store.head_position().await.map_err(err)?;
+async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint, AppError> {
+    let head = store.head_position().await.map_err(AppError::from)?;
     let at = at.unwrap_or(head).min(head);
+    // The one step earlier first: the runner keeps the last state it computed, so the
+    // state at `at` then folds one event on top of it.
+    let previous = balances_at(at.saturating_sub(1)).await?;
+    let current = balances_at(at).await?;
     let checkpoint = store
-        .load_checkpoint(AccountBalances.name())
+        .load_checkpoint(WHOLE_STORE_MODEL)
         .await
-        .map_err(err)?
-        .and_then(|cp| {
-            serde_json::from_value::<AccountBalancesState>(cp.state)
-                .ok()
-                .map(|state| (cp.position, state))
-        });
+        .map_err(AppError::from)?
+        .map(|cp| cp.position)
+        .filter(|p| *p > 0);
     let marks = checkpoint
         .iter()
-        .filter(|(p, _)| *p > 0)
-        .map(|(p, _)| Mark {
+        .map(|p| Mark {
             at: *p,
-            label: format!("AccountBalances checkpoint at position {p}"),
+            label: format!("{WHOLE_STORE_MODEL} checkpoint at position {p}"),
         })
         .collect();
-    let mut notes = Vec::new();
-    let upcasters = bank_upcasters();
-    let target = at.saturating_sub(1);
-
-    // The nearest known state at or below `target`: a state computed earlier (if the log
-    // still holds the event it was kept by) or the saved checkpoint, whichever is later.
-    let mut from = (0, "the start".to_string(), AccountBalancesState::default());
-    let memo = MEMO.with(|m| {
-        m.borrow()
-            .range(1..=target)
-            .next_back()
-            .map(|(p, k)| (*p, k.clone()))
-    });
-    if let Some((p, known)) = memo {
-        let there = store
-            .read_all(ReadAllOptions {
-                from_position: p,
-                limit: Some(1),
-                ..ReadAllOptions::default()
-            })
-            .await
-            .map_err(err)?;
-        if there
-            .first()
-            .is_some_and(|e| e.position == p && e.event_id == known.event_id)
-        {
-            from = (
-                p,
-                format!("a state computed earlier at position {p}"),
-                known.state,
-            );
-        } else {
-            MEMO.with(|m| m.borrow_mut().clear());
-        }
-    }
-    if let Some((p, state)) = checkpoint.filter(|(p, _)| *p <= target && *p > from.0) {
-        from = (
-            p,
-            format!("the saved AccountBalances checkpoint at position {p}"),
-            state,
-        );
-    }
-    let (from, from_label, mut state) = from;
-
-    // Fold the bank events after `from` up to `target`.
-    let types = AccountBalances.event_types();
-    let mut next = from + 1;
-    let mut applied = 0u64;
-    let mut next_memo = (from / MEMO_STRIDE + 1) * MEMO_STRIDE;
-    while next <= target {
-        // Unfiltered and bounded by count: a filtered read would scan past `target`
-        // for more matches.
-        let page = store
-            .read_all(ReadAllOptions {
-                from_position: next,
-                limit: Some(FOLD_PAGE.min((target - next + 1) as usize)),
-                ..ReadAllOptions::default()
-            })
-            .await
-            .map_err(err)?;
-        let Some(last) = page.last().map(|e| e.position) else {
-            break;
-        };
-        let wanted = |e: &&RecordedEvent| {
-            e.position <= target && types.as_ref().is_none_or(|t| t.contains(&e.event_type))
-        };
-        for event in page.iter().filter(wanted) {
-            apply(&upcasters, &mut state, event, &mut notes);
-            applied += 1;
-            if event.position >= next_memo {
-                remember(event, &state);
-                next_memo = (event.position / MEMO_STRIDE + 1) * MEMO_STRIDE;
-            }
-        }
-        next = last + 1;
-    }
-    let previous = balances_view(&state);
-
     // The step itself: the event at `at`.
     let cause_event = if at > 0 {
         store
@@ -578,63 +476,51 @@ async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint
                 ..ReadAllOptions::default()
             })
             .await
-            .map_err(err)?
+            .map_err(AppError::from)?
             .into_iter()
             .next()
     } else {
         None
     };
-    if let Some(event) = &cause_event {
-        if types.as_ref().is_none_or(|t| t.contains(&event.event_type)) {
-            apply(&upcasters, &mut state, event, &mut notes);
-            applied += 1;
-        }
-        // The next step forward starts here.
-        remember(event, &state);
-    }
-    const MAX_NOTES: usize = 5;
-    if notes.len() > MAX_NOTES {
-        let more = notes.len() - MAX_NOTES;
-        notes.truncate(MAX_NOTES);
-        notes.push(format!("… and {more} more skipped"));
-    }
-    let summary = format!(
-        "AccountBalances from {from_label} + {applied} bank {} applied",
-        plural(applied, "event")
-    );
+    let empty = || StateView {
+        title: "AccountBalances read model".into(),
+        ..StateView::default()
+    };
+    let previous = previous.as_ref().map_or_else(|_| empty(), balances_view);
+    let (state, error) = match &current {
+        Ok(state) => (balances_view(state), None),
+        Err(e) => (empty(), Some(e.clone())),
+    };
+    let summary = match &error {
+        None => format!(
+            "{WHOLE_STORE_MODEL} from its live runner: its state just after position {at}, \
+             folded exactly as its catch-up folds the log"
+        ),
+        Some(_) => format!(
+            "{WHOLE_STORE_MODEL} from its live runner: no state at position {at}, \
+             where its catch-up stops too"
+        ),
+    };
     Ok(TravelPoint {
         stream: None,
         at,
         head,
         marks,
         can_snapshot: false,
-        state: balances_view(&state),
+        state,
         previous,
-        cause: cause_event.map(|e| upcast_for_display(&upcasters, e)),
+        cause: cause_event.map(|e| upcast_for_display(&registry::upcasters(), e)),
         rebuild: Rebuild {
-            from,
-            events_replayed: applied,
+            // The runner starts from its checkpoint's state when `at` is at or past it.
+            from: checkpoint
+                .filter(|p| *p <= at && error.is_none())
+                .unwrap_or(0),
+            events_replayed: 0,
             summary,
         },
-        notes,
+        notes: Vec::new(),
+        error,
     })
-}
-
-/// Applies one bank event to the read model; one it cannot apply is skipped and noted.
-fn apply(
-    upcasters: &Upcasters,
-    state: &mut AccountBalancesState,
-    event: &RecordedEvent,
-    notes: &mut Vec<String>,
-) {
-    let position = event.position;
-    let result = upcasters
-        .upcast(event.clone())
-        .map_err(|e| e.to_string())
-        .and_then(|up| AccountBalances.apply(state, &up.event));
-    if let Err(e) = result {
-        notes.push(format!("skipped the event at position {position}: {e}"));
-    }
 }
 
 // ------------------------------------------------------------------ views
@@ -867,7 +753,8 @@ fn shipment_view(s: &Shipment) -> StateView {
     }
 }
 
-fn balances_view(b: &AccountBalancesState) -> StateView {
+/// The AccountBalances read model as the page shows it.
+pub fn balances_view(b: &AccountBalancesState) -> StateView {
     StateView {
         title: "AccountBalances read model".into(),
         fields: vec![

@@ -34,7 +34,7 @@ pub fn AppendPage() -> impl IntoView {
                     ))));
                     refresh.update(|n| *n += 1);
                 }
-                Err(e) => status.set(Some(Err(e))),
+                Err(e) => status.set(Some(Err(e.to_string()))),
             }
         });
     };
@@ -73,7 +73,7 @@ pub fn AppendPage() -> impl IntoView {
                         view! { <p data-testid="empty">"No events yet."</p> }.into_any()
                     }
                     Ok(list) => view! { <EventTable events=list /> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
         </section>

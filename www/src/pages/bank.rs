@@ -16,6 +16,7 @@ use leptos::task::spawn_local;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_params_map};
 
+use crate::api::AppError;
 use crate::{api, format};
 
 /// The "Bank" link of the main navigation: current on `/` and on every account page.
@@ -162,12 +163,12 @@ pub fn BankPage() -> impl IntoView {
                     if completed && amount.get_untracked() == value {
                         amount.set(String::new());
                     }
-                    result.and_then(|t| transfer_message(&t))
+                    result.and_then(|t| transfer_message(&t).map_err(AppError::refused))
                 }
             };
             feedback.set(Some(match outcome {
                 Ok(text) => Feedback::Done(text),
-                Err(text) => Feedback::Refused(capitalise(&text)),
+                Err(e) => Feedback::Refused(capitalise(&e.to_string())),
             }));
             busy.set(false);
         });
@@ -257,7 +258,7 @@ pub fn BankPage() -> impl IntoView {
                                 </p>
                             }.into_any(),
                             Ok(state) => view! { <AccountList state=state selected=selected /> }.into_any(),
-                            Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                         })}
                     </Transition>
                 </section>
@@ -282,7 +283,7 @@ async fn run_transfer(
     from: String,
     to: String,
     amount: String,
-) -> Result<Transfer, String> {
+) -> Result<Transfer, AppError> {
     let key = (
         from.trim().to_string(),
         to.trim().to_string(),
@@ -446,7 +447,7 @@ fn BankDays() -> impl IntoView {
                 {move || days.get().map(|result| match result {
                     Ok(days) if days.is_empty() => view! { <p class="muted">"No deposits or withdrawals yet."</p> }.into_any(),
                     Ok(days) => view! { <DaysTable days=days testid="bank-days" /> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
         </section>
@@ -509,7 +510,7 @@ fn signed(m: Money) -> String {
 #[component]
 fn AccountView(
     id: String,
-    balances: LocalResource<Result<AccountBalancesState, String>>,
+    balances: LocalResource<Result<AccountBalancesState, AppError>>,
 ) -> impl IntoView {
     let history = {
         let id = id.clone();
@@ -570,7 +571,7 @@ fn AccountView(
                             <DaysTable days=days testid="account-days" />
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
         </section>

@@ -61,7 +61,7 @@ fn StorageCard(refresh: RwSignal<u64>) -> impl IntoView {
                 {move || numbers.get().map(|(head, estimate)| {
                     let events = match head {
                         Ok(n) => format::count(n),
-                        Err(e) => e,
+                        Err(e) => e.to_string(),
                     };
                     let (used, quota, share) = match estimate {
                         Some((used, quota)) => (
@@ -155,23 +155,25 @@ fn GenerateCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
                 },
             )
             .await;
-            outcome.try_set(Some(result.map(|g: Generated| {
-                if g.cancelled {
-                    format!(
+            outcome.try_set(Some(result.map_err(|e| e.to_string()).map(
+                |g: Generated| {
+                    if g.cancelled {
+                        format!(
                         "Cancelled after {} of {} events. The {} events written so far are kept.",
                         format::count(g.produced),
                         format::count(events),
                         format::count(g.written)
                     )
-                } else if g.written == 0 {
-                    format!(
-                        "All {} demo events were already stored: nothing new to write.",
-                        format::count(g.produced)
-                    )
-                } else {
-                    format!("Wrote {} demo events.", format::count(g.written))
-                }
-            })));
+                    } else if g.written == 0 {
+                        format!(
+                            "All {} demo events were already stored: nothing new to write.",
+                            format::count(g.produced)
+                        )
+                    } else {
+                        format!("Wrote {} demo events.", format::count(g.written))
+                    }
+                },
+            )));
             busy.try_set(Busy::Idle);
             refresh.try_update(|n| *n += 1);
         });
@@ -241,7 +243,7 @@ fn ExportCard(busy: RwSignal<Busy>) -> impl IntoView {
                 progress.try_set(Some((done, total)));
             })
             .await;
-            outcome.try_set(Some(result));
+            outcome.try_set(Some(result.map_err(|e| e.to_string())));
             busy.try_set(Busy::Idle);
         });
     };
@@ -264,7 +266,7 @@ fn ExportCard(busy: RwSignal<Busy>) -> impl IntoView {
                             <a href=export.url download=data_api::EXPORT_FILE>{data_api::EXPORT_FILE}</a>
                         </span>
                     }.into_any(),
-                    Err(e) => view! { <span class="error">{e}</span> }.into_any(),
+                    Err(e) => view! { <span class="error">{e.to_string()}</span> }.into_any(),
                 })}
             </p>
         </section>
@@ -303,7 +305,7 @@ fn ImportCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
                     progress.try_set(None);
                 }
             }
-            outcome.try_set(Some(result));
+            outcome.try_set(Some(result.map_err(|e| e.to_string())));
             busy.try_set(Busy::Idle);
             refresh.try_update(|n| *n += 1);
         });
@@ -339,7 +341,7 @@ fn ImportCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
                         </span>
                     }.into_any(),
                     Ok(report) => view! { <ImportErrors report=report /> }.into_any(),
-                    Err(e) => view! { <span class="error">{e}</span> }.into_any(),
+                    Err(e) => view! { <span class="error">{e.to_string()}</span> }.into_any(),
                 })}
             </div>
         </section>
@@ -404,7 +406,7 @@ fn ClearCard(busy: RwSignal<Busy>, refresh: RwSignal<u64>) -> impl IntoView {
         outcome.set(None);
         spawn_local(async move {
             let result = data_api::clear_database().await;
-            outcome.try_set(Some(result.map(|()| {
+            outcome.try_set(Some(result.map_err(|e| e.to_string()).map(|()| {
                 "The database is empty: every event, snapshot and checkpoint is gone.".to_string()
             })));
             busy.try_set(Busy::Idle);

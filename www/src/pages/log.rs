@@ -123,7 +123,7 @@ pub fn LogPage() -> impl IntoView {
                             entries.truncate(PAGE);
                             view! { <LogTable entries=entries selected=selected /> }.into_any()
                         }
-                        Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                     })}
                 </Transition>
                 <EventDetail selected=selected />

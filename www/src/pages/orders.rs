@@ -14,6 +14,7 @@ use leptos::task::spawn_local;
 
 use crate::api;
 use crate::api::orders::{self as api_orders, FaultSwitches, OrderCard, OrderGroup, STATUSES};
+use crate::api::AppError;
 
 /// What every control of the page shares: the feedback regions, whether a command is
 /// running, the failure switches, and the sagas this page has moved.
@@ -39,14 +40,14 @@ impl Ctx {
     fn run<T: 'static>(
         self,
         origin: String,
-        command: impl Future<Output = Result<T, String>> + 'static,
+        command: impl Future<Output = Result<T, AppError>> + 'static,
         ok: impl FnOnce(T) -> String + 'static,
     ) {
         self.busy.set(true);
         self.feedback.set(None);
         self.origin.set(origin);
         spawn_local(async move {
-            let outcome = command.await.map(ok);
+            let outcome = command.await.map(ok).map_err(|e| e.to_string());
             self.feedback.set(Some(outcome));
             self.busy.set(false);
         });
@@ -104,7 +105,7 @@ pub fn OrdersPage() -> impl IntoView {
             <FaultPanel ctx=ctx />
         </div>
         {move || board.get().and_then(Result::err).map(|e| view! {
-            <p class="error" role="alert" data-testid="orders-load-error">{e}</p>
+            <p class="error" role="alert" data-testid="orders-load-error">{e.to_string()}</p>
         })}
         {move || board.get().is_none().then(|| view! { <p class="muted">"Loading orders…"</p> })}
         {STATUSES.into_iter().map(|status| {
@@ -194,7 +195,7 @@ fn FeedbackSlot(ctx: Ctx, here: String) -> impl IntoView {
 
 /// The warehouse: receive stock, and units on hand, reserved and available per product.
 #[component]
-fn StockPanel(ctx: Ctx, stock: LocalResource<Result<Inventory, String>>) -> impl IntoView {
+fn StockPanel(ctx: Ctx, stock: LocalResource<Result<Inventory, AppError>>) -> impl IntoView {
     let product = RwSignal::new(String::new());
     let units = RwSignal::new("10".to_string());
     let receive = move |ev: leptos::ev::SubmitEvent| {
@@ -227,7 +228,7 @@ fn StockPanel(ctx: Ctx, stock: LocalResource<Result<Inventory, String>>) -> impl
             <FeedbackSlot ctx=ctx here="stock".to_string() />
             {move || stock.get().map(|result| match result {
                 Ok(inventory) => view! { <StockTable inventory=inventory /> }.into_any(),
-                Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
             })}
         </section>
     }

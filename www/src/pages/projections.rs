@@ -28,7 +28,7 @@ pub fn ProjectionsPage() -> impl IntoView {
                 tick.try_update(|n| *n += 1);
             };
             let result = projections_api::catch_up_all(bump).await;
-            catch_up_error.try_set(result.err());
+            catch_up_error.try_set(result.err().map(|e| e.to_string()));
         });
     });
     // The last list read: kept while a refresh is under way.
@@ -56,9 +56,9 @@ pub fn ProjectionsPage() -> impl IntoView {
                 <strong data-testid="projections-head">{move || format::count(head.get())}</strong>
             </p>
             <div aria-live="polite">
-                {move || catch_up_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                {move || catch_up_error.get().map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
                 {move || match overview.get() {
-                    Some(Err(e)) => Some(view! { <p class="error" role="alert">{e}</p> }),
+                    Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }),
                     _ => None,
                 }}
             </div>
@@ -124,7 +124,7 @@ fn ProjectionCard(
                 progress.try_set(Some(p));
             })
             .await;
-            let message = result.and_then(|r| {
+            let message = result.map_err(|e| e.to_string()).and_then(|r| {
                 progress.try_update(|p| {
                     if let Some(p) = p {
                         p.position = r.position;

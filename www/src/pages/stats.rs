@@ -18,7 +18,7 @@ pub fn StatsPage() -> impl IntoView {
             <Transition fallback=|| view! { <p>"Counting…"</p> }>
                 {move || stats.get().map(|result| match result {
                     Ok(stats) => view! { <StatsView stats=stats /> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Transition>
         </section>

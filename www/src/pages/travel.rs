@@ -113,7 +113,8 @@ pub fn TravelPage() -> impl IntoView {
             status.set(Some(
                 api::travel::snapshot_now(&stream)
                     .await
-                    .map(|v| format!("saved a snapshot of {stream} at v{v}")),
+                    .map(|v| format!("saved a snapshot of {stream} at v{v}"))
+                    .map_err(|e| e.to_string()),
             ));
         });
     };
@@ -296,7 +297,7 @@ pub fn TravelPage() -> impl IntoView {
                     </section>
                 }.into_any(),
                 Ok(t) => view! { <PointView point=t /> }.into_any(),
-                Err(e) => view! { <section class="card"><p class="error" role="alert">{e}</p></section> }.into_any(),
+                Err(e) => view! { <section class="card"><p class="error" role="alert">{e.to_string()}</p></section> }.into_any(),
             })}
         </Transition>
     }
@@ -319,6 +320,7 @@ fn PointView(point: TravelPoint) -> impl IntoView {
         cause,
         rebuild,
         notes,
+        error,
         ..
     } = point;
     let whole = stream.is_none();
@@ -326,6 +328,9 @@ fn PointView(point: TravelPoint) -> impl IntoView {
         <div class="travel-layout">
             <section class="card state" aria-label="State at this point" data-testid="travel-state" data-stream=stream.clone().unwrap_or_default() data-at=at>
                 <h3>{state.title.clone()} <span class="muted">{if whole { format!(" at position {at}") } else { format!(" at v{at}") }}</span></h3>
+                {error.map(|e| view! {
+                    <p class="error" role="alert" data-testid="travel-error">{e.to_string()}</p>
+                })}
                 <StateFields state=state.clone() previous=previous.clone() />
                 {state.tables.iter().map(|table| {
                     let before = previous.tables.iter().find(|t| t.caption == table.caption).cloned();
