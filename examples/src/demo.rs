@@ -16,17 +16,19 @@ use serde::{Deserialize, Serialize};
 
 use super::bank::{BankAccount, BankCommand, Transfer, TransferCommand};
 use super::money::Money;
-use super::orders::{Order, OrderCommand, OrderItem, OrderStatus};
+use super::orders::{Order, OrderCommand, OrderError, OrderItem, OrderStatus};
 use super::rng::SplitMix64;
-use super::saga::{SagaAction, SagaEvent, SagaState, SagaStep};
+use super::saga::{perform, SagaAction, SagaEffects, SagaEvent, SagaState};
 use super::services::{
-    payment_id_for, tracking_number_for, Faults, Inventory, InventoryCommand, Payment,
-    PaymentCommand, Shipment, ShipmentCommand, StockLine,
+    Faults, Inventory, InventoryCommand, Payment, ServiceCall, ServiceCommand, ServiceError,
+    Shipment,
 };
 use chronik_core::aggregate::{Aggregate, DomainEvent};
 use chronik_core::error::StoreError;
 use chronik_core::event::{ExpectedVersion, Metadata, NewEvent};
+use chronik_core::handler::HandlerError;
 use chronik_core::store::EventStore;
+use futures::FutureExt;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -464,141 +466,75 @@ impl DemoData {
             Self::emit(q, n, seed, now, &mut flow.order, &command).ok();
             return flow.order.state.status == OrderStatus::Cancelled;
         }
-        let saga = &flow.saga.state;
-        let key = flow.order.id.clone();
-        let event = match saga.next_action() {
-            SagaAction::Start => SagaEvent::SagaStarted {
-                order_id: key.clone(),
-                customer_id: flow.order.state.customer_id.clone(),
-                items: flow.order.state.items.clone(),
-                total: flow.order.state.total(),
-            },
-            SagaAction::Done => return true,
-            SagaAction::BeginStep(step) => SagaEvent::StepStarted { step },
-            SagaAction::BeginCompensation(step) => SagaEvent::CompensationStarted { step },
-            SagaAction::Finish => SagaEvent::SagaCompleted,
-            SagaAction::RunStep(step) => {
-                let result: Result<String, String> = if self.faults.fails(step, &key) {
-                    Err("simulated failure".into())
-                } else {
-                    match step {
-                        SagaStep::ReserveInventory => {
-                            let lines = saga
-                                .items
-                                .iter()
-                                .map(|i| StockLine {
-                                    product_id: i.product_id.clone(),
-                                    quantity: u64::from(i.quantity),
-                                })
-                                .collect();
-                            let reserve = InventoryCommand::Reserve {
-                                reservation_id: key.clone(),
-                                lines,
-                            };
-                            Self::emit(q, n, seed, now, &mut self.inventory, &reserve)
-                                .map(|()| key.clone())
-                                .map_err(|e| e.to_string())
-                                .and_then(|r| {
-                                    let mark = OrderCommand::MarkReserved {
-                                        reservation_id: r.clone(),
-                                    };
-                                    Self::emit(q, n, seed, now, &mut flow.order, &mark)
-                                        .map(|()| r)
-                                        .map_err(|e| e.to_string())
-                                })
-                        }
-                        SagaStep::TakePayment => {
-                            let payment_id = payment_id_for(&key);
-                            let capture = PaymentCommand::Capture {
-                                payment_id: payment_id.clone(),
-                                customer_id: saga.customer_id.clone(),
-                                amount: saga.total,
-                            };
-                            Self::emit(q, n, seed, now, &mut flow.payment, &capture)
-                                .map_err(|e| e.to_string())
-                                .and_then(|()| {
-                                    let mark = OrderCommand::MarkProcessing {
-                                        payment_id: payment_id.clone(),
-                                    };
-                                    Self::emit(q, n, seed, now, &mut flow.order, &mark)
-                                        .map(|()| payment_id)
-                                        .map_err(|e| e.to_string())
-                                })
-                        }
-                        SagaStep::Ship => {
-                            let tracking_number = tracking_number_for(&key);
-                            let units = saga.items.iter().map(|i| u64::from(i.quantity)).sum();
-                            let dispatch = ShipmentCommand::Dispatch {
-                                tracking_number: tracking_number.clone(),
-                                units,
-                            };
-                            Self::emit(q, n, seed, now, &mut flow.shipment, &dispatch)
-                                .map(|()| tracking_number)
-                                .map_err(|e| e.to_string())
-                        }
-                        SagaStep::CompleteOrder => {
-                            let tracking_number = tracking_number_for(&key);
-                            let complete = OrderCommand::CompleteOrder {
-                                tracking_number: tracking_number.clone(),
-                            };
-                            let done = Self::emit(q, n, seed, now, &mut flow.order, &complete)
-                                .map_err(|e| e.to_string());
-                            if done.is_ok() {
-                                let commit = InventoryCommand::Commit {
-                                    reservation_id: key.clone(),
-                                };
-                                Self::emit(q, n, seed, now, &mut self.inventory, &commit).ok();
-                            }
-                            done.map(|()| tracking_number)
-                        }
-                    }
-                };
-                match result {
-                    Ok(reference) => SagaEvent::StepCompleted { step, reference },
-                    Err(reason) => SagaEvent::StepFailed {
-                        step,
-                        reason: format!("{step} failed: {reason}"),
-                    },
-                }
-            }
-            SagaAction::RunCompensation(step) => {
-                match step {
-                    SagaStep::ReserveInventory => {
-                        let release = InventoryCommand::Release {
-                            reservation_id: key.clone(),
-                        };
-                        Self::emit(q, n, seed, now, &mut self.inventory, &release).ok();
-                    }
-                    SagaStep::TakePayment => {
-                        Self::emit(q, n, seed, now, &mut flow.payment, &PaymentCommand::Refund)
-                            .ok();
-                    }
-                    SagaStep::Ship => {
-                        Self::emit(
-                            q,
-                            n,
-                            seed,
-                            now,
-                            &mut flow.shipment,
-                            &ShipmentCommand::Cancel,
-                        )
-                        .ok();
-                    }
-                    SagaStep::CompleteOrder => {}
-                }
-                SagaEvent::CompensationCompleted { step }
-            }
-            SagaAction::Abort => {
-                let reason = saga.failure.clone().unwrap_or_default();
-                let cancel = OrderCommand::CancelOrder {
-                    reason: reason.clone(),
-                };
-                Self::emit(q, n, seed, now, &mut flow.order, &cancel).ok();
-                SagaEvent::SagaAborted { reason }
+        let saga = flow.saga.state.clone();
+        let action = saga.next_action();
+        let event = if action == SagaAction::Start {
+            SagaEvent::started(&flow.order.id, &flow.order.state)
+        } else {
+            let mut effects = DemoEffects {
+                queue: q,
+                next_event: n,
+                seed,
+                now,
+                faults: &self.faults,
+                inventory: &mut self.inventory,
+                order: &mut flow.order,
+                payment: &mut flow.payment,
+                shipment: &mut flow.shipment,
+            };
+            // The demo's effects never wait, so the saga's own step code finishes at once.
+            match perform(&saga, action, &mut effects).now_or_never() {
+                Some(Ok(Some(event))) => event,
+                // Done, or refused where the saga would stop and retry: the flow ends.
+                Some(Ok(None) | Err(_)) | None => return true,
             }
         };
         Self::emit(q, n, seed, now, &mut flow.saga, &event).ok();
         flow.saga.state.status.is_terminal()
+    }
+}
+
+/// The saga's effects on the generator's in-memory aggregates: each call or order
+/// update queues the batch its command decides, exactly as the store-backed services
+/// and order handler would record it.
+struct DemoEffects<'a> {
+    queue: &'a mut VecDeque<DemoBatch>,
+    next_event: &'a mut u64,
+    seed: u64,
+    now: i64,
+    faults: &'a Faults,
+    inventory: &'a mut Tracked<Inventory>,
+    order: &'a mut Tracked<Order>,
+    payment: &'a mut Tracked<Payment>,
+    shipment: &'a mut Tracked<Shipment>,
+}
+
+impl SagaEffects for DemoEffects<'_> {
+    fn faults(&self) -> &Faults {
+        self.faults
+    }
+
+    async fn call(&mut self, call: &ServiceCall) -> Result<Option<String>, ServiceError> {
+        if let Some(operation) = call.injectable() {
+            self.faults.check(operation, call.key())?;
+        }
+        let (q, n, seed, now) = (&mut *self.queue, &mut *self.next_event, self.seed, self.now);
+        match call.command() {
+            ServiceCommand::Inventory(c) => DemoData::emit(q, n, seed, now, self.inventory, &c),
+            ServiceCommand::Payment(c) => DemoData::emit(q, n, seed, now, self.payment, &c),
+            ServiceCommand::Shipment(c) => DemoData::emit(q, n, seed, now, self.shipment, &c),
+        }?;
+        Ok(call.reference())
+    }
+
+    async fn update_order(
+        &mut self,
+        _order_id: &str,
+        _what: &str,
+        command: &OrderCommand,
+    ) -> Result<(), HandlerError<OrderError>> {
+        let (q, n, seed, now) = (&mut *self.queue, &mut *self.next_event, self.seed, self.now);
+        DemoData::emit(q, n, seed, now, self.order, command).map_err(HandlerError::Rejected)
     }
 }
 

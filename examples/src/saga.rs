@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use super::codec;
 use super::money::Money;
 use super::orders::{Order, OrderCommand, OrderError, OrderItem, OrderStatus};
-use super::services::{ServiceError, Services};
+use super::services::{Faults, Operation, ServiceCall, ServiceError, Services, StockLine};
 use chronik_core::aggregate::{Aggregate, DomainEvent};
 use chronik_core::handler::{CommandContext, CommandHandler, HandlerError};
 use chronik_core::store::EventStore;
@@ -76,6 +76,17 @@ impl SagaStep {
     /// Whether the step has a compensation.
     pub fn is_compensable(self) -> bool {
         self != SagaStep::CompleteOrder
+    }
+
+    /// The service operation the step performs: what a [`Faults`] plan names to make it
+    /// fail (completing the order books the reservation out: [`Operation::Commit`]).
+    pub fn operation(self) -> Operation {
+        match self {
+            SagaStep::ReserveInventory => Operation::Reserve,
+            SagaStep::TakePayment => Operation::Charge,
+            SagaStep::Ship => Operation::Ship,
+            SagaStep::CompleteOrder => Operation::Commit,
+        }
     }
 }
 
@@ -396,6 +407,203 @@ impl Aggregate for SagaState {
     }
 }
 
+impl SagaEvent {
+    /// The `SagaStarted` of fulfilling `order` (submitted), as order `order_id`.
+    pub fn started(order_id: &str, order: &Order) -> SagaEvent {
+        SagaEvent::SagaStarted {
+            order_id: order_id.to_string(),
+            customer_id: order.customer_id.clone(),
+            items: order.items.clone(),
+            total: order.total(),
+        }
+    }
+}
+
+/// What a saga step acts on: the simulated services and the order. [`FulfilmentSagas`]
+/// performs the calls through the services' and the order's handlers over a store; the
+/// demo generator applies the same commands to aggregates it keeps in memory. Both run
+/// the one step code, [`perform`].
+#[allow(async_fn_in_trait)] // single-threaded like the engine's stores: no `Send` bound
+pub(crate) trait SagaEffects {
+    /// The injected failures.
+    fn faults(&self) -> &Faults;
+    /// Performs `call` ([`Services::call`]). An error that
+    /// [`is_business`](ServiceError::is_business) is the service's answer; any other
+    /// is a failure to retry.
+    async fn call(&mut self, call: &ServiceCall) -> Result<Option<String>, ServiceError>;
+    /// Decides `command` on order `order_id`, as the saga's `what` (its command id).
+    async fn update_order(
+        &mut self,
+        order_id: &str,
+        what: &str,
+        command: &OrderCommand,
+    ) -> Result<(), HandlerError<OrderError>>;
+}
+
+/// Performs `action` (not [`SagaAction::Start`], which needs the order loaded, nor
+/// [`SagaAction::Done`]) of `saga` on `effects` and returns the one event that records
+/// it; `Ok(None)` for `Start` and `Done`.
+pub(crate) async fn perform<E: SagaEffects>(
+    saga: &SagaState,
+    action: SagaAction,
+    effects: &mut E,
+) -> Result<Option<SagaEvent>, SagaError> {
+    let key = saga.order_id.as_str();
+    let event = match action {
+        SagaAction::Start | SagaAction::Done => return Ok(None),
+        SagaAction::BeginStep(step) => SagaEvent::StepStarted { step },
+        SagaAction::RunStep(step) => match run_step(saga, step, effects).await? {
+            Ok(reference) => SagaEvent::StepCompleted { step, reference },
+            Err(reason) => SagaEvent::StepFailed {
+                step,
+                reason: format!("{step} failed: {reason}"),
+            },
+        },
+        SagaAction::BeginCompensation(step) => SagaEvent::CompensationStarted { step },
+        SagaAction::RunCompensation(step) => {
+            let key = key.to_string();
+            let undo = match step {
+                SagaStep::ReserveInventory => Some(ServiceCall::Release { key }),
+                SagaStep::TakePayment => Some(ServiceCall::Refund { key }),
+                SagaStep::Ship => Some(ServiceCall::CancelShipment { key }),
+                SagaStep::CompleteOrder => None,
+            };
+            if let Some(undo) = undo {
+                effects.call(&undo).await.map_err(SagaError::Service)?;
+            }
+            SagaEvent::CompensationCompleted { step }
+        }
+        SagaAction::Finish => SagaEvent::SagaCompleted,
+        SagaAction::Abort => {
+            let reason = saga
+                .failure
+                .clone()
+                .unwrap_or_else(|| "fulfilment failed".into());
+            let cancel = OrderCommand::CancelOrder {
+                reason: reason.clone(),
+            };
+            match effects.update_order(key, "order:cancel", &cancel).await {
+                Ok(()) => {}
+                // Cancelled already (by the customer, or by an earlier run).
+                Err(HandlerError::Rejected(OrderError::InvalidTransition {
+                    status: OrderStatus::Cancelled,
+                    ..
+                })) => {}
+                Err(other) => return Err(SagaError::Order(other)),
+            }
+            SagaEvent::SagaAborted { reason }
+        }
+    };
+    Ok(Some(event))
+}
+
+/// Calls `step`'s service and updates the order: `Ok(Ok(reference))` done,
+/// `Ok(Err(reason))` refused (compensate), `Err` infrastructure failure (retry).
+async fn run_step<E: SagaEffects>(
+    saga: &SagaState,
+    step: SagaStep,
+    effects: &mut E,
+) -> Result<Result<String, String>, SagaError> {
+    let key = saga.order_id.as_str();
+    let call = match step {
+        SagaStep::ReserveInventory => Some(ServiceCall::Reserve {
+            key: key.to_string(),
+            lines: saga
+                .items
+                .iter()
+                .map(|i| StockLine {
+                    product_id: i.product_id.clone(),
+                    quantity: u64::from(i.quantity),
+                })
+                .collect(),
+        }),
+        SagaStep::TakePayment => Some(ServiceCall::Charge {
+            key: key.to_string(),
+            customer_id: saga.customer_id.clone(),
+            amount: saga.total,
+        }),
+        SagaStep::Ship => Some(ServiceCall::Ship {
+            key: key.to_string(),
+            units: saga
+                .items
+                .iter()
+                .fold(0_u64, |sum, i| sum.saturating_add(u64::from(i.quantity))),
+        }),
+        SagaStep::CompleteOrder => None,
+    };
+    let service = match &call {
+        Some(call) => effects.call(call).await.map(Option::unwrap_or_default),
+        // Completing books the reservation out after the order is completed; a booking
+        // the services would refuse is refused before anything changes.
+        None => effects.faults().check(Operation::Commit, key).map(|()| {
+            saga.step(SagaStep::Ship)
+                .and_then(|r| r.reference.clone())
+                .unwrap_or_default()
+        }),
+    };
+    let reference = match service {
+        Ok(reference) => reference,
+        Err(e) if e.is_business() => return Ok(Err(e.to_string())),
+        Err(e) => return Err(SagaError::Service(e)),
+    };
+    let order_command = match step {
+        SagaStep::ReserveInventory => Some(OrderCommand::MarkReserved {
+            reservation_id: reference.clone(),
+        }),
+        SagaStep::TakePayment => Some(OrderCommand::MarkProcessing {
+            payment_id: reference.clone(),
+        }),
+        SagaStep::Ship => None,
+        SagaStep::CompleteOrder => Some(OrderCommand::CompleteOrder {
+            tracking_number: reference.clone(),
+        }),
+    };
+    if let Some(command) = order_command {
+        match effects
+            .update_order(key, &format!("order:{step}"), &command)
+            .await
+        {
+            Ok(()) => {}
+            Err(HandlerError::Rejected(e)) => return Ok(Err(e.to_string())),
+            Err(other) => return Err(SagaError::Order(other)),
+        }
+    }
+    if step == SagaStep::CompleteOrder {
+        let key = key.to_string();
+        effects
+            .call(&ServiceCall::Commit { key })
+            .await
+            .map_err(SagaError::Service)?;
+    }
+    Ok(Ok(reference))
+}
+
+/// [`SagaEffects`] over a store: the services' and the order's command handlers.
+struct StoreEffects<'a, S> {
+    services: &'a Services<S>,
+    orders: &'a CommandHandler<S, Order>,
+}
+
+impl<S: EventStore + Clone> SagaEffects for StoreEffects<'_, S> {
+    fn faults(&self) -> &Faults {
+        self.services.faults()
+    }
+
+    async fn call(&mut self, call: &ServiceCall) -> Result<Option<String>, ServiceError> {
+        self.services.call(call).await
+    }
+
+    async fn update_order(
+        &mut self,
+        order_id: &str,
+        what: &str,
+        command: &OrderCommand,
+    ) -> Result<(), HandlerError<OrderError>> {
+        let ctx = FulfilmentSagas::<S>::ctx(order_id, what);
+        self.orders.handle(order_id, command, &ctx).await.map(drop)
+    }
+}
+
 /// Where a runner stops on purpose, to simulate a page closed mid-saga.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Interruption {
@@ -524,17 +732,8 @@ impl<S: EventStore + Clone> FulfilmentSagas<S> {
                 })
             }
         }
-        let total = order.total();
-        self.record(
-            order_id,
-            SagaEvent::SagaStarted {
-                order_id: order_id.to_string(),
-                customer_id: order.customer_id,
-                items: order.items,
-                total,
-            },
-        )
-        .await
+        self.record(order_id, SagaEvent::started(order_id, &order))
+            .await
     }
 
     /// Performs the saga's next action (one event), returning the new state.
@@ -548,136 +747,22 @@ impl<S: EventStore + Clone> FulfilmentSagas<S> {
             Some(saga) => saga,
             None => return self.start(order_id).await,
         };
-        match saga.next_action() {
-            SagaAction::Start => self.start(order_id).await,
-            SagaAction::Done => Ok(saga),
-            SagaAction::BeginStep(step) => {
-                self.record(order_id, SagaEvent::StepStarted { step }).await
-            }
-            SagaAction::RunStep(step) => {
-                let event = match self.run_step(&saga, step).await? {
-                    Ok(reference) => SagaEvent::StepCompleted { step, reference },
-                    Err(reason) => SagaEvent::StepFailed {
-                        step,
-                        reason: format!("{step} failed: {reason}"),
-                    },
-                };
-                if self.interruption == Some(Interruption::AfterServiceCall(step))
-                    && matches!(event, SagaEvent::StepCompleted { .. })
-                {
-                    return Err(SagaError::Interrupted(order_id.into()));
-                }
-                self.record(order_id, event).await
-            }
-            SagaAction::BeginCompensation(step) => {
-                self.record(order_id, SagaEvent::CompensationStarted { step })
-                    .await
-            }
-            SagaAction::RunCompensation(step) => {
-                let key = &saga.order_id;
-                match step {
-                    SagaStep::ReserveInventory => self.services.release(key).await,
-                    SagaStep::TakePayment => self.services.refund(key).await,
-                    SagaStep::Ship => self.services.cancel_shipment(key).await,
-                    SagaStep::CompleteOrder => Ok(()),
-                }
-                .map_err(SagaError::Service)?;
-                self.record(order_id, SagaEvent::CompensationCompleted { step })
-                    .await
-            }
-            SagaAction::Finish => self.record(order_id, SagaEvent::SagaCompleted).await,
-            SagaAction::Abort => {
-                let reason = saga
-                    .failure
-                    .clone()
-                    .unwrap_or_else(|| "fulfilment failed".into());
-                let cancel = OrderCommand::CancelOrder {
-                    reason: reason.clone(),
-                };
-                match self
-                    .orders
-                    .handle(order_id, &cancel, &Self::ctx(order_id, "order:cancel"))
-                    .await
-                {
-                    Ok(_) => {}
-                    // Cancelled already (by the customer, or by an earlier run).
-                    Err(HandlerError::Rejected(OrderError::InvalidTransition {
-                        status: OrderStatus::Cancelled,
-                        ..
-                    })) => {}
-                    Err(other) => return Err(SagaError::Order(other)),
-                }
-                self.record(order_id, SagaEvent::SagaAborted { reason })
-                    .await
+        let action = saga.next_action();
+        let mut effects = StoreEffects {
+            services: &self.services,
+            orders: &self.orders,
+        };
+        let event = match perform(&saga, action, &mut effects).await? {
+            Some(event) => event,
+            None if action == SagaAction::Start => return self.start(order_id).await,
+            None => return Ok(saga),
+        };
+        if let (SagaAction::RunStep(step), SagaEvent::StepCompleted { .. }) = (action, &event) {
+            if self.interruption == Some(Interruption::AfterServiceCall(step)) {
+                return Err(SagaError::Interrupted(order_id.into()));
             }
         }
-    }
-
-    /// Calls `step`'s service and updates the order: `Ok(Ok(reference))` done,
-    /// `Ok(Err(reason))` refused (compensate), `Err` infrastructure failure (retry).
-    async fn run_step(
-        &self,
-        saga: &SagaState,
-        step: SagaStep,
-    ) -> Result<Result<String, String>, SagaError> {
-        let key = saga.order_id.as_str();
-        let service = match step {
-            SagaStep::ReserveInventory => self.services.reserve(key, &saga.items).await,
-            SagaStep::TakePayment => {
-                self.services
-                    .charge(key, &saga.customer_id, saga.total)
-                    .await
-            }
-            SagaStep::Ship => {
-                let units = saga
-                    .items
-                    .iter()
-                    .fold(0_u64, |sum, i| sum.saturating_add(u64::from(i.quantity)));
-                self.services.ship(key, units).await
-            }
-            SagaStep::CompleteOrder => {
-                if self.services.faults().fails(step, key) {
-                    Err(ServiceError::Injected { step })
-                } else {
-                    Ok(saga
-                        .step(SagaStep::Ship)
-                        .and_then(|r| r.reference.clone())
-                        .unwrap_or_default())
-                }
-            }
-        };
-        let reference = match service {
-            Ok(reference) => reference,
-            Err(e) if e.is_business() => return Ok(Err(e.to_string())),
-            Err(e) => return Err(SagaError::Service(e)),
-        };
-        let order_command = match step {
-            SagaStep::ReserveInventory => Some(OrderCommand::MarkReserved {
-                reservation_id: reference.clone(),
-            }),
-            SagaStep::TakePayment => Some(OrderCommand::MarkProcessing {
-                payment_id: reference.clone(),
-            }),
-            SagaStep::Ship => None,
-            SagaStep::CompleteOrder => Some(OrderCommand::CompleteOrder {
-                tracking_number: reference.clone(),
-            }),
-        };
-        if let Some(command) = order_command {
-            let ctx = Self::ctx(key, &format!("order:{step}"));
-            match self.orders.handle(key, &command, &ctx).await {
-                Ok(_) => {}
-                Err(HandlerError::Rejected(e)) => return Ok(Err(e.to_string())),
-                Err(other) => return Err(SagaError::Order(other)),
-            }
-        }
-        if step == SagaStep::CompleteOrder {
-            self.services
-                .commit(key)
-                .await
-                .map_err(SagaError::Service)?;
-        }
-        Ok(Ok(reference))
+        self.record(order_id, event).await
     }
 
     /// Runs the saga of `order_id` (starting it if needed) until it is finished.

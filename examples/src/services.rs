@@ -14,8 +14,9 @@
 //! stock for real: `available = onHand − reserved`; a release gives the units back, a
 //! commit ships them out of `onHand`.
 //!
-//! Failures are injected deterministically by [`Faults`]: always at one saga step, or
-//! at a rate decided by a hash of `(seed, step, key)`, so that the same seed fails the
+//! Failures are injected deterministically by [`Faults`], in the services' own
+//! vocabulary ([`Operation`]): always for one operation, or at a rate decided by a hash
+//! of `(seed, operation, key)`, so that the same seed fails the
 //! same orders on every run and platform.
 
 use std::cell::Cell;
@@ -27,20 +28,71 @@ use super::codec;
 use super::money::Money;
 use super::orders::OrderItem;
 use super::rng::{stable_hash, SplitMix64};
-use super::saga::SagaStep;
 use chronik_core::aggregate::{Aggregate, DomainEvent};
 use chronik_core::error::StoreError;
 use chronik_core::handler::{CommandContext, CommandHandler, HandlerError};
 use chronik_core::store::EventStore;
 
-/// Deterministic failure injection for the saga's steps.
+/// An operation of the simulated services that a [`Faults`] plan can make fail: the
+/// services' own vocabulary (the saga maps its steps onto it with
+/// `SagaStep::operation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Operation {
+    /// Reserving stock ([`ServiceCall::Reserve`]).
+    Reserve,
+    /// Charging a customer ([`ServiceCall::Charge`]).
+    Charge,
+    /// Dispatching a parcel ([`ServiceCall::Ship`]).
+    Ship,
+    /// Booking a reservation out of stock ([`ServiceCall::Commit`]). A caller that must
+    /// not act on a booking that will be refused asks [`Faults::check`] first: the
+    /// fulfilment saga does, before it completes the order, so that a refused booking
+    /// never leaves a completed order behind. [`Services::commit`] itself never fails by
+    /// injection.
+    Commit,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 4] = [
+        Operation::Reserve,
+        Operation::Charge,
+        Operation::Ship,
+        Operation::Commit,
+    ];
+
+    /// Its name, as in JSON: `reserve`, `charge`, `ship`, `commit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Reserve => "reserve",
+            Operation::Charge => "charge",
+            Operation::Ship => "ship",
+            Operation::Commit => "commit",
+        }
+    }
+
+    /// The label hashed into a fault draw. These are the saga step names the draws were
+    /// keyed by before the services had a vocabulary of their own; kept, so that a seed
+    /// fails the same calls (and the demo writes the same data) as it always has.
+    fn draw_label(self) -> &'static str {
+        match self {
+            Operation::Reserve => "ReserveInventory",
+            Operation::Charge => "TakePayment",
+            Operation::Ship => "Ship",
+            Operation::Commit => "CompleteOrder",
+        }
+    }
+}
+
+/// Deterministic failure injection for the services' operations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Faults {
-    /// Every call of this step fails.
-    pub fail_step: Option<SagaStep>,
-    /// Probability in `[0, 1]` that a step of a given order fails (decided per
-    /// `(seed, step, order)`, so re-running gives the same answer).
+    /// Every call of this operation fails.
+    pub fail: Option<Operation>,
+    /// Probability in `[0, 1]` that an operation fails for a given key (decided per
+    /// `(seed, operation, key)`, so re-running gives the same answer).
     pub failure_rate: f64,
     /// Seed of the failure-rate decisions.
     pub seed: u64,
@@ -52,15 +104,15 @@ impl Faults {
         Self::default()
     }
 
-    /// Every call of `step` fails.
-    pub fn fail_step(step: SagaStep) -> Self {
+    /// Every call of `operation` fails.
+    pub fn fail(operation: Operation) -> Self {
         Self {
-            fail_step: Some(step),
+            fail: Some(operation),
             ..Self::default()
         }
     }
 
-    /// Each step of each order fails with probability `rate`, decided by `seed`.
+    /// Each operation fails for each key with probability `rate`, decided by `seed`.
     pub fn rate(rate: f64, seed: u64) -> Self {
         Self {
             failure_rate: rate,
@@ -69,14 +121,175 @@ impl Faults {
         }
     }
 
-    /// Whether `step` fails for `key`.
-    pub fn fails(&self, step: SagaStep, key: &str) -> bool {
-        if self.fail_step == Some(step) {
+    /// Whether `operation` fails for `key`.
+    pub fn fails(&self, operation: Operation, key: &str) -> bool {
+        if self.fail == Some(operation) {
             return true;
         }
         self.failure_rate > 0.0
-            && SplitMix64::new(stable_hash(&[&self.seed.to_string(), step.as_str(), key])).unit()
+            && SplitMix64::new(stable_hash(&[
+                &self.seed.to_string(),
+                operation.draw_label(),
+                key,
+            ]))
+            .unit()
                 < self.failure_rate
+    }
+
+    /// [`ServiceError::Injected`] when `operation` fails for `key`.
+    pub fn check(&self, operation: Operation, key: &str) -> Result<(), ServiceError> {
+        if self.fails(operation, key) {
+            Err(ServiceError::Injected { operation })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// One call of a service under an idempotency key: what the fulfilment saga (and the
+/// demo generator, through the saga's own step code) asks of the services.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceCall {
+    /// Reserve `lines` under `key`, all or nothing.
+    Reserve {
+        /// The idempotency key (the reservation id).
+        key: String,
+        /// What to reserve.
+        lines: Vec<StockLine>,
+    },
+    /// Give reservation `key`'s units back.
+    Release {
+        /// The reservation.
+        key: String,
+    },
+    /// Ship reservation `key`'s units out of the warehouse.
+    Commit {
+        /// The reservation.
+        key: String,
+    },
+    /// Charge `customer_id` `amount` under `key`.
+    Charge {
+        /// The idempotency key.
+        key: String,
+        /// Who pays.
+        customer_id: String,
+        /// How much.
+        amount: Money,
+    },
+    /// Refund payment `key` in full.
+    Refund {
+        /// The payment's key.
+        key: String,
+    },
+    /// Dispatch `units` units under `key`.
+    Ship {
+        /// The idempotency key.
+        key: String,
+        /// Units in the parcel.
+        units: u64,
+    },
+    /// Call shipment `key` back.
+    CancelShipment {
+        /// The shipment's key.
+        key: String,
+    },
+}
+
+/// The command a [`ServiceCall`] decides on its service's aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceCommand {
+    /// On the warehouse's [`Inventory`].
+    Inventory(InventoryCommand),
+    /// On the key's [`Payment`].
+    Payment(PaymentCommand),
+    /// On the key's [`Shipment`].
+    Shipment(ShipmentCommand),
+}
+
+impl ServiceCall {
+    /// The idempotency key.
+    pub fn key(&self) -> &str {
+        match self {
+            ServiceCall::Reserve { key, .. }
+            | ServiceCall::Release { key }
+            | ServiceCall::Commit { key }
+            | ServiceCall::Charge { key, .. }
+            | ServiceCall::Refund { key }
+            | ServiceCall::Ship { key, .. }
+            | ServiceCall::CancelShipment { key } => key,
+        }
+    }
+
+    /// The operation [`Faults`] may make fail on a call (`None`: compensations, and the
+    /// booking out, which never fail by injection).
+    pub fn injectable(&self) -> Option<Operation> {
+        match self {
+            ServiceCall::Reserve { .. } => Some(Operation::Reserve),
+            ServiceCall::Charge { .. } => Some(Operation::Charge),
+            ServiceCall::Ship { .. } => Some(Operation::Ship),
+            _ => None,
+        }
+    }
+
+    /// The aggregate command the call decides.
+    pub fn command(&self) -> ServiceCommand {
+        let key = self.key().to_string();
+        match self {
+            ServiceCall::Reserve { lines, .. } => {
+                ServiceCommand::Inventory(InventoryCommand::Reserve {
+                    reservation_id: key,
+                    lines: lines.clone(),
+                })
+            }
+            ServiceCall::Release { .. } => ServiceCommand::Inventory(InventoryCommand::Release {
+                reservation_id: key,
+            }),
+            ServiceCall::Commit { .. } => ServiceCommand::Inventory(InventoryCommand::Commit {
+                reservation_id: key,
+            }),
+            ServiceCall::Charge {
+                customer_id,
+                amount,
+                ..
+            } => ServiceCommand::Payment(PaymentCommand::Capture {
+                payment_id: payment_id_for(&key),
+                customer_id: customer_id.clone(),
+                amount: *amount,
+            }),
+            ServiceCall::Refund { .. } => ServiceCommand::Payment(PaymentCommand::Refund),
+            ServiceCall::Ship { units, .. } => {
+                ServiceCommand::Shipment(ShipmentCommand::Dispatch {
+                    tracking_number: tracking_number_for(&key),
+                    units: *units,
+                })
+            }
+            ServiceCall::CancelShipment { .. } => ServiceCommand::Shipment(ShipmentCommand::Cancel),
+        }
+    }
+
+    /// What a successful call answers: the reservation id, payment id or tracking
+    /// number (`None` for the calls that answer nothing).
+    pub fn reference(&self) -> Option<String> {
+        match self {
+            ServiceCall::Reserve { key, .. } => Some(key.clone()),
+            ServiceCall::Charge { key, .. } => Some(payment_id_for(key)),
+            ServiceCall::Ship { key, .. } => Some(tracking_number_for(key)),
+            _ => None,
+        }
+    }
+
+    /// The command id that makes a repeated call count once.
+    fn command_id(&self) -> String {
+        let verb = match self {
+            ServiceCall::Reserve { .. } => "reserve",
+            ServiceCall::Release { .. } => "release",
+            ServiceCall::Commit { .. } => "commit",
+            ServiceCall::Charge { .. } => "charge",
+            ServiceCall::Refund { .. } => "refund",
+            ServiceCall::Ship { .. } => "ship",
+            ServiceCall::CancelShipment { .. } => "cancel-shipment",
+        };
+        format!("{verb}:{}", self.key())
     }
 }
 
@@ -108,8 +321,8 @@ pub enum ServiceError {
     /// A simulated failure from [`Faults`]. The saga compensates.
     #[error("simulated failure")]
     Injected {
-        /// The step that failed.
-        step: SagaStep,
+        /// The operation that failed.
+        operation: Operation,
     },
     /// A stock delivery of 0 units. Nothing was recorded; send at least 1 unit.
     #[error("quantity of {product_id} must be at least 1")]
@@ -733,14 +946,6 @@ impl<S: EventStore + Clone> Services<S> {
         self.calls.set(c);
     }
 
-    fn fail_if_injected(&self, step: SagaStep, key: &str) -> Result<(), ServiceError> {
-        if self.faults.fails(step, key) {
-            Err(ServiceError::Injected { step })
-        } else {
-            Ok(())
-        }
-    }
-
     async fn inventory_do(
         &self,
         command: InventoryCommand,
@@ -784,10 +989,40 @@ impl<S: EventStore + Clone> Services<S> {
             .map_err(|e| lift(e, |e| e))
     }
 
+    /// Performs `call`: counts it, fails it when [`Faults`] inject a failure
+    /// ([`ServiceError::Injected`], nothing recorded), decides its command on the
+    /// service's aggregate (a repeated call records nothing and answers as the first),
+    /// and returns its [`reference`](ServiceCall::reference).
+    pub async fn call(&self, call: &ServiceCall) -> Result<Option<String>, ServiceError> {
+        self.count(|c| match call {
+            ServiceCall::Reserve { .. } => c.reserve += 1,
+            ServiceCall::Release { .. } => c.release += 1,
+            ServiceCall::Commit { .. } => c.commit += 1,
+            ServiceCall::Charge { .. } => c.charge += 1,
+            ServiceCall::Refund { .. } => c.refund += 1,
+            ServiceCall::Ship { .. } => c.ship += 1,
+            ServiceCall::CancelShipment { .. } => c.cancel_shipment += 1,
+        });
+        if let Some(operation) = call.injectable() {
+            self.faults.check(operation, call.key())?;
+        }
+        let ctx = CommandContext::new(call.command_id());
+        let key = call.key();
+        match call.command() {
+            ServiceCommand::Inventory(c) => self
+                .inventory
+                .handle(&self.warehouse, &c, &ctx)
+                .await
+                .map(drop),
+            ServiceCommand::Payment(c) => self.payments.handle(key, &c, &ctx).await.map(drop),
+            ServiceCommand::Shipment(c) => self.shipments.handle(key, &c, &ctx).await.map(drop),
+        }
+        .map_err(|e| lift(e, |e| e))?;
+        Ok(call.reference())
+    }
+
     /// Reserves `items` under `key`, all or nothing. Returns the reservation id (`key`).
     pub async fn reserve(&self, key: &str, items: &[OrderItem]) -> Result<String, ServiceError> {
-        self.count(|c| c.reserve += 1);
-        self.fail_if_injected(SagaStep::ReserveInventory, key)?;
         let lines = items
             .iter()
             .map(|i| StockLine {
@@ -795,41 +1030,23 @@ impl<S: EventStore + Clone> Services<S> {
                 quantity: u64::from(i.quantity),
             })
             .collect();
-        self.inventory_do(
-            InventoryCommand::Reserve {
-                reservation_id: key.to_string(),
-                lines,
-            },
-            format!("reserve:{key}"),
-        )
-        .await?;
-        Ok(key.to_string())
+        let call = ServiceCall::Reserve {
+            key: key.to_string(),
+            lines,
+        };
+        self.call(&call).await.map(Option::unwrap_or_default)
     }
 
     /// Releases reservation `key`: its units are available again.
     pub async fn release(&self, key: &str) -> Result<(), ServiceError> {
-        self.count(|c| c.release += 1);
-        self.inventory_do(
-            InventoryCommand::Release {
-                reservation_id: key.to_string(),
-            },
-            format!("release:{key}"),
-        )
-        .await
-        .map(drop)
+        let key = key.to_string();
+        self.call(&ServiceCall::Release { key }).await.map(drop)
     }
 
     /// Ships reservation `key`'s units out of the warehouse.
     pub async fn commit(&self, key: &str) -> Result<(), ServiceError> {
-        self.count(|c| c.commit += 1);
-        self.inventory_do(
-            InventoryCommand::Commit {
-                reservation_id: key.to_string(),
-            },
-            format!("commit:{key}"),
-        )
-        .await
-        .map(drop)
+        let key = key.to_string();
+        self.call(&ServiceCall::Commit { key }).await.map(drop)
     }
 
     /// Charges `customer_id` `amount` under `key`. Returns the payment id.
@@ -839,36 +1056,18 @@ impl<S: EventStore + Clone> Services<S> {
         customer_id: &str,
         amount: Money,
     ) -> Result<String, ServiceError> {
-        self.count(|c| c.charge += 1);
-        self.fail_if_injected(SagaStep::TakePayment, key)?;
-        let payment_id = payment_id_for(key);
-        self.payments
-            .handle(
-                key,
-                &PaymentCommand::Capture {
-                    payment_id: payment_id.clone(),
-                    customer_id: customer_id.to_string(),
-                    amount,
-                },
-                &CommandContext::new(format!("charge:{key}")),
-            )
-            .await
-            .map_err(|e| lift(e, |e| e))?;
-        Ok(payment_id)
+        let call = ServiceCall::Charge {
+            key: key.to_string(),
+            customer_id: customer_id.to_string(),
+            amount,
+        };
+        self.call(&call).await.map(Option::unwrap_or_default)
     }
 
     /// Refunds payment `key` in full.
     pub async fn refund(&self, key: &str) -> Result<(), ServiceError> {
-        self.count(|c| c.refund += 1);
-        self.payments
-            .handle(
-                key,
-                &PaymentCommand::Refund,
-                &CommandContext::new(format!("refund:{key}")),
-            )
-            .await
-            .map(drop)
-            .map_err(|e| lift(e, |e| e))
+        let key = key.to_string();
+        self.call(&ServiceCall::Refund { key }).await.map(drop)
     }
 
     /// The payment under `key`.
@@ -882,35 +1081,19 @@ impl<S: EventStore + Clone> Services<S> {
 
     /// Dispatches `units` units under `key`. Returns the tracking number.
     pub async fn ship(&self, key: &str, units: u64) -> Result<String, ServiceError> {
-        self.count(|c| c.ship += 1);
-        self.fail_if_injected(SagaStep::Ship, key)?;
-        let tracking_number = tracking_number_for(key);
-        self.shipments
-            .handle(
-                key,
-                &ShipmentCommand::Dispatch {
-                    tracking_number: tracking_number.clone(),
-                    units,
-                },
-                &CommandContext::new(format!("ship:{key}")),
-            )
-            .await
-            .map_err(|e| lift(e, |e| e))?;
-        Ok(tracking_number)
+        let call = ServiceCall::Ship {
+            key: key.to_string(),
+            units,
+        };
+        self.call(&call).await.map(Option::unwrap_or_default)
     }
 
     /// Calls shipment `key` back.
     pub async fn cancel_shipment(&self, key: &str) -> Result<(), ServiceError> {
-        self.count(|c| c.cancel_shipment += 1);
-        self.shipments
-            .handle(
-                key,
-                &ShipmentCommand::Cancel,
-                &CommandContext::new(format!("cancel-shipment:{key}")),
-            )
+        let key = key.to_string();
+        self.call(&ServiceCall::CancelShipment { key })
             .await
             .map(drop)
-            .map_err(|e| lift(e, |e| e))
     }
 
     /// The shipment under `key`.

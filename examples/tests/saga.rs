@@ -183,7 +183,7 @@ fn a_failure_at_each_step_compensates_in_reverse_and_cancels_the_order() {
                 )
                 .await
                 .unwrap();
-            let sagas = runner(&store, Faults::fail_step(failing));
+            let sagas = runner(&store, Faults::fail(failing.operation()));
             let saga = sagas.run("o1").await.unwrap();
             assert_eq!(saga.status, SagaStatus::Aborted, "{failing}");
             let reason = format!("{failing} failed: simulated failure");
@@ -403,7 +403,7 @@ fn a_saga_interrupted_while_compensating_resumes_and_undoes_each_step_once() {
         let store = new_store();
         block_on(async {
             setup(&store, "o1", 3).await;
-            let faults = Faults::fail_step(SagaStep::Ship);
+            let faults = Faults::fail(SagaStep::Ship.operation());
             let crashed =
                 runner(&store, faults.clone()).with_interruption(Interruption::AfterActions(k));
             assert!(crashed.run("o1").await.is_err(), "k={k}");

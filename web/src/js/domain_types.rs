@@ -370,7 +370,9 @@ pub struct FaultsInput {
 impl From<FaultsInput> for chronik_examples::Faults {
     fn from(f: FaultsInput) -> Self {
         chronik_examples::Faults {
-            fail_step: f.fail_step.map(Into::into),
+            fail: f
+                .fail_step
+                .map(|step| chronik_examples::SagaStep::from(step).operation()),
             failure_rate: f.failure_rate.unwrap_or(0.0),
             seed: f.seed.unwrap_or(0),
         }

@@ -56,7 +56,7 @@ impl FaultSwitches {
         ]
         .into_iter()
         .find(|(on, _)| *on)
-        .map_or_else(Faults::none, |(_, step)| Faults::fail_step(step))
+        .map_or_else(Faults::none, |(_, step)| Faults::fail(step.operation()))
     }
 }
 
