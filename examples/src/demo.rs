@@ -8,7 +8,8 @@
 //! batches, event ids included, so writing it twice is idempotent.
 //!
 //! [`DemoData`] is an iterator of [`DemoBatch`]es (one append each). [`write_demo`]
-//! writes them to any store with a progress callback.
+//! writes them to any store, in atomic chunks on the generator's own timeline, with
+//! progress, cancellation and resumption: the one demo writer of the app and the JS API.
 
 use std::collections::VecDeque;
 
@@ -25,9 +26,9 @@ use super::services::{
 };
 use chronik_core::aggregate::{Aggregate, DomainEvent};
 use chronik_core::error::StoreError;
-use chronik_core::event::{ExpectedVersion, Metadata, NewEvent};
+use chronik_core::event::{ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 use chronik_core::handler::HandlerError;
-use chronik_core::store::EventStore;
+use chronik_core::store::{EventStore, ReadAllOptions};
 use futures::FutureExt;
 
 /// What to generate.
@@ -83,7 +84,7 @@ impl DemoConfig {
 }
 
 /// One append: events for one stream at an expected version, meant to be recorded at
-/// `at_ms` (a store whose clock the caller controls can honour it, see [`write_demo`]).
+/// `at_ms` ([`write_demo`] records them at that time).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DemoBatch {
@@ -210,7 +211,7 @@ impl DemoData {
             tracked.version += 1;
             *next_event += 1;
             batch.push(NewEvent {
-                event_id: Some(format!("demo-{seed:x}-{next_event}")),
+                event_id: Some(demo_event_id(seed, *next_event)),
                 event_type: event.event_type().to_string(),
                 schema_version: event.schema_version(),
                 data: event.to_data().unwrap_or_default(),
@@ -558,33 +559,195 @@ impl Iterator for DemoData {
     }
 }
 
-/// Writes the demo data for `config` to `store`. Calls `set_time(at_ms)` before each
-/// batch (to move a [`ManualClock`](chronik_core::ManualClock) the store uses; ignore it with a
-/// real clock) and `on_progress(done, total)` every `progress_every` events and at the
-/// end. Returns how many events were written. Idempotent: the ids are deterministic,
-/// so writing the same config to the same store again changes nothing.
+/// Where [`write_demo`] puts the data on the time axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeline {
+    /// As configured: the first event at [`DemoConfig::start_ms`].
+    Configured,
+    /// Spread over the time before `now_ms` (the caller's clock, in ms since the Unix
+    /// epoch), about [`DEMO_MS_PER_EVENT`] apart (at most 90 days in all), and after the
+    /// store's newest event, so the log's times keep going forward.
+    EndingAt(i64),
+}
+
+/// About how far apart in time the generator's events fall, on average (ms).
+pub const DEMO_MS_PER_EVENT: i64 = 12_000;
+
+/// Events [`write_demo`] writes per atomic import at most (whole batches; a batch
+/// larger than this is one write): how often it reports progress and can stop.
+pub const DEMO_CHUNK_EVENTS: usize = 1_000;
+
+/// What a [`write_demo`] run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoOutcome {
+    /// Events the store gained in this run.
+    pub written: u64,
+    /// Demo events the store holds now: those of an earlier, interrupted run of the
+    /// same seed, and this run's.
+    pub produced: u64,
+    /// Whether the run stopped early because it was cancelled.
+    pub cancelled: bool,
+}
+
+/// Why [`write_demo`] wrote less than asked. What it wrote before the failure stays;
+/// running it again resumes.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The store holds events the demo's would collide with (other events in a demo
+    /// stream, another demo's events, or the same demo's not at the end of the log), or
+    /// another writer appended during the run. Demo data goes into a store without them:
+    /// clear it, or use another seed.
+    #[error("{0}; the store already holds other events where the demo writes (demo data goes into a store without them: clear it first, or use another seed)")]
+    Occupied(StoreError),
+    /// The store failed. Run again to resume.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the ids of the demo of `seed` start with.
+fn demo_id_prefix(seed: u64) -> String {
+    format!("demo-{seed:x}-")
+}
+
+/// The id of the `n`-th event (1-based) of the demo of `seed`.
+fn demo_event_id(seed: u64, n: u64) -> String {
+    format!("{}{n}", demo_id_prefix(seed))
+}
+
+/// Writes the demo data for `config` to `store`, [`DEMO_CHUNK_EVENTS`] at a time, each
+/// chunk ONE atomic [`import_events`](EventStore::import_events): the events keep the
+/// generator's own times (on `timeline`) instead of the store's clock, which nobody has
+/// to move. `cancelled` is asked between chunks (a cancelled run keeps what it wrote),
+/// and `on_progress(done, total)` is called after each.
+///
+/// Deterministic and resumable: when the log ends with the events of an earlier run of
+/// the same seed (one cancelled, or failed half-way), the run continues after them on
+/// the same timeline; a finished demo writes nothing. The streams the demo writes
+/// (`account-acc-…`, `order-ord-…`, …) must not hold other events, or the first write
+/// into one fails with [`DemoError::Occupied`] and nothing of that chunk is written.
 pub async fn write_demo<S: EventStore + ?Sized>(
     store: &S,
     config: DemoConfig,
-    progress_every: u64,
-    mut set_time: impl FnMut(i64),
+    timeline: Timeline,
+    cancelled: impl Fn() -> bool,
     mut on_progress: impl FnMut(u64, u64),
-) -> Result<u64, StoreError> {
-    let mut data = DemoData::new(config);
+) -> Result<DemoOutcome, DemoError> {
+    let seed = config.seed;
+    // Generated relative to 0 when the timeline is placed later.
+    let relative = matches!(timeline, Timeline::EndingAt(_));
+    let mut data = DemoData::new(DemoConfig {
+        start_ms: if relative { 0 } else { config.start_ms },
+        ..config
+    });
     let total = data.total();
-    let mut last_report = 0;
-    while let Some(batch) = data.next() {
-        set_time(batch.at_ms);
-        store
-            .append(&batch.stream_id, batch.expected_version, batch.events)
-            .await?;
-        if data.produced() - last_report >= progress_every.max(1) {
-            last_report = data.produced();
-            on_progress(last_report, total);
+    let mut head = store.head_position().await?;
+    let newest = match head {
+        0 => None,
+        _ => store
+            .read_all(ReadAllOptions {
+                from_position: head,
+                limit: Some(1),
+                ..ReadAllOptions::default()
+            })
+            .await?
+            .pop(),
+    };
+    // An earlier run of this seed that the log ends with: skip what it wrote.
+    let done_before = newest
+        .as_ref()
+        .and_then(|e| e.event_id.strip_prefix(&demo_id_prefix(seed)))
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|&n| n <= total);
+    let mut shift = match (timeline, &newest) {
+        (Timeline::Configured, _) => 0,
+        (Timeline::EndingAt(now), newest) => {
+            let span = DEMO_MS_PER_EVENT
+                .saturating_mul(i64::try_from(total).unwrap_or(i64::MAX))
+                .min(90 * 86_400_000);
+            let after_newest = newest
+                .as_ref()
+                .map_or(i64::MIN, |e| e.recorded_at.saturating_add(1));
+            now.saturating_sub(span).max(after_newest)
+        }
+    };
+    if let (Some(n), Some(stored)) = (done_before, &newest) {
+        let mut last = None;
+        while data.produced() < n {
+            last = data.next();
+        }
+        match last {
+            Some(batch)
+                if data.produced() == n
+                    && batch.stream_id == stored.stream_id
+                    && batch.events.last().and_then(|e| e.event_id.as_deref())
+                        == Some(stored.event_id.as_str()) =>
+            {
+                shift = stored.recorded_at.saturating_sub(batch.at_ms);
+            }
+            // The same ids, other events: not this demo's run after all.
+            _ => {
+                return Err(DemoError::Occupied(StoreError::DuplicateEventId {
+                    event_id: stored.event_id.clone(),
+                    existing_stream: stored.stream_id.clone(),
+                }))
+            }
         }
     }
-    if last_report != data.produced() || total == 0 {
-        on_progress(data.produced(), total);
+    let skipped = data.produced();
+    let mut outcome = DemoOutcome {
+        written: 0,
+        produced: skipped,
+        cancelled: false,
+    };
+    if skipped > 0 {
+        on_progress(skipped, total);
     }
-    Ok(data.produced())
+    loop {
+        let mut chunk: Vec<RecordedEvent> = Vec::new();
+        while chunk.len() < DEMO_CHUNK_EVENTS {
+            let Some(batch) = data.next() else {
+                break;
+            };
+            let before = match batch.expected_version {
+                ExpectedVersion::Exact(v) => v,
+                _ => 0,
+            };
+            let at = batch.at_ms.saturating_add(shift);
+            for (e, version) in batch.events.into_iter().zip(before + 1..) {
+                chunk.push(RecordedEvent {
+                    event_id: e.event_id.unwrap_or_default(),
+                    stream_id: batch.stream_id.clone(),
+                    version,
+                    position: head + chunk.len() as u64 + 1,
+                    event_type: e.event_type,
+                    schema_version: e.schema_version,
+                    data: e.data,
+                    metadata: e.metadata,
+                    recorded_at: at,
+                });
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let written = match store.import_events(chunk).await {
+            Ok(written) => written,
+            Err(e @ (StoreError::InvalidInput(_) | StoreError::DuplicateEventId { .. })) => {
+                return Err(DemoError::Occupied(e))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        head += written;
+        outcome.written += written;
+        outcome.produced += written;
+        on_progress(outcome.produced, total);
+        if outcome.produced < total && cancelled() {
+            outcome.cancelled = true;
+            break;
+        }
+    }
+    if outcome.produced == 0 {
+        on_progress(0, total);
+    }
+    Ok(outcome)
 }

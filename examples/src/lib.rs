@@ -91,7 +91,7 @@ pub use bank::{
     bank_upcasters, AccountBalances, AccountStatus, Bank, BankAccount, BankCommand, BankError,
     BankEvent, DailySummary, TransactionHistory, Transfer, TransferRunError, TransferStatus,
 };
-pub use demo::{write_demo, DemoBatch, DemoConfig, DemoData};
+pub use demo::{write_demo, DemoBatch, DemoConfig, DemoData, DemoError, DemoOutcome, Timeline};
 pub use money::{Money, MoneyError};
 pub use orders::{Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus, Orders};
 pub use rng::SplitMix64;

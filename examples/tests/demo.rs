@@ -2,15 +2,18 @@
 //! it writes obeys every rule of both domains.
 
 use chronik_core::{
-    EventStore, ManualClock, MemoryStore, Projection, ProjectionStatus, SequentialIds,
+    Clock, EventStore, ExpectedVersion, ManualClock, MemoryStore, NewEvent, Projection,
+    ProjectionStatus, ReadAllOptions, SequentialIds, StoreError,
 };
 use chronik_examples::bank::{AccountBalances, DailySummary, TransactionHistory};
 use chronik_examples::orders::{CurrentOrders, CustomerStats, InventoryDemand, OrderHistory};
 use chronik_examples::rng::stable_hash;
 use chronik_examples::{
-    write_demo, Bank, DemoConfig, DemoData, FulfilmentSagas, Orders, SagaStatus, Services,
+    write_demo, Bank, DemoConfig, DemoData, DemoError, DemoOutcome, FulfilmentSagas, Orders,
+    SagaStatus, Services, Timeline,
 };
 use futures::executor::block_on;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -105,25 +108,47 @@ fn written_demo_data_obeys_the_rules_and_reads_back_everywhere() {
     let mut reports = Vec::new();
     block_on(async {
         let config = DemoConfig::new(11, 12_345);
-        let written = write_demo(
+        let outcome = write_demo(
             &*store,
             config.clone(),
-            1_000,
-            |at| clock.set(at),
+            Timeline::Configured,
+            || false,
             |done, total| reports.push((done, total)),
         )
         .await
         .unwrap();
-        assert_eq!(written, 12_345);
+        assert_eq!(
+            outcome,
+            DemoOutcome {
+                written: 12_345,
+                produced: 12_345,
+                cancelled: false
+            }
+        );
         assert_eq!(store.len(), 12_345);
-        assert_eq!(reports.len(), 13, "{reports:?}");
+        assert!(reports.len() >= 12, "a report per chunk: {reports:?}");
         assert!(reports.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(reports.last(), Some(&(12_345, 12_345)));
+        // The events carry the generator's times, not the store's clock (left at 0).
+        let log = store.read_all(ReadAllOptions::default()).await.unwrap();
+        let times: Vec<i64> = DemoData::new(config.clone())
+            .flat_map(|b| vec![b.at_ms; b.events.len()])
+            .collect();
+        assert_eq!(log.iter().map(|e| e.recorded_at).collect::<Vec<_>>(), times);
+        assert_eq!(clock.now_ms(), 0);
 
         // Writing the same data again is a no-op (deterministic event ids).
-        write_demo(&*store, config.clone(), 1_000, |_| {}, |_, _| {})
-            .await
-            .unwrap();
+        let again = write_demo(
+            &*store,
+            config.clone(),
+            Timeline::Configured,
+            || false,
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.written, 0);
+        assert_eq!(again.produced, 12_345);
         assert_eq!(store.len(), 12_345);
 
         // Every account loads through the handler, never negative.
@@ -206,4 +231,173 @@ fn extreme_configurations_neither_panic_nor_exhaust_memory() {
     };
     let events: usize = DemoData::new(none).map(|b| b.events.len()).sum();
     assert_eq!(events, 300);
+}
+
+fn memory_store() -> Rc<MemoryStore> {
+    Rc::new(MemoryStore::new(
+        ManualClock::new(0),
+        SequentialIds::new("e"),
+    ))
+}
+
+/// Every event's id, stream, version, position, type, data and time.
+async fn log_of(store: &MemoryStore) -> Vec<(String, String, u64, u64, String, String, i64)> {
+    store
+        .read_all(ReadAllOptions::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let data = e.data.to_string();
+            (
+                e.event_id,
+                e.stream_id,
+                e.version,
+                e.position,
+                e.event_type,
+                data,
+                e.recorded_at,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_cancelled_run_keeps_whole_chunks_and_the_next_run_resumes_on_the_same_timeline() {
+    block_on(async {
+        let now = 1_800_000_000_000;
+        let config = DemoConfig::new(5, 4_321);
+        let whole = memory_store();
+        write_demo(
+            &*whole,
+            config.clone(),
+            Timeline::EndingAt(now),
+            || false,
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+
+        let store = memory_store();
+        let asked = Cell::new(0);
+        let first = write_demo(
+            &*store,
+            config.clone(),
+            Timeline::EndingAt(now),
+            || {
+                asked.set(asked.get() + 1);
+                asked.get() >= 2 // cancel after the second chunk
+            },
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        assert!(first.cancelled);
+        assert!(first.written >= 2_000 && first.written < 4_321, "{first:?}");
+        assert_eq!(store.len() as u64, first.written);
+
+        // Resumed later (the clock moved on): the same events at the same times.
+        let second = write_demo(
+            &*store,
+            config,
+            Timeline::EndingAt(now + 3_600_000),
+            || false,
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(second.written, 4_321 - first.written);
+        assert_eq!(second.produced, 4_321);
+        assert!(!second.cancelled);
+        assert_eq!(log_of(&store).await, log_of(&whole).await);
+    });
+}
+
+#[test]
+fn the_timeline_ends_around_now_and_after_the_newest_event() {
+    block_on(async {
+        let now = 1_800_000_000_000;
+        let store = memory_store();
+        write_demo(
+            &*store,
+            DemoConfig::new(9, 2_000),
+            Timeline::EndingAt(now),
+            || false,
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        let log = store.read_all(ReadAllOptions::default()).await.unwrap();
+        let (first, last) = (log[0].recorded_at, log[log.len() - 1].recorded_at);
+        assert!(log.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
+        assert!(
+            first < last && (now - last).abs() < 2 * 86_400_000,
+            "{first}..{last}"
+        );
+
+        // A newer event in the store: another seed's demo starts after it.
+        let later = memory_store();
+        let clock_at = now + 86_400_000;
+        let recorded = later
+            .import_events(vec![chronik_core::RecordedEvent {
+                event_id: "mine".into(),
+                stream_id: "notes-1".into(),
+                version: 1,
+                position: 1,
+                event_type: "Noted".into(),
+                schema_version: 1,
+                data: serde_json::json!({}),
+                metadata: Default::default(),
+                recorded_at: clock_at,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(recorded, 1);
+        write_demo(
+            &*later,
+            DemoConfig::new(9, 500),
+            Timeline::EndingAt(now),
+            || false,
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        let log = later.read_all(ReadAllOptions::default()).await.unwrap();
+        assert_eq!(log.len(), 501);
+        assert!(log[1].recorded_at > clock_at);
+    });
+}
+
+#[test]
+fn a_store_with_other_events_in_a_demo_stream_is_refused_and_keeps_its_data() {
+    block_on(async {
+        let store = memory_store();
+        // The demo's first account, opened by hand.
+        store
+            .append(
+                "account-acc-00001",
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new(
+                    "AccountOpened",
+                    serde_json::json!({"owner": "Me"}),
+                )],
+            )
+            .await
+            .unwrap();
+        let err = write_demo(
+            &*store,
+            DemoConfig::new(1, 300),
+            Timeline::Configured,
+            || false,
+            |_, _| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, DemoError::Occupied(StoreError::InvalidInput(_))),
+            "{err}"
+        );
+        assert!(err.to_string().contains("clear it first"), "{err}");
+        assert_eq!(store.len(), 1, "nothing of the refused chunk was written");
+    });
 }

@@ -21,7 +21,8 @@ export type ChronikErrorCode =
     | "InvalidCommand" | "InvalidAmount" | "InsufficientFunds" | "InvalidTransition"
     | "AccountClosed" | "AccountNotFound" | "AccountAlreadyExists" | "BalanceNotZero"
     | "OrderNotFound" | "RetriesExhausted" | "VersionNotFound" | "ServiceFailed"
-    | "RefundRejected" | "SagaOutOfOrder" | "Interrupted" | "ProjectionFailed" | (string & {});
+    | "RefundRejected" | "SagaOutOfOrder" | "Interrupted" | "ProjectionFailed" | "DemoConflict"
+    | (string & {});
 
 /** What every error thrown by chronik carries besides `message` and `stack`. */
 export interface ChronikError extends Error {

@@ -5,13 +5,14 @@
 
 use std::rc::Rc;
 
-use chronik_core::{Aggregate, AggregateState, CommandHandler, HandlerError};
+use chronik_core::{Aggregate, AggregateState, Clock, CommandHandler, HandlerError};
 use chronik_examples::bank::{BankAccount, BankError};
 use chronik_examples::orders::{Order, OrderError};
 use chronik_examples::{
-    registry, Bank as CoreBank, DemoConfig, FulfilmentSagas, Orders as CoreOrders, Services,
+    registry, Bank as CoreBank, DemoConfig, DemoError, FulfilmentSagas, Orders as CoreOrders,
+    Services,
 };
-use chronik_examples::{SagaError, ServiceError, TransferRunError};
+use chronik_examples::{SagaError, ServiceError, Timeline, TransferRunError};
 use wasm_bindgen::prelude::*;
 
 use super::domain_types::{
@@ -486,7 +487,7 @@ pub(super) const BUILT_IN_PROJECTIONS: [&str; registry::READ_MODELS.len()] = {
 pub(super) fn built_in_projection(shared: &Shared, name: &str) -> Option<PendingRunner> {
     registry::read_model(name)?;
     let store = Rc::clone(&shared.store);
-    let clock = shared.clock.clone();
+    let clock = shared.clock;
     let name = name.to_string();
     Some(Box::new(move |hub| {
         registry::add_read_model(hub, &store, &clock, &name).map(|_| ())
@@ -525,8 +526,12 @@ impl Chronik {
     }
 
     /// Writes realistic, deterministic demo activity (accounts, transfers, orders and
-    /// their sagas), the same events for the same seed, calling `onProgress(done, total)`
-    /// as it goes; resolves to the number of events written.
+    /// their sagas), the same events for the same seed, spread over the time before now
+    /// (after the store's newest event), calling `onProgress(done, total)` as it goes;
+    /// resolves to the number of events written. Each thousand events or so are one
+    /// atomic write; a run that failed half-way resumes when called again, and a finished
+    /// one writes nothing (`DemoConflict` when the store holds other events where the
+    /// demo writes).
     #[wasm_bindgen(js_name = generateDemo, unchecked_return_type = "Promise<number>")]
     pub fn generate_demo(
         &self,
@@ -549,17 +554,12 @@ impl Chronik {
             }
             let on_progress = input::optional_function(&on_progress, "onProgress")?;
             Ok(async move {
-                let mut config = DemoConfig::new(options.seed.unwrap_or(1), options.events);
-                // The generator moves its clock 1-40 s per batch (about 12 s per event): start so
-                // that the timeline ends around now, and never more than 90 days back.
-                let span_ms = (12_000 * options.events.max(1) as i64).min(90 * 86_400_000);
-                config.start_ms = js_sys::Date::now() as i64 - span_ms;
-                let clock = shared.clock.clone();
+                let config = DemoConfig::new(options.seed.unwrap_or(1), options.events);
                 let result = chronik_examples::write_demo(
                     &*shared.store,
                     config,
-                    (options.events / 100).max(1),
-                    |at| clock.0.set(Some(at)),
+                    Timeline::EndingAt(shared.clock.now_ms()),
+                    || false,
                     |done, total| {
                         if let Some(f) = &on_progress {
                             let _ = f.call2(
@@ -571,11 +571,20 @@ impl Chronik {
                     },
                 )
                 .await;
-                shared.clock.0.set(None);
                 shared.changed();
-                Ok((result.map_err(store_error)? as f64).into())
+                let outcome = result.map_err(demo_error)?;
+                Ok((outcome.written as f64).into())
             })
         })
+    }
+}
+
+/// `DemoConflict` when the store holds events where the demo writes; a store error as
+/// any other.
+fn demo_error(err: DemoError) -> JsValue {
+    match err {
+        DemoError::Occupied(_) => js_error("DemoConflict", &err.to_string()).into(),
+        DemoError::Store(e) => store_error(e),
     }
 }
 

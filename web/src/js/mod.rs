@@ -56,10 +56,10 @@ mod ts {
     }
 }
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use chronik_core::{Clock, EventStore, MemoryStore, ProjectionRunner, StoreError};
+use chronik_core::{EventStore, MemoryStore, ProjectionRunner, StoreError};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -90,23 +90,13 @@ use types::{
 
 use crate::error::{js_error, store_error};
 use chronik_idb::IdbStore;
-use chronik_idb::RandomUuids;
-
-/// The clock every store of this API uses: `Date.now()`, unless demo data is being
-/// written with its own timeline.
-#[derive(Clone, Default)]
-struct AppClock(Rc<Cell<Option<i64>>>);
-
-impl Clock for AppClock {
-    fn now_ms(&self) -> i64 {
-        self.0.get().unwrap_or_else(|| js_sys::Date::now() as i64)
-    }
-}
+use chronik_idb::{JsClock, RandomUuids};
 
 /// What every handle of one `Chronik` instance shares.
 struct Shared {
     store: Rc<Backend>,
-    clock: AppClock,
+    /// `Date.now()`: every store, runner and demo run of this API reads time here.
+    clock: JsClock,
     subscribers: Subscribers,
     /// Every projection of this database, one runner per name.
     projections: Projections,
@@ -162,7 +152,7 @@ pub struct Chronik {
 }
 
 impl Chronik {
-    fn with_backend(backend: Store, clock: AppClock) -> Result<Chronik, JsValue> {
+    fn with_backend(backend: Store, clock: JsClock) -> Result<Chronik, JsValue> {
         let shared = Rc::new(Shared {
             store: Rc::new(Backend::new(backend)),
             clock,
@@ -233,8 +223,8 @@ impl Chronik {
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
     ) -> Result<Chronik, JsValue> {
         let name = input::name(&name, "name")?;
-        let clock = AppClock::default();
-        let store = IdbStore::open(&name, clock.clone(), RandomUuids)
+        let clock = JsClock;
+        let store = IdbStore::open(&name, clock, RandomUuids)
             .await
             .map_err(store_error)?;
         // Ask the browser not to evict the data under storage pressure; the answer
@@ -248,11 +238,8 @@ impl Chronik {
     /// A store that lives in memory only, in the browser or in Node.
     #[wasm_bindgen(js_name = inMemory)]
     pub fn in_memory() -> Result<Chronik, JsValue> {
-        let clock = AppClock::default();
-        Chronik::with_backend(
-            Store::Memory(MemoryStore::new(clock.clone(), RandomUuids)),
-            clock,
-        )
+        let clock = JsClock;
+        Chronik::with_backend(Store::Memory(MemoryStore::new(clock, RandomUuids)), clock)
     }
 
     /// Asks the browser to keep this origin's data under storage pressure
@@ -427,7 +414,7 @@ impl Chronik {
         let runner = ProjectionRunner::new(
             Rc::clone(&self.shared.store),
             JsProjection::new(name.clone(), types, initial, apply),
-            self.shared.clock.clone(),
+            self.shared.clock,
         );
         self.shared
             .projections

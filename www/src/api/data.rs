@@ -1,15 +1,11 @@
 //! The whole database at once: demo data, NDJSON export and import, clearing it, and
 //! how much storage it takes.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::cell::RefCell;
 
-use chronik_core::{
-    import_ndjson, Clock, EventStore, ImportOptions, ImportReport, NdjsonExport, ReadAllOptions,
-    StoreError,
-};
-use chronik_examples::{DemoConfig, DemoData};
-use chronik_idb::{IdbStore, JsClock, RandomUuids};
+use chronik_core::{import_ndjson, Clock, EventStore, ImportOptions, ImportReport, NdjsonExport};
+use chronik_examples::{write_demo, DemoConfig, DemoError, Timeline};
+use chronik_idb::{IdbStore, JsClock};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -27,17 +23,6 @@ pub async fn storage_estimate() -> Option<(u64, u64)> {
     IdbStore::storage_estimate().await
 }
 
-/// A clock the demo writer sets before each batch, so demo events carry the times the
-/// generator gives them instead of all being "now".
-#[derive(Clone, Default)]
-struct DemoClock(Rc<Cell<i64>>);
-
-impl Clock for DemoClock {
-    fn now_ms(&self) -> i64 {
-        self.0.get()
-    }
-}
-
 /// What a demo-data run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generated {
@@ -49,85 +34,38 @@ pub struct Generated {
     pub cancelled: bool,
 }
 
-/// Writes `events` demo events (bank accounts, transfers, orders and their sagas), one
-/// append per batch, calling `on_progress(done, total)` every 1% or so. `cancelled` is
-/// asked between batches: a cancelled run stops there and keeps what it wrote. The
-/// events are spread over the time before now (about 20 s apart), after the store's
-/// newest event. The data is deterministic, so a repeated run writes nothing new; the
-/// streams it writes (`account-acc-…`, `order-ord-…`, …) must not hold other events.
+/// Writes `events` demo events (bank accounts, transfers, orders and their sagas) with
+/// the examples' one demo writer: about a thousand events per atomic write, calling
+/// `on_progress(done, total)` after each; `cancelled` is asked between writes, and a
+/// cancelled run keeps what it wrote (the next run resumes it). The events are spread
+/// over the time before now, after the store's newest event. The data is deterministic,
+/// so a finished run writes nothing new; the streams it writes (`account-acc-…`,
+/// `order-ord-…`, …) must not hold other events.
 pub async fn generate_demo(
     events: u64,
     cancelled: impl Fn() -> bool,
     on_progress: impl Fn(u64, u64),
 ) -> Result<Generated, AppError> {
     let app = store().await?;
-    let head_before = app.head_position().await.map_err(AppError::from)?;
-    let newest = if head_before == 0 {
-        i64::MIN
-    } else {
-        app.read_all(ReadAllOptions {
-            from_position: head_before,
-            limit: Some(1),
-            ..ReadAllOptions::default()
-        })
-        .await
-        .map_err(AppError::from)?
-        .first()
-        .map_or(i64::MIN, |e| e.recorded_at)
-    };
-    let now = JsClock.now_ms();
-    let start_ms = (now - events as i64 * 20_000).max(newest.saturating_add(1));
-
-    // A second connection whose clock follows the generator.
-    let clock = DemoClock::default();
-    let demo_store = IdbStore::open(DATABASE, clock.clone(), RandomUuids)
-        .await
-        .map_err(AppError::from)?;
-    let mut data = DemoData::new(DemoConfig {
-        start_ms,
-        ..DemoConfig::new(DEMO_SEED, events)
-    });
-    let total = data.total();
-    let step = (total / 100).max(1);
-    let mut reported = 0;
-    let mut was_cancelled = false;
-    on_progress(0, total);
-    let outcome: Result<(), AppError> = async {
-        while let Some(batch) = data.next() {
-            clock.0.set(batch.at_ms);
-            demo_store
-                .append(&batch.stream_id, batch.expected_version, batch.events)
-                .await
-                .map_err(|e| match e {
-                    StoreError::WrongExpectedVersion { .. } => AppError::refused(format!(
-                        "{e}: the store already holds other events in the demo's streams; \
-                         demo data goes into a store without them (clear the database first)"
-                    )),
-                    e => AppError::from(e),
-                })?;
-            if data.produced() - reported >= step {
-                reported = data.produced();
-                on_progress(reported, total);
-            }
-            if data.produced() < total && cancelled() {
-                was_cancelled = true;
-                break;
-            }
-        }
-        Ok(())
-    }
+    on_progress(0, events);
+    let outcome = write_demo(
+        &*app,
+        DemoConfig::new(DEMO_SEED, events),
+        Timeline::EndingAt(JsClock.now_ms()),
+        cancelled,
+        on_progress,
+    )
     .await;
-    demo_store.close();
-    let head_after = app.head_position().await.map_err(AppError::from)?;
-    if head_after != head_before {
-        changed();
-    }
-    outcome?;
-    on_progress(data.produced(), total);
+    // Whatever was written before a failure stays, and the pages should show it.
+    changed();
+    let outcome = outcome.map_err(|e| match e {
+        DemoError::Occupied(_) => AppError::refused(e.to_string()),
+        DemoError::Store(e) => AppError::from(e),
+    })?;
     Ok(Generated {
-        written: head_after - head_before,
-        produced: data.produced(),
-        cancelled: was_cancelled,
+        written: outcome.written,
+        produced: outcome.produced,
+        cancelled: outcome.cancelled,
     })
 }
 
