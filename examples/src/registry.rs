@@ -5,7 +5,8 @@
 //!   [`add_read_model`] / [`add_read_models`] put their runners into a
 //!   [`ProjectionHub`], each configured as its domain needs (upcasters included).
 //! - [`upcasters`]: every upcaster the domains' events need, for anyone reading them.
-//! - [`domain_of`]: which domain a stream belongs to, by its category.
+//! - [`AggregateType`]: which aggregate (and domain, [`domain_of`]) a stream folds into,
+//!   by its category, with [`AggregateType::with`] to run generic code on its type.
 //!
 //! Adding a read model or an upcaster is one edit here; every shell picks it up.
 //!
@@ -119,28 +120,111 @@ pub fn upcasters() -> Upcasters {
     bank_upcasters()
 }
 
+/// An aggregate type of the example domains: what a stream of theirs folds into, found
+/// by the stream's category. Shells that work on any stream (the app's Time travel and
+/// snapshots, a server's generic endpoints) dispatch on it instead of matching
+/// categories themselves; [`with`](Self::with) runs generic code on the Rust type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AggregateType {
+    /// [`BankAccount`], streams `account-…`.
+    BankAccount,
+    /// [`Transfer`], streams `transfer-…`.
+    Transfer,
+    /// [`Order`], streams `order-…`.
+    Order,
+    /// [`SagaState`] (the fulfilment saga), streams `saga-…`.
+    Saga,
+    /// [`Inventory`], streams `inventory-…`.
+    Inventory,
+    /// [`Payment`], streams `payment-…`.
+    Payment,
+    /// [`Shipment`], streams `shipment-…`.
+    Shipment,
+}
+
+/// Generic code to run on an [`AggregateType`]'s Rust type.
+pub trait AggregateVisitor {
+    /// What the code gives back.
+    type Output;
+    /// Runs on aggregate type `A`.
+    fn visit<A: Aggregate + 'static>(self) -> Self::Output;
+}
+
+impl AggregateType {
+    /// Every aggregate type of the examples.
+    pub const ALL: [AggregateType; 7] = [
+        AggregateType::BankAccount,
+        AggregateType::Transfer,
+        AggregateType::Order,
+        AggregateType::Saga,
+        AggregateType::Inventory,
+        AggregateType::Payment,
+        AggregateType::Shipment,
+    ];
+
+    /// The stream category its streams carry (`account`, `order`, ...).
+    pub fn category(self) -> &'static str {
+        match self {
+            AggregateType::BankAccount => BankAccount::CATEGORY,
+            AggregateType::Transfer => Transfer::CATEGORY,
+            AggregateType::Order => Order::CATEGORY,
+            AggregateType::Saga => SagaState::CATEGORY,
+            AggregateType::Inventory => Inventory::CATEGORY,
+            AggregateType::Payment => Payment::CATEGORY,
+            AggregateType::Shipment => Shipment::CATEGORY,
+        }
+    }
+
+    /// The domain it belongs to.
+    pub fn domain(self) -> Domain {
+        match self {
+            AggregateType::BankAccount | AggregateType::Transfer => Domain::Bank,
+            _ => Domain::Orders,
+        }
+    }
+
+    /// Its name as shown to people (`Bank account`, `Fulfilment saga`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            AggregateType::BankAccount => "Bank account",
+            AggregateType::Transfer => "Transfer",
+            AggregateType::Order => "Order",
+            AggregateType::Saga => "Fulfilment saga",
+            AggregateType::Inventory => "Inventory",
+            AggregateType::Payment => "Payment",
+            AggregateType::Shipment => "Shipment",
+        }
+    }
+
+    /// The aggregate type of stream `stream_id` (`account-1` → [`BankAccount`](Self::BankAccount));
+    /// `None` for streams the examples do not write (no `{category}-{id}` form, or
+    /// another category).
+    pub fn of_stream(stream_id: &str) -> Option<AggregateType> {
+        let category = stream_category(stream_id);
+        if category == stream_id {
+            return None;
+        }
+        Self::ALL.into_iter().find(|a| a.category() == category)
+    }
+
+    /// Runs `visitor` on this aggregate type's Rust type.
+    pub fn with<V: AggregateVisitor>(self, visitor: V) -> V::Output {
+        match self {
+            AggregateType::BankAccount => visitor.visit::<BankAccount>(),
+            AggregateType::Transfer => visitor.visit::<Transfer>(),
+            AggregateType::Order => visitor.visit::<Order>(),
+            AggregateType::Saga => visitor.visit::<SagaState>(),
+            AggregateType::Inventory => visitor.visit::<Inventory>(),
+            AggregateType::Payment => visitor.visit::<Payment>(),
+            AggregateType::Shipment => visitor.visit::<Shipment>(),
+        }
+    }
+}
+
 /// The domain a stream belongs to, by its category (`account-1` → [`Domain::Bank`]);
 /// `None` for streams the examples do not write.
 pub fn domain_of(stream_id: &str) -> Option<Domain> {
-    let category = stream_category(stream_id);
-    if category == stream_id {
-        return None;
-    }
-    let bank = [BankAccount::CATEGORY, Transfer::CATEGORY];
-    let orders = [
-        Order::CATEGORY,
-        SagaState::CATEGORY,
-        Inventory::CATEGORY,
-        Payment::CATEGORY,
-        Shipment::CATEGORY,
-    ];
-    if bank.contains(&category) {
-        Some(Domain::Bank)
-    } else if orders.contains(&category) {
-        Some(Domain::Orders)
-    } else {
-        None
-    }
+    AggregateType::of_stream(stream_id).map(AggregateType::domain)
 }
 
 /// Adds the runner of read model `name` over `store` to `hub`, with the upcasters its
@@ -233,5 +317,29 @@ mod tests {
         assert_eq!(domain_of("saga-o1"), Some(Domain::Orders));
         assert_eq!(domain_of("todo-1"), None);
         assert_eq!(domain_of("account"), None);
+    }
+
+    #[test]
+    fn every_aggregate_type_is_found_by_its_streams_and_visits_its_own_type() {
+        struct Category;
+        impl AggregateVisitor for Category {
+            type Output = &'static str;
+            fn visit<A: Aggregate + 'static>(self) -> &'static str {
+                A::CATEGORY
+            }
+        }
+        let mut categories: Vec<&str> = Vec::new();
+        for kind in AggregateType::ALL {
+            let stream = format!("{}-x1", kind.category());
+            assert_eq!(AggregateType::of_stream(&stream), Some(kind));
+            assert_eq!(kind.with(Category), kind.category());
+            assert_eq!(domain_of(&stream), Some(kind.domain()));
+            categories.push(kind.category());
+        }
+        categories.sort_unstable();
+        categories.dedup();
+        assert_eq!(categories.len(), AggregateType::ALL.len(), "one type per category");
+        assert_eq!(AggregateType::of_stream("todo-1"), None);
+        assert_eq!(AggregateType::of_stream("order"), None);
     }
 }

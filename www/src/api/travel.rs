@@ -9,14 +9,16 @@
 //! with the live read model at every position and fails where the runner fails.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use chronik_core::{
-    stream_category, Aggregate, AggregateState, CommandHandler, EventStore, HandlerError,
-    ReadAllOptions, ReadStreamOptions, RecordedEvent, StreamInfo, Upcasters,
+    Aggregate, AggregateState, CommandHandler, EventStore, HandlerError, ReadAllOptions,
+    ReadStreamOptions, RecordedEvent, StreamInfo, Upcasters,
 };
 use chronik_examples::bank::AccountBalancesState;
-use chronik_examples::registry;
+use chronik_examples::registry::{self, AggregateType, AggregateVisitor};
 use chronik_examples::services::{Inventory, Payment, Shipment};
 use chronik_examples::{BankAccount, Order, SagaState, Transfer};
 use chronik_idb::IdbStore;
@@ -135,62 +137,34 @@ pub async fn travel(stream: Option<&str>, at: Option<u64>) -> Result<TravelPoint
 /// jumps past it start there. Returns the snapshot's version.
 pub async fn snapshot_now(stream: &str) -> Result<u64, AppError> {
     let store = store().await?;
-    let id = aggregate_id(stream);
-    let version = match Kind::of(stream) {
-        Kind::Account => snap::<BankAccount>(store, id).await,
-        Kind::Order => snap::<Order>(store, id).await,
-        Kind::Transfer => snap::<Transfer>(store, id).await,
-        Kind::Saga => snap::<SagaState>(store, id).await,
-        Kind::Inventory => snap::<Inventory>(store, id).await,
-        Kind::Payment => snap::<Payment>(store, id).await,
-        Kind::Shipment => snap::<Shipment>(store, id).await,
-        Kind::Other => {
-            return Err(AppError::invalid(format!(
-                "'{stream}' has no aggregate type, so it has no snapshots"
-            )))
-        }
-    }?;
+    let Some(kind) = AggregateType::of_stream(stream) else {
+        return Err(AppError::invalid(format!(
+            "'{stream}' has no aggregate type, so it has no snapshots"
+        )));
+    };
+    let id = aggregate_id(stream).to_string();
+    let version = kind.with(Snapshot { store, id }).await?;
     changed();
     version.ok_or_else(|| AppError::invalid(format!("'{stream}' has no events to snapshot")))
 }
 
-async fn snap<A: Aggregate>(store: Rc<IdbStore>, id: &str) -> Result<Option<u64>, AppError> {
-    CommandHandler::<_, A>::new(store)
-        .with_upcasters(registry::upcasters())
-        .snapshot_now(id)
-        .await
-        .map_err(AppError::from)
+/// Snapshots one aggregate, whichever type it is.
+struct Snapshot {
+    store: Rc<IdbStore>,
+    id: String,
 }
 
-/// The aggregate type of a stream of the example domains, by its category (streams
-/// outside the registry's domains have none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Account,
-    Order,
-    Transfer,
-    Saga,
-    Inventory,
-    Payment,
-    Shipment,
-    Other,
-}
+impl AggregateVisitor for Snapshot {
+    type Output = Pin<Box<dyn Future<Output = Result<Option<u64>, AppError>>>>;
 
-impl Kind {
-    fn of(stream: &str) -> Kind {
-        if registry::domain_of(stream).is_none() {
-            return Kind::Other;
-        }
-        match stream_category(stream) {
-            c if c == BankAccount::CATEGORY => Kind::Account,
-            c if c == Order::CATEGORY => Kind::Order,
-            c if c == Transfer::CATEGORY => Kind::Transfer,
-            c if c == SagaState::CATEGORY => Kind::Saga,
-            c if c == Inventory::CATEGORY => Kind::Inventory,
-            c if c == Payment::CATEGORY => Kind::Payment,
-            c if c == Shipment::CATEGORY => Kind::Shipment,
-            _ => Kind::Other,
-        }
+    fn visit<A: Aggregate + 'static>(self) -> Self::Output {
+        Box::pin(async move {
+            CommandHandler::<_, A>::new(self.store)
+                .with_upcasters(registry::upcasters())
+                .snapshot_now(&self.id)
+                .await
+                .map_err(AppError::from)
+        })
     }
 }
 
@@ -212,19 +186,20 @@ async fn stream_travel(
         .map_err(AppError::from)?
         .ok_or_else(|| AppError::invalid(format!("stream '{stream}' does not exist")))?;
     let at = at.unwrap_or(head).clamp(1, head);
-    let kind = Kind::of(stream);
+    let kind = AggregateType::of_stream(stream);
     // Every reader of the domains' events uses the registry's one set.
     let upcasters = registry::upcasters();
     let s = &store;
+    // The one place that knows how each aggregate looks on this page.
     let typed = match kind {
-        Kind::Account => typed(s, stream, at, &upcasters, account_view).await,
-        Kind::Order => typed(s, stream, at, &upcasters, order_view).await,
-        Kind::Transfer => typed(s, stream, at, &upcasters, transfer_view).await,
-        Kind::Saga => typed(s, stream, at, &upcasters, saga_view).await,
-        Kind::Inventory => typed(s, stream, at, &upcasters, inventory_view).await,
-        Kind::Payment => typed(s, stream, at, &upcasters, payment_view).await,
-        Kind::Shipment => typed(s, stream, at, &upcasters, shipment_view).await,
-        Kind::Other => Ok(None),
+        Some(AggregateType::BankAccount) => typed(s, stream, at, &upcasters, account_view).await,
+        Some(AggregateType::Order) => typed(s, stream, at, &upcasters, order_view).await,
+        Some(AggregateType::Transfer) => typed(s, stream, at, &upcasters, transfer_view).await,
+        Some(AggregateType::Saga) => typed(s, stream, at, &upcasters, saga_view).await,
+        Some(AggregateType::Inventory) => typed(s, stream, at, &upcasters, inventory_view).await,
+        Some(AggregateType::Payment) => typed(s, stream, at, &upcasters, payment_view).await,
+        Some(AggregateType::Shipment) => typed(s, stream, at, &upcasters, shipment_view).await,
+        None => Ok(None),
     };
     let mut notes = Vec::new();
     let (state, previous, rebuild) = match typed {
@@ -272,7 +247,7 @@ async fn stream_travel(
         at,
         head,
         marks,
-        can_snapshot: kind != Kind::Other,
+        can_snapshot: kind.is_some(),
         state,
         previous,
         cause,
