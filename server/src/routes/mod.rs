@@ -3,6 +3,7 @@
 
 pub mod bank;
 pub mod ops;
+pub mod seed004;
 
 use axum::Router;
 
@@ -12,6 +13,7 @@ use crate::{ApiError, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(bank::routes())
+        .merge(seed004::routes())
         .merge(ops::routes())
         .fallback(|| async { ApiError::NotFound("no such route".to_string()) })
 }
