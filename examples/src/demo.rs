@@ -288,6 +288,7 @@ impl DemoData {
                 &BankCommand::OpenAccount {
                     owner,
                     initial_deposit: deposit,
+                    initial_balance: None,
                 },
             );
         } else if roll < 0.55 {

@@ -179,6 +179,7 @@ proptest! {
                 bank.execute("a", &BankCommand::OpenAccount {
                     owner: "A".into(),
                     initial_deposit: Some("100".into()),
+                    initial_balance: None,
                 }, &CommandContext::default()).await.unwrap();
                 for id in ["a", "fresh"] {
                     let head = store.head_position().await.unwrap();
@@ -284,6 +285,7 @@ proptest! {
                     BankOp::Open(a, initial_deposit) => (a, BankCommand::OpenAccount {
                         owner: format!("owner {a}"),
                         initial_deposit,
+                        initial_balance: None,
                     }),
                     BankOp::Deposit(a, m) => (a, BankCommand::deposit(m)),
                     BankOp::Withdraw(a, m) => (a, BankCommand::withdraw(m)),

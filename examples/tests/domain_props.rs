@@ -86,6 +86,7 @@ proptest! {
                         let command = BankCommand::OpenAccount {
                             owner: format!("owner {a}"),
                             initial_deposit: deposit.map(amount),
+                            initial_balance: None,
                         };
                         if bank.execute(&id(*a), &command, &ctx()).await.is_ok() {
                             external += deposit.unwrap_or(0);

@@ -1,4 +1,4 @@
-//! Developer commands for chronik: `cargo xtask setup | serve | test | bench | postgres`.
+//! Developer commands for chronik: `cargo xtask setup | serve | server | test | bench | postgres`.
 //!
 //! Standard library only, so that it builds in seconds on a fresh machine.
 
@@ -6,6 +6,7 @@ mod bench;
 mod package;
 mod pg;
 mod serve;
+mod server;
 mod setup;
 mod test;
 mod util;
@@ -19,6 +20,9 @@ commands:
   setup              install whatever is missing (wasm32 target, trunk, wasm-bindgen-cli,
                      wasm-pack, Chromium + ChromeDriver, npm packages in tests/, PostgreSQL)
   serve [--port N]   build the app in release and serve it on http://127.0.0.1:N (default 8080)
+  server [--port N]  build and run chronik-server (the HTTP API) on http://127.0.0.1:N
+                     (default 8080), on DATABASE_URL or else the persistent PostgreSQL
+                     in target/postgres, which it stops on exit if it started it
   build              build the app in release into dist/
   package            build the npm package (web, bundler, nodejs) into web/pkg*
   package --engine-only
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
         Some("serve") => serve::run(&args[1..]),
+        Some("server") => server::run(&args[1..]),
         Some("build") => setup::run().and_then(|()| serve::build_app()),
         Some("package") if args.get(1).map(String::as_str) == Some("--engine-only") => {
             setup::run().and_then(|()| package::build_engine_only())

@@ -87,6 +87,14 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server this process neither started nor stops.
+    fn unmanaged(url: String) -> Server {
+        Server {
+            url,
+            _cluster: None,
+        }
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/postgres`, or `DATABASE_URL` as given.
     pub fn url(&self) -> &str {
         &self.url
@@ -167,6 +175,12 @@ pub fn throwaway_server() -> Result<Server, String> {
 /// Created on first use, started when it is not running, reused when it is. Dropping
 /// the returned [`Server`] leaves it running; [`stop_persistent_server`] stops it.
 pub fn persistent_server() -> Result<Server, String> {
+    persistent_server_started().map(|(server, _)| server)
+}
+
+/// [`persistent_server`], and whether this call started the cluster (`false`: it was
+/// already running, so whoever started it stops it).
+pub fn persistent_server_started() -> Result<(Server, bool), String> {
     let bin = bin_dir().ok_or_else(not_installed)?;
     let dir = root().join("target/postgres");
     let data = dir.join("data");
@@ -183,6 +197,7 @@ pub fn persistent_server() -> Result<Server, String> {
         .is_ok_and(|o| o.status.success());
     if running {
         eprintln!("postgres: reusing the cluster in {}", data.display());
+        return Ok((Server::unmanaged(url), false));
     } else {
         pg_ctl_start(&bin, &data, &dir, PERSISTENT_PORT, false)?;
         eprintln!(
@@ -190,14 +205,17 @@ pub fn persistent_server() -> Result<Server, String> {
             data.display()
         );
     }
-    Ok(Server {
-        url,
-        _cluster: Some(Cluster {
-            bin,
-            data,
-            remove_on_drop: None,
-        }),
-    })
+    Ok((
+        Server {
+            url,
+            _cluster: Some(Cluster {
+                bin,
+                data,
+                remove_on_drop: None,
+            }),
+        },
+        true,
+    ))
 }
 
 /// Stops the cluster of [`persistent_server`] if it runs; its data stays.

@@ -70,6 +70,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "-p",
                 "chronik-postgres",
                 "-p",
+                "chronik-server",
+                "-p",
                 "xtask",
                 "--all-targets",
                 "--all-features",
@@ -238,9 +240,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// The name of the PostgreSQL store's step in the summary.
-const POSTGRES_STEP: &str = "PostgreSQL store against a real server";
+const POSTGRES_STEP: &str = "PostgreSQL store and HTTP server";
 
-/// `cargo test -p chronik-postgres` against a throwaway cluster (or `DATABASE_URL`'s
+/// `cargo test -p chronik-postgres -p chronik-server` (the store's tests and the HTTP
+/// server's) against a throwaway cluster (or `DATABASE_URL`'s
 /// server), which is stopped and deleted when `server` drops at the end of the step,
 /// whatever the tests did.
 fn postgres_step() -> Tally {
@@ -254,7 +257,13 @@ fn postgres_step() -> Tally {
             };
         }
     };
-    suite(cmd("cargo", &["test", "-p", "chronik-postgres"]).env("DATABASE_URL", server.url()))
+    suite(
+        cmd(
+            "cargo",
+            &["test", "-p", "chronik-postgres", "-p", "chronik-server"],
+        )
+        .env("DATABASE_URL", server.url()),
+    )
 }
 
 /// Prints the table of steps and the final `N passed, N failed` line.

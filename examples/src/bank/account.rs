@@ -13,6 +13,7 @@ use chronik_core::aggregate::{Aggregate, DomainEvent};
 ///
 /// ```json
 /// { "type": "OpenAccount", "owner": "Alice", "initialDeposit": "100.00" }
+/// { "type": "OpenAccount", "owner": "Alice", "initialBalance": "100.00" }
 /// { "type": "Deposit", "amount": "10.50" }
 /// { "type": "Withdraw", "amount": "3" }
 /// { "type": "CloseAccount" }
@@ -27,6 +28,11 @@ pub enum BankCommand {
         /// A first deposit, recorded as a `MoneyDeposited` right after `AccountOpened`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         initial_deposit: Option<String>,
+        /// An opening balance (positive), recorded in the `AccountOpened` event itself:
+        /// one event, as the seed 000/001/004 APIs count versions. Given with
+        /// `initialDeposit`, the deposit comes on top of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initial_balance: Option<String>,
     },
     /// Puts money into the account.
     Deposit {
@@ -56,6 +62,7 @@ impl BankCommand {
         BankCommand::OpenAccount {
             owner: owner.into(),
             initial_deposit: None,
+            initial_balance: None,
         }
     }
 
@@ -88,6 +95,10 @@ pub enum BankEvent {
     AccountOpened {
         /// The owner's name.
         owner: String,
+        /// The opening balance in cents, when the account opened with one (events
+        /// stored before this field existed have none and read as a zero balance).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initial_balance: Option<Money>,
     },
     /// Money came in.
     MoneyDeposited {
@@ -270,6 +281,7 @@ impl Aggregate for BankAccount {
             BankCommand::OpenAccount {
                 owner,
                 initial_deposit,
+                initial_balance,
             } => {
                 if self.status != AccountStatus::NotOpened {
                     return Err(BankError::AccountAlreadyExists);
@@ -277,11 +289,17 @@ impl Aggregate for BankAccount {
                 if owner.trim().is_empty() {
                     return Err(BankError::EmptyOwner);
                 }
+                let initial_balance = initial_balance.as_deref().map(Money::parse).transpose()?;
                 let mut events = vec![BankEvent::AccountOpened {
                     owner: owner.trim().to_string(),
+                    initial_balance,
                 }];
                 if let Some(amount) = initial_deposit {
-                    events.extend(self.deposit_events(Money::parse(amount)?, None)?);
+                    let opened = BankAccount {
+                        balance: initial_balance.unwrap_or(Money::ZERO),
+                        ..BankAccount::default()
+                    };
+                    events.extend(opened.deposit_events(Money::parse(amount)?, None)?);
                 }
                 Ok(events)
             }
@@ -336,9 +354,15 @@ impl Aggregate for BankAccount {
     fn evolve(&mut self, event: &BankEvent) {
         self.version = self.version.saturating_add(1);
         match event {
-            BankEvent::AccountOpened { owner } => {
+            BankEvent::AccountOpened {
+                owner,
+                initial_balance,
+            } => {
                 self.owner = owner.clone();
                 self.status = AccountStatus::Open;
+                if let Some(amount) = initial_balance {
+                    self.balance = self.balance.saturating_add(amount.clamped());
+                }
             }
             BankEvent::MoneyDeposited {
                 amount,

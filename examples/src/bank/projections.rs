@@ -93,6 +93,13 @@ fn clamp_amounts(event: BankEvent) -> BankEvent {
             amount: amount.clamped(),
             transfer_id,
         },
+        BankEvent::AccountOpened {
+            owner,
+            initial_balance,
+        } => BankEvent::AccountOpened {
+            owner,
+            initial_balance: initial_balance.map(Money::clamped),
+        },
         BankEvent::MoneyWithdrawn {
             amount,
             transfer_id,
@@ -133,9 +140,16 @@ impl Projection for AccountBalances {
         account.version = event.version;
         account.last_updated = event.recorded_at;
         match e {
-            BankEvent::AccountOpened { owner } => {
+            BankEvent::AccountOpened {
+                owner,
+                initial_balance,
+            } => {
                 account.owner = owner;
                 account.status = AccountStatus::Open;
+                if let Some(amount) = initial_balance {
+                    account.balance = account.balance.saturating_add(amount);
+                    state.update_total(i128::from(amount.cents()));
+                }
             }
             BankEvent::MoneyDeposited { amount, .. } => {
                 account.balance = account.balance.saturating_add(amount);
@@ -211,12 +225,21 @@ impl Projection for TransactionHistory {
     }
 
     fn event_types(&self) -> Option<Vec<String>> {
-        Some(vec!["MoneyDeposited".into(), "MoneyWithdrawn".into()])
+        Some(vec![
+            "AccountOpened".into(),
+            "MoneyDeposited".into(),
+            "MoneyWithdrawn".into(),
+        ])
     }
 
     fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {
         let (id, e) = decode(event)?;
         let (kind, amount, transfer_id) = match e {
+            // An opening balance is the account's first deposit.
+            BankEvent::AccountOpened {
+                initial_balance: Some(amount),
+                ..
+            } => (TransactionKind::Deposit, amount, None),
             BankEvent::MoneyDeposited {
                 amount,
                 transfer_id,
@@ -285,15 +308,32 @@ impl Projection for DailySummary {
     }
 
     fn event_types(&self) -> Option<Vec<String>> {
-        Some(vec!["MoneyDeposited".into(), "MoneyWithdrawn".into()])
+        Some(vec![
+            "AccountOpened".into(),
+            "MoneyDeposited".into(),
+            "MoneyWithdrawn".into(),
+        ])
     }
 
     fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {
         let (_, e) = decode(event)?;
         let e = clamp_amounts(e);
+        if matches!(
+            e,
+            BankEvent::AccountOpened {
+                initial_balance: None,
+                ..
+            } | BankEvent::AccountClosed
+        ) {
+            return Ok(()); // moves no money: no day entry
+        }
         let day = state.days.entry(utc_date(event.recorded_at)).or_default();
         match e {
-            BankEvent::MoneyDeposited { amount, .. } => {
+            BankEvent::AccountOpened {
+                initial_balance: Some(amount),
+                ..
+            }
+            | BankEvent::MoneyDeposited { amount, .. } => {
                 day.deposits = day.deposits.saturating_add(amount);
                 day.deposit_count = day.deposit_count.saturating_add(1);
             }

@@ -47,6 +47,7 @@ impl From<BankCommandInput> for BankCommand {
             } => BankCommand::OpenAccount {
                 owner,
                 initial_deposit,
+                initial_balance: None,
             },
             BankCommandInput::Deposit { amount } => BankCommand::Deposit {
                 amount,

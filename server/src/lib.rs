@@ -1,0 +1,263 @@
+//! # chronik-server
+//!
+//! chronik's HTTP server: the example domains behind the APIs of the seeds they come from
+//! (seed 000/001 and 004: the bank; seed 003: orders and their fulfilment saga), plus
+//! health, readiness and Prometheus metrics, on a PostgreSQL store
+//! ([`chronik_postgres::PgStore`]).
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`config`] | [`Config`]: flags and environment (clap) |
+//! | [`engine`] | [`Engine`]: the `!Send` engine on a pool of single-threaded workers |
+//! | [`error`] | [`ApiError`]: statuses and `{"error": "..."}` bodies |
+//! | [`amount`] | amounts as exact JSON numbers |
+//! | [`routes`] | one module per API: `bank` (seed 000/001), `seed004`, `orders` (seed 003), `ops` |
+//!
+//! [`start`] binds and serves; [`RunningServer::shutdown`] stops accepting, lets the
+//! requests in flight finish and closes the database pool.
+#![deny(missing_docs)]
+
+pub mod amount;
+pub mod config;
+pub mod engine;
+pub mod error;
+mod metrics_layer;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderValue, Method};
+use axum::Router;
+use chronik_postgres::deadpool_postgres::Pool;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use engine::{Engine, IdGenerator, UuidIds};
+pub use error::ApiError;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Engine,
+    /// Where new order ids come from.
+    pub ids: Arc<dyn IdGenerator>,
+    /// The request body limit, in bytes (for the 413 message).
+    pub body_limit: usize,
+    /// Renders the Prometheus metrics.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// How to run a server (see [`Config::options`] for the command line's).
+#[derive(Clone)]
+pub struct Options {
+    /// The address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// The chronik store (in the database) the server uses.
+    pub store: String,
+    /// Origins allowed by CORS (`*` allows any); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, in bytes; larger is 413.
+    pub body_limit: usize,
+    /// Longest a request may take; longer is 408.
+    pub request_timeout: Duration,
+    /// Engine worker threads.
+    pub workers: usize,
+    /// Where event and order ids come from.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl Options {
+    /// Loopback on a free port, store `default`, 1 MiB bodies, 30 s, 2 workers, UUIDs.
+    pub fn local() -> Options {
+        Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store: "default".to_string(),
+            cors_origins: Vec::new(),
+            body_limit: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            workers: 2,
+            ids: Arc::new(UuidIds),
+        }
+    }
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A non-loopback address without authentication. Listen on 127.0.0.1 or ::1 (bearer
+    /// tokens, which will allow other addresses, are not implemented yet).
+    #[error("refusing to listen on {0}: no access tokens are configured, so only a loopback address (127.0.0.1 or ::1) is allowed")]
+    Unprotected(SocketAddr),
+    /// A CORS origin is not a valid header value.
+    #[error("invalid CORS origin '{0}'")]
+    CorsOrigin(String),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database did not answer, or its schema is newer than this build.
+    #[error("cannot open the store: {0}")]
+    Store(ApiError),
+}
+
+/// A server serving in the background.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    db: Pool,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, waits for the requests in flight, closes the pool.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        let result = self.wait().await;
+        result
+    }
+
+    /// Waits until the server stops (after [`shutdown`](Self::shutdown) from elsewhere,
+    /// or an I/O error), then closes the pool.
+    async fn wait(self) -> std::io::Result<()> {
+        let result = match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        self.db.close();
+        result
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        signal.await;
+        tracing::info!("shutting down: finishing the requests in flight");
+        self.shutdown().await
+    }
+}
+
+/// Checks the address rule, connects the store, binds and serves `db` in the background.
+pub async fn start(options: Options, db: Pool) -> Result<RunningServer, StartError> {
+    if !options.listen.ip().is_loopback() {
+        return Err(StartError::Unprotected(options.listen));
+    }
+    let engine = Engine::new(
+        db.clone(),
+        &options.store,
+        options.workers,
+        Arc::clone(&options.ids),
+    );
+    engine.check().await.map_err(StartError::Store)?;
+    let state = AppState {
+        engine,
+        ids: Arc::clone(&options.ids),
+        body_limit: options.body_limit,
+        metrics: metrics_layer::handle(),
+    };
+    let app = app(state, &options)?;
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "chronik-server listening");
+    Ok(RunningServer {
+        addr,
+        stop,
+        task,
+        db,
+    })
+}
+
+/// The whole router with its layers: routes, metrics, tracing, timeout, body limit, CORS.
+pub fn app(state: AppState, options: &Options) -> Result<Router, StartError> {
+    let cors = cors(&options.cors_origins)?;
+    let mut router = routes::router()
+        .layer(axum::middleware::from_fn(metrics_layer::record))
+        .layer(TraceLayer::new_for_http())
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            options.request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(options.body_limit));
+    if let Some(cors) = cors {
+        router = router.layer(cors);
+    }
+    Ok(router.with_state(state))
+}
+
+fn cors(origins: &[String]) -> Result<Option<CorsLayer>, StartError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).map_err(|_| StartError::CorsOrigin(o.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([axum::http::header::CONTENT_TYPE]),
+    ))
+}
+
+/// A JSON request body: over the limit is 413, unreadable or not the expected shape
+/// is 400, both as `{"error": "..."}`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::from_body(e, state.body_limit))?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+    }
+}
