@@ -65,6 +65,25 @@ impl TestDb {
         TestDb { name, config }
     }
 
+    /// The URL of this database: `DATABASE_URL` with its database name replaced (a
+    /// `postgres://` URL; its query, if any, is kept).
+    pub fn url(&self) -> String {
+        let base = base_url();
+        let (address, query) = base
+            .split_once('?')
+            .map_or((base.as_str(), None), |(a, q)| (a, Some(q)));
+        let server = match address.rfind('/') {
+            Some(i) if address[..i].contains("://") && !address[..i].ends_with('/') => {
+                &address[..i]
+            }
+            _ => address.trim_end_matches('/'),
+        };
+        match query {
+            Some(q) => format!("{server}/{}?{q}", self.name),
+            None => format!("{server}/{}", self.name),
+        }
+    }
+
     pub fn pool(&self, size: usize) -> Pool {
         pool_from_config(self.config.clone(), size).expect("pool")
     }
