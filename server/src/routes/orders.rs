@@ -220,23 +220,26 @@ fn creation(customer_id: String, items: Vec<ItemBody>) -> Result<Vec<OrderComman
     Ok(commands)
 }
 
+/// `error` about `items[n]` of the request.
+fn at_item(n: usize, error: ApiError) -> ApiError {
+    let at = |m: String| format!("items[{n}]: {m}");
+    match error {
+        ApiError::BadRequest(m) => ApiError::BadRequest(at(m)),
+        ApiError::Conflict(m) => ApiError::Conflict(at(m)),
+        ApiError::Refused(m) => ApiError::Refused(at(m)),
+        other => other,
+    }
+}
+
 /// Decides `commands` one after the other on a new order, as the handler would, and
 /// returns every event as it will be appended; the first refusal refuses them all.
 fn decide_all(commands: &[OrderCommand]) -> Result<Vec<NewEvent>, ApiError> {
     let mut order = Order::default();
     let mut out = Vec::new();
     for (n, command) in commands.iter().enumerate() {
-        let events = order.decide(command).map_err(|e| {
-            let error = e.api_error();
-            match (n, error) {
-                (0, error) => error,
-                (n, ApiError::BadRequest(m)) => {
-                    ApiError::BadRequest(format!("items[{}]: {m}", n - 1))
-                }
-                (n, ApiError::Refused(m)) => ApiError::Refused(format!("items[{}]: {m}", n - 1)),
-                (n, ApiError::Conflict(m)) => ApiError::Conflict(format!("items[{}]: {m}", n - 1)),
-                (_, other) => other,
-            }
+        let events = order.decide(command).map_err(|e| match n {
+            0 => e.api_error(),
+            n => at_item(n - 1, e.api_error()),
         })?;
         for event in &events {
             order.evolve(event);
