@@ -22,7 +22,7 @@ use super::rng::SplitMix64;
 use super::saga::{perform, SagaAction, SagaEffects, SagaEvent, SagaState};
 use super::services::{
     Faults, Inventory, InventoryCommand, Payment, ServiceCall, ServiceCommand, ServiceError,
-    Shipment,
+    Shipment, UntrackedStock,
 };
 use chronik_core::aggregate::{Aggregate, DomainEvent};
 use chronik_core::error::StoreError;
@@ -413,6 +413,7 @@ impl DemoData {
                     let (product_id, unit_price) = self.rng.pick(&self.catalogue).clone();
                     OrderItem {
                         product_id,
+                        product_name: None,
                         quantity: self.rng.range(1, 5) as u32,
                         unit_price,
                     }
@@ -457,6 +458,7 @@ impl DemoData {
             let command = match flow.to_add.pop() {
                 Some(item) => OrderCommand::AddItem {
                     product_id: item.product_id,
+                    product_name: None,
                     quantity: item.quantity,
                     unit_price: item.unit_price.to_string(),
                 },
@@ -521,7 +523,9 @@ impl SagaEffects for DemoEffects<'_> {
             self.faults.check(operation, call.key())?;
         }
         let (q, n, seed, now) = (&mut *self.queue, &mut *self.next_event, self.seed, self.now);
-        match call.command() {
+        // The demo's warehouse has always refused products it never received; its
+        // recorded history (and so every seed's data) depends on it.
+        match call.command(UntrackedStock::OutOfStock) {
             ServiceCommand::Inventory(c) => DemoData::emit(q, n, seed, now, self.inventory, &c),
             ServiceCommand::Payment(c) => DemoData::emit(q, n, seed, now, self.payment, &c),
             ServiceCommand::Shipment(c) => DemoData::emit(q, n, seed, now, self.shipment, &c),

@@ -96,7 +96,9 @@ pub use money::{Money, MoneyError};
 pub use orders::{Order, OrderCommand, OrderError, OrderEvent, OrderItem, OrderStatus, Orders};
 pub use rng::SplitMix64;
 pub use saga::{FulfilmentSagas, Interruption, SagaError, SagaState, SagaStatus, SagaStep};
-pub use services::{Faults, Operation, ServiceCall, ServiceCommand, ServiceError, Services};
+pub use services::{
+    Faults, Operation, ServiceCall, ServiceCommand, ServiceError, Services, UntrackedStock,
+};
 
 /// The README's Rust example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -12,7 +12,11 @@
 //! Every operation takes an idempotency key (the saga uses the order id): doing it again
 //! with the same key records nothing and returns the first answer. Reservations change
 //! stock for real: `available = onHand − reserved`; a release gives the units back, a
-//! commit ships them out of `onHand`.
+//! commit ships them out of `onHand`. A product never received is *untracked*: by
+//! default it has nothing available; a warehouse built
+//! [`with_untracked`](Services::with_untracked)`(`[`UntrackedStock::Reservable`]`)`
+//! reserves it always, without counting it, as seed 003's inventory does (chronik-server
+//! runs that way). Receiving stock makes a product tracked under either policy.
 //!
 //! Failures are injected deterministically by [`Faults`], in the services' own
 //! vocabulary ([`Operation`]): always for one operation, or at a rate decided by a hash
@@ -231,14 +235,16 @@ impl ServiceCall {
         }
     }
 
-    /// The aggregate command the call decides.
-    pub fn command(&self) -> ServiceCommand {
+    /// The aggregate command the call decides, in a warehouse whose policy for
+    /// untracked products is `untracked`.
+    pub fn command(&self, untracked: UntrackedStock) -> ServiceCommand {
         let key = self.key().to_string();
         match self {
             ServiceCall::Reserve { lines, .. } => {
                 ServiceCommand::Inventory(InventoryCommand::Reserve {
                     reservation_id: key,
                     lines: lines.clone(),
+                    untracked,
                 })
             }
             ServiceCall::Release { .. } => ServiceCommand::Inventory(InventoryCommand::Release {
@@ -413,6 +419,22 @@ impl StockLevel {
     }
 }
 
+/// What the warehouse answers for a product it never received stock of (an
+/// *untracked* product: it has no entry in [`Inventory::products`]). Receiving stock
+/// makes a product tracked, and a tracked product is reserved against its available
+/// units under either policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UntrackedStock {
+    /// None available: reserving it is [`ServiceError::OutOfStock`]. The default, and
+    /// what the browser app, the JS API and the demo data have always done.
+    #[default]
+    OutOfStock,
+    /// Always reservable, and not counted (seed 003's inventory, which tracks no stock
+    /// at all; chronik-server's warehouse).
+    Reservable,
+}
+
 /// `lines` with each quantity brought within [`MAX_UNITS`] (only events written by
 /// other means can hold more), so that the state stays readable in JS.
 fn bounded_lines(lines: &[StockLine]) -> Vec<StockLine> {
@@ -489,6 +511,8 @@ pub enum InventoryCommand {
         reservation_id: String,
         /// What to reserve.
         lines: Vec<StockLine>,
+        /// What a line of an untracked product gets.
+        untracked: UntrackedStock,
     },
     /// Give a reservation's units back (no-op when unknown or done).
     Release {
@@ -503,12 +527,17 @@ pub enum InventoryCommand {
 }
 
 /// A warehouse: stock per product and the open reservations. Serialized in camelCase.
+///
+/// A product is *tracked* once stock of it was received (it has an entry in
+/// `products`); what a reservation of an untracked product gets is the caller's
+/// [`UntrackedStock`] policy. Untracked lines hold no units and are not listed in
+/// `reservations`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Inventory {
-    /// Stock per product id.
+    /// Stock per tracked product id.
     pub products: BTreeMap<String, StockLevel>,
-    /// Open reservations by id.
+    /// Open reservations by id: the lines each holds of tracked products.
     pub reservations: BTreeMap<String, Vec<StockLine>>,
 }
 
@@ -549,6 +578,7 @@ impl Aggregate for Inventory {
             InventoryCommand::Reserve {
                 reservation_id,
                 lines,
+                untracked,
             } => {
                 if self.reservations.contains_key(reservation_id) {
                     return Ok(Vec::new());
@@ -560,10 +590,11 @@ impl Aggregate for Inventory {
                     *units = units.saturating_add(line.quantity);
                 }
                 for (product_id, requested) in wanted {
-                    let available = self
-                        .products
-                        .get(product_id)
-                        .map_or(0, StockLevel::available);
+                    let available = match (self.products.get(product_id), untracked) {
+                        (Some(level), _) => level.available(),
+                        (None, UntrackedStock::Reservable) => continue,
+                        (None, UntrackedStock::OutOfStock) => 0,
+                    };
                     if requested > available {
                         return Err(ServiceError::OutOfStock {
                             product_id: product_id.to_string(),
@@ -611,21 +642,32 @@ impl Aggregate for Inventory {
                 reservation_id,
                 lines,
             } => {
-                for line in lines {
-                    let level = self.products.entry(line.product_id.clone()).or_default();
-                    level.reserved = level.reserved.saturating_add(line.quantity).min(MAX_UNITS);
+                // Only tracked products hold units; an untracked product's line is not
+                // counted (nor kept, so that its release or commit after the product
+                // became tracked takes back nothing it never held).
+                let held: Vec<StockLine> = lines
+                    .iter()
+                    .filter(|l| self.products.contains_key(&l.product_id))
+                    .cloned()
+                    .collect();
+                for line in &held {
+                    if let Some(level) = self.products.get_mut(&line.product_id) {
+                        level.reserved =
+                            level.reserved.saturating_add(line.quantity).min(MAX_UNITS);
+                    }
                 }
                 self.reservations
-                    .insert(reservation_id.clone(), bounded_lines(lines));
+                    .insert(reservation_id.clone(), bounded_lines(&held));
             }
             InventoryEvent::StockReleased { reservation_id }
             | InventoryEvent::StockCommitted { reservation_id } => {
                 let commit = matches!(event, InventoryEvent::StockCommitted { .. });
                 for line in self.reservations.remove(reservation_id).unwrap_or_default() {
-                    let level = self.products.entry(line.product_id).or_default();
-                    level.reserved = level.reserved.saturating_sub(line.quantity);
-                    if commit {
-                        level.on_hand = level.on_hand.saturating_sub(line.quantity);
+                    if let Some(level) = self.products.get_mut(&line.product_id) {
+                        level.reserved = level.reserved.saturating_sub(line.quantity);
+                        if commit {
+                            level.on_hand = level.on_hand.saturating_sub(line.quantity);
+                        }
                     }
                 }
             }
@@ -908,11 +950,13 @@ pub struct Services<S> {
     shipments: CommandHandler<S, Shipment>,
     warehouse: String,
     faults: Faults,
+    untracked: UntrackedStock,
     calls: Cell<CallCounts>,
 }
 
 impl<S: EventStore + Clone> Services<S> {
-    /// Services over `store`, warehouse `main`, no injected failures.
+    /// Services over `store`, warehouse `main`, no injected failures, untracked
+    /// products out of stock ([`UntrackedStock::OutOfStock`]).
     pub fn new(store: S) -> Self {
         Self {
             inventory: CommandHandler::new(store.clone()),
@@ -920,8 +964,20 @@ impl<S: EventStore + Clone> Services<S> {
             shipments: CommandHandler::new(store),
             warehouse: "main".into(),
             faults: Faults::none(),
+            untracked: UntrackedStock::default(),
             calls: Cell::new(CallCounts::default()),
         }
+    }
+
+    /// What reserving a product never received gets (see [`UntrackedStock`]).
+    pub fn with_untracked(mut self, untracked: UntrackedStock) -> Self {
+        self.untracked = untracked;
+        self
+    }
+
+    /// The policy for products never received.
+    pub fn untracked(&self) -> UntrackedStock {
+        self.untracked
     }
 
     /// Injects failures.
@@ -1008,7 +1064,7 @@ impl<S: EventStore + Clone> Services<S> {
         }
         let ctx = CommandContext::new(call.command_id());
         let key = call.key();
-        match call.command() {
+        match call.command(self.untracked) {
             ServiceCommand::Inventory(c) => self
                 .inventory
                 .handle(&self.warehouse, &c, &ctx)

@@ -199,6 +199,7 @@ proptest! {
                 }, &CommandContext::default()).await.unwrap();
                 orders.execute("o", &OrderCommand::AddItem {
                     product_id: "p".into(),
+                    product_name: None,
                     quantity: 2,
                     unit_price: "45035996273704.95".into(),
                 }, &CommandContext::default()).await.unwrap();
@@ -432,6 +433,7 @@ proptest! {
                     }),
                     OrderOp::Add(o, p, quantity, unit_price) => (o, OrderCommand::AddItem {
                         product_id: PRODUCTS[p].into(),
+                        product_name: None,
                         quantity,
                         unit_price,
                     }),

@@ -28,6 +28,7 @@ fn json<T: serde::Serialize>(state: &T) -> serde_json::Value {
 fn item(product: &str, quantity: u32, price: i64) -> OrderItem {
     OrderItem {
         product_id: product.into(),
+        product_name: None,
         quantity,
         unit_price: cents(price),
     }
@@ -37,6 +38,7 @@ fn with_item() -> Vec<OrderEvent> {
     let mut events = created();
     events.push(OrderEvent::ItemAdded {
         product_id: "sku-1".into(),
+        product_name: None,
         quantity: 2,
         unit_price: cents(999),
     });
@@ -88,6 +90,7 @@ fn cancelled() -> Vec<OrderEvent> {
 fn add(product: &str, quantity: u32, price: &str) -> OrderCommand {
     OrderCommand::AddItem {
         product_id: product.into(),
+        product_name: None,
         quantity,
         unit_price: price.into(),
     }
@@ -148,6 +151,7 @@ fn adding_an_existing_product_merges_quantities() {
         .when(add("sku-1", 3, "9.99"))
         .then_expect(vec![OrderEvent::ItemAdded {
             product_id: "sku-1".into(),
+            product_name: None,
             quantity: 3,
             unit_price: cents(999),
         }])
@@ -191,6 +195,7 @@ fn line_and_order_totals_never_pass_the_maximum_amount() {
     let mut big = created();
     big.push(OrderEvent::ItemAdded {
         product_id: "sku-1".into(),
+        product_name: None,
         quantity: 1,
         unit_price: cents(Money::MAX.cents() - 100),
     });
@@ -769,4 +774,86 @@ fn order_events_past_the_maximum_written_by_other_means_never_make_a_read_fail()
         let p = &demand.state().products["p"];
         assert_eq!((p.shipped, p.revenue), (u64::from(u32::MAX), Money::MAX));
     });
+}
+
+#[test]
+fn a_product_name_is_recorded_when_given_and_kept_by_the_line() {
+    let named = |name: Option<&str>, quantity| OrderCommand::AddItem {
+        product_id: "sku-1".into(),
+        product_name: name.map(str::to_string),
+        quantity,
+        unit_price: "9.99".into(),
+    };
+    AggregateTest::<Order>::given(created())
+        .when(named(Some("  Widget "), 2))
+        .then_expect(vec![OrderEvent::ItemAdded {
+            product_id: "sku-1".into(),
+            product_name: Some("Widget".into()),
+            quantity: 2,
+            unit_price: cents(999),
+        }]);
+    // Blank is none; the first name stays; a nameless line takes a later name.
+    let mut events = created();
+    events.push(OrderEvent::ItemAdded {
+        product_id: "sku-1".into(),
+        product_name: Some("Widget".into()),
+        quantity: 2,
+        unit_price: cents(999),
+    });
+    AggregateTest::<Order>::given(events)
+        .when(named(Some("Gadget"), 1))
+        .then_state(|o| assert_eq!(o.items[0].product_name.as_deref(), Some("Widget")));
+    AggregateTest::<Order>::given(with_item())
+        .when(named(Some(" "), 1))
+        .then_expect(vec![OrderEvent::ItemAdded {
+            product_id: "sku-1".into(),
+            product_name: None,
+            quantity: 1,
+            unit_price: cents(999),
+        }]);
+    AggregateTest::<Order>::given(with_item())
+        .when(named(Some("Widget"), 1))
+        .then_state(|o| {
+            assert_eq!(o.items[0].product_name.as_deref(), Some("Widget"));
+            assert_eq!(o.items[0].quantity, 3);
+        });
+}
+
+#[test]
+fn an_item_without_a_name_is_written_and_read_as_before() {
+    use chronik_core::DomainEvent;
+    // Written without the field, exactly as before it existed...
+    let event = OrderEvent::ItemAdded {
+        product_id: "sku-1".into(),
+        product_name: None,
+        quantity: 2,
+        unit_price: cents(999),
+    };
+    assert_eq!(
+        event.to_data().unwrap(),
+        json!({ "productId": "sku-1", "quantity": 2, "unitPrice": 999 })
+    );
+    // ...and old events, and old commands, read back without a name.
+    let old = json!({ "productId": "sku-1", "quantity": 2, "unitPrice": 999 });
+    assert_eq!(OrderEvent::from_data("ItemAdded", old).unwrap(), event);
+    let command: OrderCommand = serde_json::from_value(
+        json!({ "type": "AddItem", "productId": "sku-1", "quantity": 2, "unitPrice": "9.99" }),
+    )
+    .unwrap();
+    assert!(matches!(
+        command,
+        OrderCommand::AddItem {
+            product_name: None,
+            ..
+        }
+    ));
+    let submitted = OrderEvent::OrderSubmitted {
+        customer_id: "c".into(),
+        items: vec![item("sku-1", 2, 999)],
+        total: cents(1998),
+    };
+    assert_eq!(
+        submitted.to_data().unwrap()["items"][0],
+        json!({ "productId": "sku-1", "quantity": 2, "unitPrice": 999 })
+    );
 }

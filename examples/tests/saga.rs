@@ -50,11 +50,13 @@ async fn setup(store: &Store, id: &str, apples: u32) {
         },
         OrderCommand::AddItem {
             product_id: "apple".into(),
+            product_name: None,
             quantity: apples,
             unit_price: "1.50".into(),
         },
         OrderCommand::AddItem {
             product_id: "pear".into(),
+            product_name: None,
             quantity: 1,
             unit_price: "2".into(),
         },
@@ -177,6 +179,7 @@ fn a_failure_at_each_step_compensates_in_reverse_and_cancels_the_order() {
                     "o2",
                     &[chronik_examples::OrderItem {
                         product_id: "apple".into(),
+                        product_name: None,
                         quantity: 1,
                         unit_price: chronik_examples::Money::from_cents(150),
                     }],
@@ -530,6 +533,7 @@ fn stock_deliveries_of_nothing_or_past_the_maximum_are_refused_and_record_nothin
         let items = vec![
             chronik_examples::OrderItem {
                 product_id: "tea".into(),
+                product_name: None,
                 quantity: u32::MAX,
                 unit_price: chronik_examples::Money::from_cents(1),
             };
@@ -599,5 +603,124 @@ fn stock_events_past_the_maximum_written_by_other_means_fold_within_it() {
         services.release("r").await.unwrap();
         let tea = services.inventory().await.unwrap().products["tea"];
         assert_eq!((tea.on_hand, tea.reserved), (MAX_UNITS, 0));
+    });
+}
+
+fn line(product: &str, quantity: u32) -> chronik_examples::OrderItem {
+    chronik_examples::OrderItem {
+        product_id: product.into(),
+        product_name: None,
+        quantity,
+        unit_price: chronik_examples::Money::from_cents(100),
+    }
+}
+
+#[test]
+fn a_product_never_received_is_out_of_stock_by_default() {
+    use chronik_examples::ServiceError;
+    let store = new_store();
+    let services = Services::new(Rc::clone(&store));
+    block_on(async {
+        let err = services.reserve("o1", &[line("tea", 1)]).await.unwrap_err();
+        assert_eq!(
+            err,
+            ServiceError::OutOfStock {
+                product_id: "tea".into(),
+                requested: 1,
+                available: 0
+            }
+        );
+        assert_eq!(store.stream_version("inventory-main").await.unwrap(), None);
+    });
+}
+
+#[test]
+fn a_reservable_warehouse_reserves_untracked_products_without_counting_them() {
+    use chronik_examples::{ServiceError, UntrackedStock};
+    let store = new_store();
+    let services = Services::new(Rc::clone(&store)).with_untracked(UntrackedStock::Reservable);
+    block_on(async {
+        // Untracked: any quantity, and it stays untracked.
+        services
+            .reserve("o1", &[line("tea", 1_000_000)])
+            .await
+            .unwrap();
+        let inventory = services.inventory().await.unwrap();
+        assert!(inventory.products.is_empty(), "{inventory:?}");
+        assert_eq!(inventory.reservations["o1"], vec![]);
+
+        // Receiving makes it tracked: from now on its units count.
+        services.receive_stock("tea", 3, "d1").await.unwrap();
+        let err = services.reserve("o2", &[line("tea", 4)]).await.unwrap_err();
+        assert_eq!(
+            err,
+            ServiceError::OutOfStock {
+                product_id: "tea".into(),
+                requested: 4,
+                available: 3
+            }
+        );
+        // A mixed order: the tracked line is held, the untracked one is not.
+        services
+            .reserve("o3", &[line("tea", 2), line("mug", 50)])
+            .await
+            .unwrap();
+        let tea = services.inventory().await.unwrap().products["tea"];
+        assert_eq!((tea.on_hand, tea.reserved, tea.available()), (3, 2, 1));
+
+        // Releasing the reservation made while tea was untracked takes back nothing.
+        services.release("o1").await.unwrap();
+        let inventory = services.inventory().await.unwrap();
+        assert_eq!(inventory.products["tea"].reserved, 2);
+        assert!(!inventory.products.contains_key("mug"));
+        // Committing the mixed one ships only the tracked units out.
+        services.commit("o3").await.unwrap();
+        let inventory = services.inventory().await.unwrap();
+        let tea = inventory.products["tea"];
+        assert_eq!((tea.on_hand, tea.reserved), (1, 0));
+        assert!(inventory.reservations.is_empty());
+    });
+}
+
+#[test]
+fn a_saga_on_a_reservable_warehouse_fulfils_an_order_of_untracked_products() {
+    use chronik_examples::UntrackedStock;
+    let store = new_store();
+    block_on(async {
+        let orders = Orders::new(Rc::clone(&store));
+        let ctx = CommandContext::default;
+        for command in [
+            OrderCommand::CreateOrder {
+                customer_id: "alice".into(),
+            },
+            OrderCommand::AddItem {
+                product_id: "tea".into(),
+                product_name: Some("Green tea".into()),
+                quantity: 7,
+                unit_price: "3".into(),
+            },
+            OrderCommand::SubmitOrder,
+        ] {
+            orders.execute("o1", &command, &ctx()).await.unwrap();
+        }
+        let sagas = FulfilmentSagas::new(
+            Rc::clone(&store),
+            Services::new(Rc::clone(&store)).with_untracked(UntrackedStock::Reservable),
+        );
+        let saga = sagas.run("o1").await.unwrap();
+        assert_eq!(saga.status, SagaStatus::Completed);
+        let order = orders.order("o1").await.unwrap().unwrap();
+        assert_eq!(order.status, OrderStatus::Completed);
+        assert_eq!(order.items[0].product_name.as_deref(), Some("Green tea"));
+        assert!(sagas
+            .services()
+            .inventory()
+            .await
+            .unwrap()
+            .products
+            .is_empty());
+        // The same order on the default warehouse would have been refused.
+        let strict = runner(&store, Faults::none());
+        assert_eq!(strict.services().untracked(), UntrackedStock::OutOfStock);
     });
 }

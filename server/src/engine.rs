@@ -90,7 +90,8 @@ pub struct Worker {
     pub accounts: CommandHandler<Store, BankAccount>,
     /// Orders, retrying conflicts.
     pub orders: CommandHandler<Store, Order>,
-    /// The fulfilment sagas over the simulated services.
+    /// The fulfilment sagas over the simulated services (products never received are
+    /// always reservable, as in seed 003: see [`crate::routes::orders`]).
     pub sagas: FulfilmentSagas<Store>,
     /// The read models (used on worker 0 only, see [`Engine::with_hub`]).
     hub: Hub,
@@ -116,7 +117,10 @@ impl Worker {
                 .with_upcasters(bank_upcasters())
                 .with_max_attempts(COMMAND_ATTEMPTS),
             orders: CommandHandler::new(Rc::clone(&store)).with_max_attempts(COMMAND_ATTEMPTS),
-            sagas: FulfilmentSagas::new(Rc::clone(&store), Services::new(Rc::clone(&store))),
+            sagas: FulfilmentSagas::new(
+                Rc::clone(&store),
+                Services::new(Rc::clone(&store)).with_untracked(crate::routes::orders::UNTRACKED),
+            ),
             hub: Rc::new(Mutex::new(hub)),
             store,
         })

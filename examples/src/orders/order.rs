@@ -22,6 +22,11 @@ use chronik_core::aggregate::{Aggregate, DomainEvent};
 pub struct OrderItem {
     /// The product id (SKU).
     pub product_id: String,
+    /// The product's name, for display (seed 003's orders carry one). Absent in
+    /// events written before it existed, and then not written at all, so an item
+    /// without a name is recorded exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
     /// How many; always positive.
     pub quantity: u32,
     /// Price of one unit, in cents.
@@ -48,6 +53,7 @@ impl OrderItem {
 /// ```json
 /// { "type": "CreateOrder", "customerId": "cust-1" }
 /// { "type": "AddItem", "productId": "sku-1", "quantity": 2, "unitPrice": "9.99" }
+/// { "type": "AddItem", "productId": "sku-2", "productName": "Widget", "quantity": 1, "unitPrice": "5" }
 /// { "type": "UpdateItemQuantity", "productId": "sku-1", "quantity": 5 }
 /// { "type": "RemoveItem", "productId": "sku-1" }
 /// { "type": "SubmitOrder" }
@@ -68,6 +74,11 @@ pub enum OrderCommand {
     AddItem {
         /// The product id.
         product_id: String,
+        /// The product's name, optional (blank counts as none). A line keeps the first
+        /// name it was given; a later add of the same product only names a line that
+        /// had none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product_name: Option<String>,
         /// How many; positive.
         quantity: u32,
         /// Unit price as a decimal string, such as `"9.99"`.
@@ -122,6 +133,9 @@ pub enum OrderEvent {
     ItemAdded {
         /// The product id.
         product_id: String,
+        /// The product's name, when the command gave one (not written otherwise).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        product_name: Option<String>,
         /// How many were added.
         quantity: u32,
         /// Unit price in cents.
@@ -377,6 +391,7 @@ impl Order {
     ) -> Result<Money, OrderError> {
         let changed = OrderItem {
             product_id: product_id.to_string(),
+            product_name: None,
             quantity,
             unit_price,
         };
@@ -453,6 +468,7 @@ impl Aggregate for Order {
             }
             OrderCommand::AddItem {
                 product_id,
+                product_name,
                 quantity,
                 unit_price,
             } => {
@@ -483,8 +499,14 @@ impl Aggregate for Order {
                     None => *quantity,
                 };
                 self.total_with(product_id, merged, unit_price)?;
+                let product_name = product_name
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string);
                 Ok(vec![OrderEvent::ItemAdded {
                     product_id: product_id.clone(),
+                    product_name,
                     quantity: *quantity,
                     unit_price,
                 }])
@@ -588,14 +610,21 @@ impl Aggregate for Order {
             }
             OrderEvent::ItemAdded {
                 product_id,
+                product_name,
                 quantity,
                 unit_price,
             } => match self.items.iter_mut().find(|i| &i.product_id == product_id) {
-                Some(item) => item.quantity = item.quantity.saturating_add(*quantity),
+                Some(item) => {
+                    item.quantity = item.quantity.saturating_add(*quantity);
+                    if item.product_name.is_none() {
+                        item.product_name.clone_from(product_name);
+                    }
+                }
                 // Clamped: only events written by other means can pass Money::MAX, and the
                 // state must stay readable in JS.
                 None => self.items.push(OrderItem {
                     product_id: product_id.clone(),
+                    product_name: product_name.clone(),
                     quantity: *quantity,
                     unit_price: unit_price.clamped(),
                 }),

@@ -117,12 +117,19 @@ impl Projection for CurrentOrders {
             OrderEvent::OrderCreated { customer_id } => order.customer_id = customer_id.clone(),
             OrderEvent::ItemAdded {
                 product_id,
+                product_name,
                 quantity,
                 unit_price,
             } => match order.items.iter_mut().find(|i| &i.product_id == product_id) {
-                Some(item) => item.quantity = item.quantity.saturating_add(*quantity),
+                Some(item) => {
+                    item.quantity = item.quantity.saturating_add(*quantity);
+                    if item.product_name.is_none() {
+                        item.product_name.clone_from(product_name);
+                    }
+                }
                 None => order.items.push(OrderItem {
                     product_id: product_id.clone(),
+                    product_name: product_name.clone(),
                     quantity: *quantity,
                     unit_price: unit_price.clamped(),
                 }),

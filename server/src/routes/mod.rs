@@ -3,6 +3,7 @@
 
 pub mod bank;
 pub mod ops;
+pub mod orders;
 pub mod seed004;
 
 use axum::Router;
@@ -14,6 +15,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(bank::routes())
         .merge(seed004::routes())
+        .merge(orders::routes())
         .merge(ops::routes())
         .fallback(|| async { ApiError::NotFound("no such route".to_string()) })
 }

@@ -170,6 +170,10 @@ pub enum OrderCommandInput {
     AddItem {
         /// The product's id.
         product_id: String,
+        /// The product's name, for display (optional; the line keeps the first one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        product_name: Option<String>,
         /// A positive quantity.
         quantity: u32,
         /// The unit price as a decimal string, such as `"9.99"`.
@@ -204,10 +208,12 @@ impl From<OrderCommandInput> for OrderCommand {
             }
             OrderCommandInput::AddItem {
                 product_id,
+                product_name,
                 quantity,
                 unit_price,
             } => OrderCommand::AddItem {
                 product_id,
+                product_name,
                 quantity,
                 unit_price,
             },
@@ -231,6 +237,10 @@ impl From<OrderCommandInput> for OrderCommand {
 pub struct OrderLine {
     /// The product's id.
     pub product_id: String,
+    /// The product's name, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub product_name: Option<String>,
     /// How many.
     pub quantity: u32,
     /// The unit price as a decimal string.
@@ -299,6 +309,7 @@ impl OrderView {
                 .iter()
                 .map(|i| OrderLine {
                     product_id: i.product_id.clone(),
+                    product_name: i.product_name.clone(),
                     quantity: i.quantity,
                     unit_price: i.unit_price.to_string(),
                     line_total: i.line_total().to_string(),

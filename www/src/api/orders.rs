@@ -152,6 +152,7 @@ pub async fn add_item(
     let quantity = parse_quantity(quantity)?;
     let command = OrderCommand::AddItem {
         product_id,
+        product_name: None,
         quantity,
         unit_price: unit_price.trim().to_string(),
     };
