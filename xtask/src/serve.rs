@@ -15,8 +15,8 @@ pub fn build_app() -> Result<(), String> {
     exec(&mut cmd("trunk", &["build", "--release"]))
 }
 
-/// `serve [--port N]`.
-pub fn run(args: &[String]) -> Result<(), String> {
+/// The `--port N` of `command`'s `args` (default 8080); any other option is an error.
+pub fn port_option(args: &[String], command: &str) -> Result<u16, String> {
     let mut port = 8080u16;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -27,9 +27,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     .and_then(|p| p.parse().ok())
                     .ok_or("--port needs a number")?;
             }
-            other => return Err(format!("unknown option '{other}' for serve")),
+            other => return Err(format!("unknown option '{other}' for {command}")),
         }
     }
+    Ok(port)
+}
+
+/// `serve [--port N]`.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let port = crate::serve::port_option(args, "serve")?;
     crate::setup::run()?;
     build_app()?;
     let listener = TcpListener::bind(("127.0.0.1", port))

@@ -59,19 +59,7 @@ mod signals {
 
 /// `server [--port N]`.
 pub fn run(args: &[String]) -> Result<(), String> {
-    let mut port = 8080u16;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--port" => {
-                port = it
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .ok_or("--port needs a number")?;
-            }
-            other => return Err(format!("unknown option '{other}' for server")),
-        }
-    }
+    let port = crate::serve::port_option(args, "server")?;
     exec(&mut cmd("cargo", &["build", "-p", "chronik-server"]))?;
     let binary = target_dir().join("debug/chronik-server");
 
