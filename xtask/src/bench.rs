@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use crate::util::{cmd, exec, root};
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--no-native] [--no-browser] [--app-dist DIR]
+usage: cargo xtask bench [--no-native] [--no-server] [--no-browser] [--app-dist DIR]
 
   --no-native       skip `cargo bench -p chronik-core -p chronik-examples` (reuse criterion's last results)
+  --no-server       skip the server load on PostgreSQL (reuse bench/server.json); it uses
+                    DATABASE_URL's server, or starts a throwaway PostgreSQL
   --no-browser      skip the browser workloads (reuse bench/results.json)
   --app-dist DIR    measure the app already built in DIR instead of building it with
                     Trunk into <target>/bench-dist
@@ -29,11 +31,12 @@ const CRITERION_ARGS: [&str; 5] = [
 
 /// `bench [options]`.
 pub fn run(args: &[String]) -> Result<(), String> {
-    let (mut native, mut browser, mut app_dist) = (true, true, None);
+    let (mut native, mut server, mut browser, mut app_dist) = (true, true, true, None);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--no-native" => native = false,
+            "--no-server" => server = false,
             "--no-browser" => browser = false,
             "--app-dist" => {
                 app_dist = Some(PathBuf::from(it.next().ok_or("--app-dist needs a folder")?));
@@ -61,6 +64,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ];
         args.extend(CRITERION_ARGS);
         exec(&mut cmd("cargo", &args))?;
+    }
+    if server {
+        // The server's load on a real PostgreSQL: appends over HTTP, through PgStore and
+        // raw SQL side by side, catch-up and a rebuild (server/benches/load.rs).
+        let pg = crate::pg::test_server()?;
+        exec(
+            cmd("cargo", &["bench", "-p", "chronik-server", "--bench", "load"])
+                .env("DATABASE_URL", pg.url()),
+        )?;
     }
     if browser {
         crate::package::build("web", "pkg")?;
