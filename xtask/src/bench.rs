@@ -70,8 +70,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         // raw SQL side by side, catch-up and a rebuild (server/benches/load.rs).
         let pg = crate::pg::test_server()?;
         exec(
-            cmd("cargo", &["bench", "-p", "chronik-server", "--bench", "load"])
-                .env("DATABASE_URL", pg.url()),
+            cmd(
+                "cargo",
+                &["bench", "-p", "chronik-server", "--bench", "load"],
+            )
+            .env("DATABASE_URL", pg.url()),
         )?;
     }
     if browser {
