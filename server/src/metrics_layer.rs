@@ -38,6 +38,10 @@ pub fn handle() -> PrometheusHandle {
                 metrics::Unit::Seconds,
                 "HTTP request latency by method and route"
             );
+            metrics::describe_gauge!(
+                "chronik_projection_lag_events",
+                "events in the log past each read model's state, at the last scrape"
+            );
             metrics::describe_counter!(
                 "chronik_events_appended_total",
                 "events appended by commands"

@@ -59,6 +59,10 @@ async fn health_readiness_and_metrics_tell_what_happened() {
         "{text}"
     );
     assert!(count("chronik_events_appended_total") >= 1.0, "{text}");
+    assert!(
+        text.contains(r#"chronik_projection_lag_events{projection="AccountBalances"}"#),
+        "{text}"
+    );
     t.shutdown().await;
 }
 
