@@ -103,7 +103,8 @@ pub struct ExecuteResult {
     pub state: Value,
     /// The stream's new version.
     pub version: u64,
-    /// The events the command recorded (in the API's shape: core's own).
+    /// The events the command recorded.
+    // Core's own events: their serde shape is the declared `RecordedEvent`.
     #[tsify(type = "RecordedEvent[]")]
     pub events: Vec<chronik_core::RecordedEvent>,
 }

@@ -134,7 +134,9 @@ pub struct RecordedEvent {
     #[tsify(type = "JsonValue")]
     pub data: serde_json::Value,
     /// Correlation, causation and free key/values.
-    #[serde(default)]
+    // Always written, so declared required: without `#[serde(default)]` (which would make
+    // it optional in TypeScript), the one difference from core, which also reads an
+    // event without `metadata` (an NDJSON line may leave it out).
     pub metadata: EventMetadata,
     /// When it was recorded, in ms since the Unix epoch.
     pub recorded_at: i64,
