@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::clock::{Clock, IdSource};
 use crate::error::StoreError;
 use crate::event::{AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
-use crate::limits::{check_depth, check_name, LimitError, MAX_BATCH_EVENTS};
+use crate::limits::{check_depth, check_metadata_key, check_name, LimitError, MAX_BATCH_EVENTS};
 use crate::store::{stream_category, StreamInfo};
 
 /// Where an already stored event with one of the batch's ids lives.
@@ -137,7 +137,9 @@ fn key_name(key: &str) -> String {
 }
 
 /// The limits ([`crate::limits`]) every event obeys, appended or imported: the names of
-/// its metadata, its data's and its metadata values' depth. `Err` is the message.
+/// its metadata, no reserved free metadata key
+/// ([`RESERVED_METADATA_KEYS`](crate::event::RESERVED_METADATA_KEYS)), its data's and its
+/// metadata values' depth. `Err` is the message.
 pub(crate) fn check_envelope(
     event_type: &str,
     data: &Value,
@@ -152,6 +154,7 @@ pub(crate) fn check_envelope(
     }
     check_depth("data", data)?;
     for (key, value) in &metadata.extra {
+        check_metadata_key(key)?;
         check_depth(&key_name(key), value)?;
     }
     Ok(())

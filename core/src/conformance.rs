@@ -78,6 +78,7 @@ where
         failed_multi_stream_import_writes_nothing,
         reimport_is_a_no_op_and_other_content_is_refused,
         limits_are_refused_and_nothing_is_written,
+        reserved_metadata_keys_are_refused,
     );
 }
 
@@ -1646,4 +1647,88 @@ pub async fn limits_are_refused_and_nothing_is_written<S: EventStore>(
     assert_eq!(back.len(), 1, "{C}");
     assert_eq!(back[0].data, nested(MAX_DEPTH), "{C}: data");
     assert_eq!(back[0].metadata, at_limit, "{C}: metadata");
+}
+
+/// A free metadata key named like one of the metadata's own fields (`correlationId`,
+/// `causationId`: the flat JSON shape could not tell them apart) is refused in an append
+/// and in an import, naming the key, and nothing is written; other keys, and the fields
+/// themselves, are kept.
+pub async fn reserved_metadata_keys_are_refused<S: EventStore>(store: S, _clock: &ManualClock) {
+    const C: &str = "reserved_metadata_keys_are_refused";
+    let with_key = |key: &str| Metadata {
+        correlation_id: Some("c-1".into()),
+        extra: [
+            (key.to_string(), json!("x")),
+            ("userId".to_string(), json!(7)),
+        ]
+        .into_iter()
+        .collect(),
+        ..Metadata::default()
+    };
+    for (key, field) in [
+        ("correlationId", "correlation id"),
+        ("causationId", "causation id"),
+    ] {
+        let err = store
+            .append(
+                "s-1",
+                ExpectedVersion::Any,
+                vec![ev("A", 1), ev("A", 2).with_metadata(with_key(key))],
+            )
+            .await
+            .expect_err(key);
+        assert_eq!(
+            err,
+            StoreError::InvalidInput(format!(
+                "event 1 of the batch: metadata key '{key}' is reserved; set the {field} itself instead of a free metadata key of that name"
+            )),
+            "{C}: append"
+        );
+        let err = store
+            .import_events(vec![RecordedEvent {
+                metadata: with_key(key),
+                ..recorded("i-1", "s-1", 1, 1, START_MS)
+            }])
+            .await
+            .expect_err(key);
+        match &err {
+            StoreError::InvalidInput(m) => assert!(
+                m.contains(&format!("metadata key '{key}' is reserved")),
+                "{C}: import: {m}"
+            ),
+            other => panic!("{C}: import: {other:?}"),
+        }
+    }
+    assert_eq!(store.head_position().await.unwrap(), 0, "{C}: head");
+    assert!(
+        store.list_streams().await.unwrap().is_empty(),
+        "{C}: streams"
+    );
+
+    let fine = Metadata {
+        correlation_id: Some("c-1".into()),
+        causation_id: Some("k-1".into()),
+        extra: [
+            ("correlation".to_string(), json!(1)),
+            (
+                "extra".to_string(),
+                json!({ "causationId": "nested is fine" }),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    store
+        .append(
+            "s-1",
+            ExpectedVersion::NoStream,
+            vec![ev("A", 1).with_metadata(fine.clone())],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{C}: {e}"));
+    let back = store
+        .read_stream("s-1", ReadStreamOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(back[0].metadata, fine, "{C}: metadata read back");
 }

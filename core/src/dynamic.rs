@@ -48,7 +48,9 @@ pub struct DecidedEvent {
     pub schema_version: u32,
     /// Free key/values added to the event's `metadata.extra`, on top of the command
     /// context's (a key set here wins). Correlation and causation always come from the
-    /// [`CommandContext`].
+    /// [`CommandContext`]: a key named `correlationId` or `causationId` here is refused
+    /// when the events are appended
+    /// ([`RESERVED_METADATA_KEYS`](crate::event::RESERVED_METADATA_KEYS)).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, Value>,
 }

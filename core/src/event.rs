@@ -6,7 +6,16 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The metadata keys that name [`Metadata`]'s own fields in its JSON shape, so they cannot
+/// be free keys of [`Metadata::extra`]: an append or import whose `extra` holds one is
+/// refused.
+pub const RESERVED_METADATA_KEYS: [&str; 2] = ["correlationId", "causationId"];
+
 /// Context carried by every event: why it happened and what caused it.
+///
+/// Its JSON shape is flat: `{"correlationId": …, "causationId": …, "userId": …}`, the
+/// free keys of `extra` beside the two named ones (which are therefore reserved, see
+/// [`RESERVED_METADATA_KEYS`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
@@ -16,20 +25,25 @@ pub struct Metadata {
     /// The id of the command or event that directly caused this event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<String>,
-    /// Free key/values (user id, client version, ...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Free key/values (user id, client version, ...), flattened beside the named fields
+    /// in JSON; never one of [`RESERVED_METADATA_KEYS`].
+    #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
 
 /// An event to append. The store assigns its version, position and time.
+///
+/// Its JSON shape is the JavaScript API's: `{"id"?: …, "type": …, "schemaVersion"?: …,
+/// "data": …, "metadata"?: {…}}`; unknown fields are refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewEvent {
     /// Caller-supplied id; when `None`, the store's [`IdSource`](crate::IdSource) makes one.
     /// Re-appending the same ids to the same stream is a no-op (exact idempotency).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// The event's type name, such as `MoneyDeposited`.
+    #[serde(rename = "type")]
     pub event_type: String,
     /// The schema version of `data`, starting at 1; upcasters lift old versions on read.
     #[serde(default = "default_schema_version")]
@@ -77,10 +91,17 @@ impl NewEvent {
 }
 
 /// An event as stored: the envelope with its place in the stream and in the global log.
+///
+/// Its JSON shape is the one every boundary uses (the JavaScript API, NDJSON lines,
+/// IndexedDB rows): `{"id", "streamId", "version", "position", "type", "schemaVersion",
+/// "data", "metadata": {"correlationId"?, "causationId"?, …free keys}, "recordedAt"}`.
+/// The shape before it (`eventId`, `eventType`, `metadata.extra` nested) is read by
+/// [`crate::previous`] only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordedEvent {
     /// Unique id of the event.
+    #[serde(rename = "id")]
     pub event_id: String,
     /// The stream the event belongs to.
     pub stream_id: String,
@@ -89,6 +110,7 @@ pub struct RecordedEvent {
     /// Position in the global log over all streams: 1-based, gapless, a total order.
     pub position: u64,
     /// The event's type name.
+    #[serde(rename = "type")]
     pub event_type: String,
     /// Schema version of `data` (after upcasting, when read through an upcaster).
     pub schema_version: u32,

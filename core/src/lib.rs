@@ -18,6 +18,7 @@
 //! | [`projection`] | [`Projection`], [`ProjectionRunner`]: read models with checkpoints |
 //! | [`hub`] | [`ProjectionHub`]: one runner per projection of a store, caught up in one pass |
 //! | [`ndjson`] | [`export_ndjson`], [`import_ndjson`], [`Importer`]: the log as one event a line, paged out, validated and resumable in |
+//! | [`previous`] | the event shape before the one shape (`eventId`, `eventType`, nested `metadata.extra`), read by the NDJSON import and the store migrations only |
 //! | [`limits`] | the bounds of accepted values: depth, name length, batch size |
 //! | [`stats`] | [`StoreStats`] |
 //! | [`testing`] | [`AggregateTest`](testing::AggregateTest): given/when/then |
@@ -123,6 +124,7 @@ pub mod hub;
 pub mod limits;
 pub mod memory;
 pub mod ndjson;
+pub mod previous;
 pub mod projection;
 pub mod stats;
 pub mod store;
@@ -142,7 +144,9 @@ pub use upcast::{ReadError, UpcastError, UpcastEvent, UpcastFn, Upcasters};
 
 pub use clock::{Clock, IdSource, ManualClock, SequentialIds};
 pub use error::StoreError;
-pub use event::{AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+pub use event::{
+    AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent, RESERVED_METADATA_KEYS,
+};
 pub use limits::{LimitError, MAX_BATCH_EVENTS, MAX_DEPTH, MAX_NAME_BYTES, MAX_VALUE_BYTES};
 pub use memory::MemoryStore;
 pub use ndjson::{

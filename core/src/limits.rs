@@ -47,6 +47,30 @@ pub enum LimitError {
         /// Its length in bytes.
         len: usize,
     },
+    /// A free metadata key (`Metadata::extra`) is one of the keys that name the metadata's
+    /// own fields ([`RESERVED_METADATA_KEYS`](crate::event::RESERVED_METADATA_KEYS)), which
+    /// the flat JSON shape of metadata could not tell apart. Set the field itself.
+    #[error("metadata key '{key}' is reserved; set the {field} itself instead of a free metadata key of that name")]
+    ReservedKey {
+        /// The key (`correlationId` or `causationId`).
+        key: String,
+        /// The field it names ("correlation id", "causation id").
+        field: &'static str,
+    },
+}
+
+/// `Err` when `key`, a free metadata key, is one of the
+/// [`RESERVED_METADATA_KEYS`](crate::event::RESERVED_METADATA_KEYS).
+pub fn check_metadata_key(key: &str) -> Result<(), LimitError> {
+    let field = match key {
+        "correlationId" => "correlation id",
+        "causationId" => "causation id",
+        _ => return Ok(()),
+    };
+    Err(LimitError::ReservedKey {
+        key: key.to_string(),
+        field,
+    })
 }
 
 /// The nesting depth of `value` (see [`MAX_DEPTH`]), computed without recursion so that

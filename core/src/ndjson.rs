@@ -2,25 +2,34 @@
 //!
 //! ## Export
 //!
-//! Each line is an event as stored (not upcast), in global position order, in its serde
-//! camelCase form: `{"eventId":…,"streamId":…,"version":…,"position":…,"eventType":…,
-//! "schemaVersion":…,"data":…,"metadata":{…},"recordedAt":…}`. [`NdjsonExport`] reads the
-//! log in pages and hands out one chunk of whole lines per page, so a million events never
-//! need one string; [`export_ndjson`] drives it into a sink. An export covers the log up to
-//! the head position when it started.
+//! Each line is an event as stored (not upcast), in global position order, in the one JSON
+//! shape of an event (the JavaScript API's, and IndexedDB's rows):
+//! `{"id":…,"streamId":…,"version":…,"position":…,"type":…,"schemaVersion":…,"data":…,
+//! "metadata":{"correlationId"?:…,"causationId"?:…,…free keys},"recordedAt":…}`.
+//! [`NdjsonExport`] reads the log in pages and hands out one chunk of whole lines per page,
+//! so a million events never need one string; [`export_ndjson`] drives it into a sink. An
+//! export covers the log up to the head position when it started.
 //!
 //! ## Import
 //!
 //! An import is all or nothing per file. [`import_ndjson`] takes a whole text
 //! ([`Importer`] the same, a line at a time) and:
-//! - validates every line: valid JSON, an object with every required field (`eventId`,
-//!   `streamId`, `eventType` non-empty strings; `version`, `position`, `schemaVersion`
+//! - reads each line in the current shape or in the previous one of older exports
+//!   (`eventId` and `eventType` instead of `id` and `type`, the free metadata keys nested
+//!   in `metadata.extra`; see [`crate::previous`]), decided per line by which of those
+//!   keys it has; a line with keys of both shapes is an error. Either way the event is the
+//!   same, so an old export imports, compares and re-exports (in the current shape) with
+//!   identical content;
+//! - validates every line: valid JSON, an object with every required field (`id`,
+//!   `streamId`, `type` non-empty strings; `version`, `position`, `schemaVersion`
 //!   positive integers; `data`; an integer `recordedAt` within ±(2^53 - 1); `metadata`
-//!   optional), the [limits](crate::limits) (names at most
+//!   optional, without a free key named like a field of its own: `correlationId` and
+//!   `causationId` are reserved), the [limits](crate::limits) (names at most
 //!   [`MAX_NAME_BYTES`](crate::MAX_NAME_BYTES), `data` and every metadata value at most
 //!   [`MAX_DEPTH`](crate::MAX_DEPTH) deep), ids unique, positions strictly increasing
 //!   through the file and versions contiguous per stream. Errors name their 1-based line
-//!   ([`ImportError`]); blank lines are ignored;
+//!   ([`ImportError`]) and the fields as the line's shape calls them; blank lines are
+//!   ignored;
 //! - compares every event whose version the store already holds with the stored one:
 //!   identical in stream, version, type, schema version, data, metadata and
 //!   `recordedAt` (and position when positions are kept) → skipped, so importing the
@@ -54,6 +63,7 @@ use crate::append::check_envelope;
 use crate::error::StoreError;
 use crate::event::{Metadata, RecordedEvent};
 use crate::limits::check_name;
+use crate::previous::{event_shape, EventShape, PreviousMetadata, PreviousRecordedEvent};
 use crate::store::{EventStore, ReadAllOptions, ReadStreamOptions};
 
 /// How many events an export reads per page (and hands out per chunk) by default.
@@ -290,12 +300,19 @@ impl NdjsonValidator {
         let Value::Object(object) = value else {
             return Err("expected a JSON object (one event per line)".into());
         };
-        let problems = field_problems(&object);
+        let shape = event_shape(&object)?;
+        let problems = field_problems(&object, shape);
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
-        let event: RecordedEvent = serde_json::from_value(Value::Object(object))
-            .map_err(|e| format!("not an event: {e}"))?;
+        let event: RecordedEvent = match shape {
+            EventShape::Current => serde_json::from_value(Value::Object(object)),
+            EventShape::Previous => {
+                serde_json::from_value::<PreviousRecordedEvent>(Value::Object(object))
+                    .map(RecordedEvent::from)
+            }
+        }
+        .map_err(|e| format!("not an event: {e}"))?;
         let mut problems = Vec::new();
         for (what, name) in [
             ("event id", &event.event_id),
@@ -374,10 +391,11 @@ impl NdjsonValidator {
     }
 }
 
-/// What is missing or mistyped in an event object, in field order.
-fn field_problems(object: &Map<String, Value>) -> Vec<String> {
+/// What is missing or mistyped in an event object of `shape`, in field order.
+fn field_problems(object: &Map<String, Value>, shape: EventShape) -> Vec<String> {
     let mut problems = Vec::new();
-    for name in ["eventId", "streamId", "eventType"] {
+    let (id, event_type) = shape.id_and_type();
+    for name in [id, "streamId", event_type] {
         match object.get(name) {
             None => problems.push(format!("missing {name}")),
             Some(Value::String(s)) if !s.trim().is_empty() => {}
@@ -404,7 +422,11 @@ fn field_problems(object: &Map<String, Value>) -> Vec<String> {
         Some(_) => problems.push("recordedAt must be an integer (ms since the Unix epoch)".into()),
     }
     if let Some(metadata) = object.get("metadata") {
-        if let Err(e) = Metadata::deserialize(metadata) {
+        let valid = match shape {
+            EventShape::Current => Metadata::deserialize(metadata).map(drop),
+            EventShape::Previous => PreviousMetadata::deserialize(metadata).map(drop),
+        };
+        if let Err(e) = valid {
             problems.push(format!("metadata is invalid: {e}"));
         }
     }

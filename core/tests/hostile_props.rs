@@ -266,11 +266,14 @@ enum Mutation {
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
+    // `eventId` and `eventType` are the previous shape's fields: setting one mixes shapes.
     let field = prop::sample::select(vec![
+        "id",
         "eventId",
         "streamId",
         "version",
         "position",
+        "type",
         "eventType",
         "schemaVersion",
         "data",

@@ -83,9 +83,14 @@ fn export_then_import_into_a_fresh_store_gives_identical_events() {
     let (text, chunks) = export(&src, 7);
     assert_eq!(chunks, events.len().div_ceil(7));
     assert_eq!(text.lines().count(), events.len());
-    // Each line is the stored event's camelCase JSON, as stored.
+    // Each line is the stored event in the one JSON shape of an event.
     let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(first["eventId"], json!(events[0].event_id));
+    assert_eq!(first["id"], json!(events[0].event_id));
+    assert_eq!(first["type"], json!(events[0].event_type));
+    assert_eq!(
+        first["metadata"]["user"], events[0].metadata.extra["user"],
+        "free metadata keys are flat"
+    );
     assert_eq!(first["recordedAt"], json!(T0));
     assert_eq!(first["schemaVersion"], json!(1));
     assert_eq!(first["metadata"]["correlationId"], json!("corr-0"));
@@ -173,8 +178,8 @@ fn an_importer_fed_line_by_line_writes_nothing_before_finish_and_round_trips_in_
 
 fn line(id: &str, stream: &str, version: u64, position: u64) -> String {
     serde_json::to_string(&json!({
-        "eventId": id, "streamId": stream, "version": version, "position": position,
-        "eventType": "Happened", "schemaVersion": 1, "data": { "n": position },
+        "id": id, "streamId": stream, "version": version, "position": position,
+        "type": "Happened", "schemaVersion": 1, "data": { "n": position },
         "metadata": {}, "recordedAt": T0 + position as i64,
     }))
     .unwrap()
@@ -183,7 +188,7 @@ fn line(id: &str, stream: &str, version: u64, position: u64) -> String {
 #[test]
 fn malformed_lines_are_all_reported_with_line_numbers_and_nothing_is_written() {
     let mut missing = serde_json::from_str::<Value>(&line("e-4", "s-1", 3, 4)).unwrap();
-    missing.as_object_mut().unwrap().remove("eventType");
+    missing.as_object_mut().unwrap().remove("type");
     missing.as_object_mut().unwrap().remove("recordedAt");
     let text = [
         line("e-1", "s-1", 1, 1),                     // 1
@@ -196,7 +201,7 @@ fn malformed_lines_are_all_reported_with_line_numbers_and_nothing_is_written() {
         line("e-7", "s-2", 1, 7),                     // 8
         line("e-8", "s-2", 3, 8),                     // 9: skips version 2
         line("e-9", "s-3", 1, 8),                     // 10: position not increasing
-        r#"{"eventId":"","streamId":"s","version":1,"position":99,"eventType":"A","schemaVersion":1,"data":1,"recordedAt":1.5}"#.to_string(), // 11
+        r#"{"id":"","streamId":"s","version":1,"position":99,"type":"A","schemaVersion":1,"data":1,"recordedAt":1.5}"#.to_string(), // 11
         line("e-10", "s-4", 1, 100),                  // 12: fine
     ]
     .join("\n");
@@ -222,7 +227,7 @@ fn malformed_lines_are_all_reported_with_line_numbers_and_nothing_is_written() {
         "{}",
         message(3)
     );
-    assert_eq!(message(5), "line 5: missing eventType; missing recordedAt");
+    assert_eq!(message(5), "line 5: missing type; missing recordedAt");
     assert_eq!(message(6), "line 6: version must be a positive integer");
     assert_eq!(
         message(7),
@@ -238,7 +243,7 @@ fn malformed_lines_are_all_reported_with_line_numbers_and_nothing_is_written() {
     );
     assert_eq!(
         message(11),
-        "line 11: eventId must be a non-empty string; recordedAt must be an integer (ms since the Unix epoch)"
+        "line 11: id must be a non-empty string; recordedAt must be an integer (ms since the Unix epoch)"
     );
     assert!(dst.is_empty(), "nothing written");
     assert_eq!(
@@ -562,7 +567,7 @@ fn an_event_stored_with_other_content_is_an_error_naming_its_line() {
         ),
         (
             edited("e-3", "a", 2, 3, |v| {
-                v["eventType"] = json!("Other");
+                v["type"] = json!("Other");
                 v["metadata"] = json!({ "causationId": "x" });
             }),
             "line 3: event 'e-3' is already stored with other content (type, metadata differ)",
@@ -658,15 +663,11 @@ fn lines_over_the_limits_are_errors_naming_the_line() {
     let text = [
         line("e-1", "a", 1, 1),
         edited("e-2", "a", 2, 2, |v| v["data"] = nested(MAX_DEPTH + 1)),
-        edited(
-            "e-3",
-            "a",
-            3,
-            3,
-            |v| v["metadata"] = json!({ "extra": { "flat": 1, "deep": nested(MAX_DEPTH + 1) } }),
-        ),
+        edited("e-3", "a", 3, 3, |v| {
+            v["metadata"] = json!({ "flat": 1, "deep": nested(MAX_DEPTH + 1) })
+        }),
         edited("e-4", "a", 4, 4, |v| v["streamId"] = json!(long)),
-        edited("e-5", "a", 4, 5, |v| v["eventType"] = json!(long)),
+        edited("e-5", "a", 4, 5, |v| v["type"] = json!(long)),
         edited("e-6", "a", 5, 6, |v| {
             v["metadata"] = json!({ "correlationId": long })
         }),
@@ -783,4 +784,99 @@ fn floats_come_back_from_an_export_bit_for_bit() {
     assert_eq!(import(&copy, &text).imported, 1);
     let events = block_on(copy.read_all(ReadAllOptions::default())).unwrap();
     assert_eq!(events[0].data["x"].as_f64().unwrap().to_bits(), x.to_bits());
+}
+
+/// An export written by chronik before the one event shape: `eventId`, `eventType`, the
+/// free metadata keys nested in `metadata.extra`.
+const PREVIOUS_EXPORT: &str = r#"{"eventId":"e-1","streamId":"account-1","version":1,"position":1,"eventType":"Opened","schemaVersion":1,"data":{"owner":"ada"},"metadata":{"correlationId":"c-1","causationId":"cmd-1","extra":{"userId":7,"client":{"v":"1.2"}}},"recordedAt":1700000000000}
+{"eventId":"e-2","streamId":"account-1","version":2,"position":2,"eventType":"Deposited","schemaVersion":2,"data":{"cents":150,"rate":0.1},"metadata":{"correlationId":"c-1"},"recordedAt":1700000001000}
+{"eventId":"e-3","streamId":"order-9","version":1,"position":3,"eventType":"Placed","schemaVersion":1,"data":null,"metadata":{},"recordedAt":1700000002000}
+{"eventId":"e-4","streamId":"order-9","version":2,"position":4,"eventType":"Noted","schemaVersion":1,"data":[1,"x"],"recordedAt":1700000003000}
+"#;
+
+/// The same events as the current export writes them.
+const CURRENT_EXPORT: &str = r#"{"id":"e-1","streamId":"account-1","version":1,"position":1,"type":"Opened","schemaVersion":1,"data":{"owner":"ada"},"metadata":{"correlationId":"c-1","causationId":"cmd-1","client":{"v":"1.2"},"userId":7},"recordedAt":1700000000000}
+{"id":"e-2","streamId":"account-1","version":2,"position":2,"type":"Deposited","schemaVersion":2,"data":{"cents":150,"rate":0.1},"metadata":{"correlationId":"c-1"},"recordedAt":1700000001000}
+{"id":"e-3","streamId":"order-9","version":1,"position":3,"type":"Placed","schemaVersion":1,"data":null,"metadata":{},"recordedAt":1700000002000}
+{"id":"e-4","streamId":"order-9","version":2,"position":4,"type":"Noted","schemaVersion":1,"data":[1,"x"],"metadata":{},"recordedAt":1700000003000}
+"#;
+
+#[test]
+fn an_export_in_the_previous_shape_imports_and_re_exports_in_the_current_one() {
+    let dst = empty_store(T0 + 9_999, "dst");
+    let report = import(&dst, PREVIOUS_EXPORT);
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert_eq!((report.lines, report.imported, report.skipped), (4, 4, 0));
+    let events = all(&dst);
+    assert_eq!(events[0].event_id, "e-1");
+    assert_eq!(events[0].event_type, "Opened");
+    assert_eq!(
+        events[0].metadata,
+        Metadata {
+            correlation_id: Some("c-1".into()),
+            causation_id: Some("cmd-1".into()),
+            extra: [
+                ("userId".to_string(), json!(7)),
+                ("client".to_string(), json!({ "v": "1.2" })),
+            ]
+            .into_iter()
+            .collect(),
+        }
+    );
+    assert_eq!(events[3].metadata, Metadata::default());
+    assert_eq!(
+        export(&dst, 2).0,
+        CURRENT_EXPORT,
+        "re-exported in the current shape"
+    );
+
+    // The old file and the new one are the same events: importing either again skips all.
+    for text in [PREVIOUS_EXPORT, CURRENT_EXPORT] {
+        let again = import(&dst, text);
+        assert_eq!(
+            (again.imported, again.skipped, again.error_count),
+            (0, 4, 0),
+            "{:?}",
+            again.errors
+        );
+    }
+    let copy = empty_store(T0, "copy");
+    assert!(import(&copy, CURRENT_EXPORT).is_ok());
+    assert_eq!(all(&copy), events, "both shapes give identical events");
+
+    // One file may hold lines of both shapes (one shape per line).
+    let lines: Vec<&str> = PREVIOUS_EXPORT.lines().collect();
+    let current: Vec<&str> = CURRENT_EXPORT.lines().collect();
+    let both = [lines[0], current[1], lines[2], current[3]].join("\n");
+    let mixed_file = empty_store(T0, "both");
+    assert_eq!(import(&mixed_file, &both).imported, 4);
+    assert_eq!(all(&mixed_file), events);
+}
+
+#[test]
+fn a_line_mixing_both_shapes_or_a_reserved_free_key_is_refused_naming_the_line() {
+    let text = [
+        line("e-1", "s-1", 1, 1),
+        edited("e-2", "s-1", 2, 2, |v| v["eventType"] = json!("Happened")),
+        r#"{"eventId":"e-3","id":"e-3","streamId":"s-1","version":3,"position":3,"eventType":"A","schemaVersion":1,"data":1,"recordedAt":1}"#.to_string(),
+        r#"{"eventId":"e-4","streamId":"s-1","version":4,"position":4,"eventType":"A","schemaVersion":1,"data":1,"metadata":{"extra":{"causationId":"x"}},"recordedAt":1}"#.to_string(),
+        r#"{"eventId":"e-5","streamId":"s-1","version":5,"position":5,"eventType":"A","schemaVersion":1,"data":1,"metadata":{"extra":7},"recordedAt":1}"#.to_string(),
+    ]
+    .join("\n");
+    let dst = empty_store(T0, "dst");
+    let report = import(&dst, &text);
+    assert_eq!(
+        report
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>(),
+        vec![
+            "line 2: mixes the current event shape (id, type) with the previous one (eventType); an event has either id and type or eventId and eventType".to_string(),
+            "line 3: mixes the current event shape (id) with the previous one (eventId, eventType); an event has either id and type or eventId and eventType".to_string(),
+            "line 4: metadata key 'causationId' is reserved; set the causation id itself instead of a free metadata key of that name".to_string(),
+            "line 5: metadata is invalid: invalid type: integer `7`, expected a map".to_string(),
+        ]
+    );
+    assert!(dst.is_empty(), "nothing written");
 }

@@ -6,15 +6,21 @@
 //! (such as chronik-www) use it directly.
 //!
 //! Object stores (database version [`SCHEMA_VERSION`]):
-//! - `events`, keyed by global `position`, with a unique `[streamId, version]` index
-//!   (`streamVersion`), a unique `eventId` index, and `eventType` and `recordedAt` indexes;
+//! - `events`, keyed by global `position`: one row per event in the one JSON shape of a
+//!   [`RecordedEvent`] (`id`, `streamId`, `version`, `position`, `type`, `schemaVersion`,
+//!   `data`, flat `metadata`, `recordedAt`: what the JS API returns and NDJSON lines
+//!   hold), with a unique `[streamId, version]` index (`streamVersion`), a unique
+//!   `eventId` index on `id`, and `eventType` (on `type`) and `recordedAt` indexes;
 //! - `streams`, keyed by `streamId`: each stream's head version and type;
 //! - `snapshots`, keyed by `[streamId, version]`;
 //! - `projections`, keyed by `name`: a projection's checkpoint and state together;
 //! - `meta`, keyed by `key`: `{ key: "schemaVersion", value }` and `{ key: "createdAt", value }`.
 //!
 //! **Versioning.** The database version is the schema version. Opening runs the missing
-//! migration steps (one per version, see `open.rs`) in the upgrade transaction, through a
+//! migration steps (one per version, see `open.rs`; version 3 rewrote the rows of older
+//! databases from the previous event shape, `eventId`/`eventType` and a nested
+//! `metadata.extra`, refusing, unchanged, a database holding an event it cannot convert)
+//! in the upgrade transaction, through a
 //! raw `web-sys` open request: an upgrade that another connection blocks (it does not
 //! close on `versionchange`) fails with [`StoreError::Blocked`] after a short grace period
 //! instead of hanging, and is then abandoned without changing anything. That raw
@@ -342,9 +348,9 @@ impl IdbStore {
         self.connection.fail(err)
     }
 
-    /// One stream's stored rows as IndexedDB holds them (`RecordedEvent`s in their stored
-    /// JSON shape), undecoded: what `read_stream` decodes, and what the JS API
-    /// copies into its own shape without a round trip through Rust.
+    /// One stream's stored rows as IndexedDB holds them (`RecordedEvent`s in their JSON
+    /// shape, which is the JS API's), undecoded: what `read_stream` decodes, and what the
+    /// JS API returns as they are, without a round trip through Rust.
     pub async fn stored_stream_rows(
         &self,
         stream_id: &str,
@@ -928,7 +934,7 @@ impl EventStore for IdbStore {
             events.get_all_with_key_and_limit(&r, PAGE).map_err(js)
         };
         let (type_key, stream_key, position_key) = (
-            JsValue::from_str("eventType"),
+            JsValue::from_str("type"),
             JsValue::from_str("streamId"),
             JsValue::from_str("position"),
         );

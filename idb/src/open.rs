@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use chronik_core::previous::migrate_event_json;
 use chronik_core::StoreError;
 use futures::channel::mpsc;
 use futures::future::{select, Either};
@@ -11,8 +12,8 @@ use futures::StreamExt;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
-    Event, IdbDatabase, IdbFactory, IdbIndexParameters, IdbObjectStoreParameters, IdbOpenDbRequest,
-    IdbTransaction, IdbVersionChangeEvent,
+    Event, IdbCursorWithValue, IdbDatabase, IdbFactory, IdbIndexParameters,
+    IdbObjectStoreParameters, IdbOpenDbRequest, IdbTransaction, IdbVersionChangeEvent,
 };
 
 use super::raw::{self, error_from_js};
@@ -23,18 +24,32 @@ use super::{EVENTS, META, PROJECTIONS, SNAPSHOTS, STREAMS};
 /// `versionchange` (every [`IdbStore`](super::IdbStore)) close well within it.
 const BLOCKED_GRACE_MS: u32 = 3_000;
 
-/// One schema migration, run inside the upgrade (`versionchange`) transaction.
-type Migration = fn(&IdbDatabase, &IdbTransaction, f64) -> Result<(), JsValue>;
+/// Where a migration step that works after it returns (over a cursor, inside the upgrade
+/// transaction) puts why it aborted the upgrade, for the open to report.
+type Failure = Rc<RefCell<Option<StoreError>>>;
+
+/// A callback kept alive until it releases itself.
+type Held = Rc<RefCell<Option<Closure<dyn FnMut(Event)>>>>;
+
+/// One schema migration, run inside the upgrade (`versionchange`) transaction. An `Err`
+/// aborts the upgrade; so does a step that records a [`Failure`] and aborts the
+/// transaction later (from a cursor's callback).
+type Migration = fn(&IdbDatabase, &IdbTransaction, f64, &Failure) -> Result<(), JsValue>;
 
 /// `MIGRATIONS[n]` takes the database from version `n` to `n + 1`. Never edit a step that
 /// has shipped: append a new one (and the database version follows).
-const MIGRATIONS: &[Migration] = &[v1_event_log, v2_meta];
+const MIGRATIONS: &[Migration] = &[v1_event_log, v2_meta, v3_one_event_shape];
 
 /// The IndexedDB schema version this code creates and expects: the number of migrations.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// v0 → v1: the event log, stream heads, snapshots and projection checkpoints.
-fn v1_event_log(db: &IdbDatabase, _tx: &IdbTransaction, _now: f64) -> Result<(), JsValue> {
+fn v1_event_log(
+    db: &IdbDatabase,
+    _tx: &IdbTransaction,
+    _now: f64,
+    _failure: &Failure,
+) -> Result<(), JsValue> {
     let unique = IdbIndexParameters::new();
     unique.set_unique(true);
     let events = db.create_object_store_with_optional_parameters(EVENTS, &key_path("position"))?;
@@ -61,8 +76,98 @@ fn v1_event_log(db: &IdbDatabase, _tx: &IdbTransaction, _now: f64) -> Result<(),
 /// v1 → v2: the `meta` store of `{ key, value }` records. [`upgrade`] writes
 /// `schemaVersion` after every upgrade and `createdAt` when it creates the database; a
 /// database upgraded from version 1 has no `createdAt` (it is not known).
-fn v2_meta(db: &IdbDatabase, _tx: &IdbTransaction, _now: f64) -> Result<(), JsValue> {
+fn v2_meta(
+    db: &IdbDatabase,
+    _tx: &IdbTransaction,
+    _now: f64,
+    _failure: &Failure,
+) -> Result<(), JsValue> {
     db.create_object_store_with_optional_parameters(META, &key_path("key"))?;
+    Ok(())
+}
+
+/// v2 → v3: the one JSON shape of an event. Every row of `events` written in the previous
+/// shape (`eventId`, `eventType`, free metadata keys nested in `metadata.extra`) is
+/// rewritten, over a cursor, in the current one (`id`, `type`, the free keys beside
+/// `correlationId` and `causationId`) by [`chronik_core::previous::migrate_event_json`],
+/// the conversion PostgreSQL's migration and the NDJSON import use too; rows already in
+/// the current shape are left alone. The `eventId` (unique) and `eventType` indexes keep
+/// their names and now index `id` and `type`. No other store holds the event shape
+/// (streams, snapshots, checkpoints and meta have their own records).
+///
+/// A row that cannot be converted (its free metadata keys hold a reserved key, or it is
+/// not an event) aborts the upgrade: the open fails with [`StoreError::Corrupt`] naming
+/// the event, and the database stays at version 2 with every row as it was.
+fn v3_one_event_shape(
+    _db: &IdbDatabase,
+    tx: &IdbTransaction,
+    _now: f64,
+    failure: &Failure,
+) -> Result<(), JsValue> {
+    let events = tx.object_store(EVENTS)?;
+    events.delete_index("eventId")?;
+    events.delete_index("eventType")?;
+    let unique = IdbIndexParameters::new();
+    unique.set_unique(true);
+    events.create_index_with_str_and_optional_parameters("eventId", "id", &unique)?;
+    events.create_index_with_str("eventType", "type")?;
+
+    let request = events.open_cursor()?;
+    // The callback lives until the cursor ends (or fails), then drops itself from a task
+    // (a closure cannot be dropped while it runs).
+    let holder: Held = Rc::default();
+    let step = {
+        let (holder, request, tx, failure) =
+            (holder.clone(), request.clone(), tx.clone(), failure.clone());
+        Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            let release = || {
+                let holder = holder.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    holder.borrow_mut().take();
+                });
+            };
+            let fail = |error: StoreError| {
+                failure.borrow_mut().get_or_insert(error);
+                let _ = tx.abort();
+                release();
+            };
+            let cursor = match request.result() {
+                Ok(c) if !c.is_null() && !c.is_undefined() => {
+                    c.unchecked_into::<IdbCursorWithValue>()
+                }
+                // The end of the rows, or the request failed (the upgrade is aborting).
+                _ => return release(),
+            };
+            let row = cursor
+                .value()
+                .and_then(|row| js_sys::JSON::stringify(&row))
+                .map(String::from);
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => return fail(error_from_js(&e)),
+            };
+            let converted = match migrate_event_json(&row) {
+                Ok(converted) => converted,
+                Err(e) => {
+                    return fail(StoreError::Corrupt(format!(
+                        "schema upgrade to version 3 failed; the database was left unchanged: {e}"
+                    )))
+                }
+            };
+            let written = match converted {
+                Some(text) => {
+                    js_sys::JSON::parse(&text).and_then(|row| cursor.update(&row).map(drop))
+                }
+                None => Ok(()),
+            };
+            if let Err(e) = written.and_then(|()| cursor.continue_()) {
+                fail(error_from_js(&e));
+            }
+        })
+    };
+    request.set_onsuccess(Some(step.as_ref().unchecked_ref()));
+    request.set_onerror(Some(step.as_ref().unchecked_ref()));
+    *holder.borrow_mut() = Some(step);
     Ok(())
 }
 
@@ -89,10 +194,11 @@ fn upgrade(
     old: u32,
     new: u32,
     now: f64,
+    failure: &Failure,
 ) -> Result<(), JsValue> {
     for from in old..new {
         if let Some(step) = MIGRATIONS.get(from as usize) {
-            step(db, tx, now)?;
+            step(db, tx, now, failure)?;
         }
     }
     if db.object_store_names().contains(META) {
@@ -118,14 +224,14 @@ pub(crate) async fn open(name: &str, version: u32, now: f64) -> Result<IdbDataba
     let request = factory()?
         .open_with_u32(name, version)
         .map_err(|e| error_from_js(&e))?;
-    let upgrade: Upgrade = Box::new(move |event, request| {
+    let upgrade: Upgrade = Box::new(move |event, request, failure| {
         let db: IdbDatabase = request.result()?.dyn_into()?;
         let tx = request
             .transaction()
             .ok_or_else(|| JsValue::from_str("no upgrade transaction"))?;
         let old = event.old_version() as u32;
         let new = event.new_version().map_or(version, |v| v as u32);
-        upgrade(&db, &tx, old, new, now)
+        upgrade(&db, &tx, old, new, now, failure)
     });
     let db = settle(
         request,
@@ -148,7 +254,8 @@ pub(crate) async fn delete(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-type Upgrade = Box<dyn Fn(&IdbVersionChangeEvent, &IdbOpenDbRequest) -> Result<(), JsValue>>;
+type Upgrade =
+    Box<dyn Fn(&IdbVersionChangeEvent, &IdbOpenDbRequest, &Failure) -> Result<(), JsValue>>;
 
 enum Outcome {
     Success(JsValue),
@@ -166,6 +273,8 @@ async fn settle(
     what: String,
 ) -> Result<JsValue, StoreError> {
     let (tx, mut rx) = mpsc::unbounded::<Outcome>();
+    // Why a migration step aborted the upgrade after it returned, if one did.
+    let failure: Failure = Rc::default();
     let handlers: Rc<RefCell<Vec<raw::Handler>>> = Rc::default();
     // Drops the handlers once the request has ended, after the running one returns.
     let release: Rc<dyn Fn()> = {
@@ -198,14 +307,23 @@ async fn settle(
         })
     };
     let on_error = {
-        let (tx, request, release) = (tx.clone(), request.clone(), release.clone());
+        let (tx, request, release, failure) = (
+            tx.clone(),
+            request.clone(),
+            release.clone(),
+            failure.clone(),
+        );
         Closure::<dyn FnMut(Event)>::new(move |_: Event| {
             let err = request
                 .error()
                 .ok()
                 .flatten()
                 .map_or(JsValue::NULL, JsValue::from);
-            let _ = tx.unbounded_send(Outcome::Failed(error_from_js(&err)));
+            let error = failure
+                .borrow_mut()
+                .take()
+                .unwrap_or_else(|| error_from_js(&err));
+            let _ = tx.unbounded_send(Outcome::Failed(error));
             release();
         })
     };
@@ -220,7 +338,7 @@ async fn settle(
     request.set_onblocked(Some(on_blocked.as_ref().unchecked_ref()));
     let mut kept = vec![on_success, on_error, on_blocked];
     if let Some(upgrade) = upgrade {
-        let (tx, req) = (tx.clone(), request.clone());
+        let (tx, req, failure) = (tx.clone(), request.clone(), failure.clone());
         let on_upgrade = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
             let Some(upgrade_tx) = req.transaction() else {
                 return;
@@ -233,7 +351,7 @@ async fn settle(
             let result = event
                 .dyn_into::<IdbVersionChangeEvent>()
                 .map_err(JsValue::from)
-                .and_then(|event| upgrade(&event, &req));
+                .and_then(|event| upgrade(&event, &req, &failure));
             if let Err(err) = result {
                 let (name, message) = (
                     js_sys::Reflect::get(&err, &"name".into())

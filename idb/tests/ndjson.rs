@@ -244,7 +244,7 @@ async fn an_event_at_the_depth_limit_round_trips_through_indexeddb_and_a_bad_fil
             .replace("\"deep-1\"", "\"deep-2\"")
             .replace("\"version\":1", "\"version\":2")
             .replace("\"position\":1", "\"position\":2")
-            .replace("\"eventId\":\"", "\"eventId\":\"x"),
+            .replace("\"id\":\"", "\"id\":\"x"),
     );
     let report = import_ndjson(&target, &bad, ImportOptions::default(), |_| {})
         .await

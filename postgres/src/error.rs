@@ -38,6 +38,18 @@ pub enum PgError {
     /// A stored row could not be decoded.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A schema migration met stored data it cannot convert (an event whose free metadata
+    /// keys hold a reserved key, see [`chronik_core::previous`]). Its transaction was
+    /// rolled back: the database is at its previous schema version, nothing changed.
+    #[error("chronik schema migration to version {version} failed and was rolled back, the database is unchanged: store '{store}': {source}")]
+    Migration {
+        /// The schema version the migration would have reached.
+        version: i32,
+        /// The store holding the event.
+        store: String,
+        /// Which event, and why.
+        source: chronik_core::previous::MigrateError,
+    },
 }
 
 /// A server error's message (with its detail) instead of tokio-postgres's bare
@@ -74,7 +86,9 @@ impl From<PgError> for StoreError {
             PgError::InvalidStoreName(_) | PgError::OutOfRange(_) => {
                 StoreError::InvalidInput(message)
             }
-            PgError::SchemaTooNew { .. } | PgError::Corrupt(_) => StoreError::Corrupt(message),
+            PgError::SchemaTooNew { .. } | PgError::Corrupt(_) | PgError::Migration { .. } => {
+                StoreError::Corrupt(message)
+            }
             PgError::Postgres(_) if e.code() == Some(&SqlState::DISK_FULL) => {
                 StoreError::QuotaExceeded(message)
             }

@@ -152,6 +152,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "chronik-examples",
                 "-p",
                 "xtask",
+                // The npm crate's native unit tests: its TypeScript mirrors have core's serde shape.
+                "-p",
+                "chronik",
                 "--all-features",
             ],
         ))

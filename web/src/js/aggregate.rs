@@ -11,7 +11,6 @@ use serde_json::Value;
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
-use super::types::RecordedEvent;
 use super::types::{CommandOptions, StateOptions};
 use super::{call, input, out, Backend, Shared};
 use crate::error::handler_error;
@@ -74,7 +73,7 @@ impl DynamicAggregate for JsAggregate {
     }
 
     fn evolve(&self, state: Value, event: &chronik_core::RecordedEvent) -> Result<Value, JsValue> {
-        let event = out(&RecordedEvent::from(event.clone()))?;
+        let event = out(event)?;
         let next = self.evolve.call2(&JsValue::NULL, &out(&state)?, &event)?;
         let what = "the state evolve returned";
         input::refuse_promise(&next, what)?;
@@ -105,7 +104,9 @@ pub struct ExecuteResult {
     /// The stream's new version.
     pub version: u64,
     /// The events the command recorded.
-    pub events: Vec<RecordedEvent>,
+    // Core's own events: their serde shape is the declared `RecordedEvent`.
+    #[tsify(type = "RecordedEvent[]")]
+    pub events: Vec<chronik_core::RecordedEvent>,
 }
 
 /// A JS aggregate's error: what `decide` or `evolve` threw, unchanged, or a `ChronikError`.
@@ -170,7 +171,7 @@ impl Aggregate {
                 out(&ExecuteResult {
                     state: outcome.state,
                     version: outcome.version,
-                    events: outcome.events.into_iter().map(Into::into).collect(),
+                    events: outcome.events,
                 })
             })
         })

@@ -62,7 +62,6 @@ use std::rc::{Rc, Weak};
 use chronik_core::{EventStore, MemoryStore, ProjectionRunner, StoreError};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 pub use aggregate::Aggregate;
 pub use backend::{Backend, Store};
@@ -84,8 +83,7 @@ pub use projection::Projection;
 use projection::{JsProjection, Projections};
 use subscription::{Subscriber, Subscribers};
 use types::{
-    AppendOptions, AppendResult, NewEvent, ReadAllOptions, ReadStreamOptions, RecordedEvent, Stats,
-    SubscribeOptions,
+    AppendOptions, AppendResult, ReadAllOptions, ReadStreamOptions, Stats, SubscribeOptions,
 };
 
 use crate::error::{js_error, store_error};
@@ -211,7 +209,9 @@ fn new_events(events: &JsValue) -> Result<Vec<chronik_core::NewEvent>, JsValue> 
             input::object(&item, &what)?;
             // The event object and its metadata wrap values the planner bounds exactly.
             let json = input::json_within(&item, &what, 2)?;
-            input::decode::<NewEvent>(json, &what).map(chronik_core::NewEvent::from)
+            // Decoded straight into the engine's type: its serde shape is the API's (the
+            // `NewEvent` declaration mirrors it).
+            input::decode::<chronik_core::NewEvent>(json, &what)
         })
         .collect()
 }
@@ -649,84 +649,18 @@ fn names(value: &JsValue, what: &str) -> Result<Vec<String>, JsValue> {
     Ok(list)
 }
 
-/// Stored IndexedDB rows (`chronik_core::RecordedEvent` as stored) as the API's
-/// `RecordedEvent`s, without decoding them into Rust: each becomes a new object with the
-/// same values, `eventId` and `eventType` named `id` and `type`, and the stored
-/// metadata's `extra` keys spread beside `correlationId` and `causationId`, as the API
-/// takes them. Two JS calls per field, a fraction of decoding the row into Rust and
-/// encoding it again.
+/// Stored IndexedDB rows as the API's `RecordedEvent`s: the rows are already in the API's
+/// shape (the one JSON shape of an event), so the array is returned as it is, without
+/// decoding a row into Rust.
 fn api_events(rows: Vec<JsValue>) -> js_sys::Array {
-    use js_sys::Reflect;
-    thread_local! {
-        /// (stored name, API name) of every field, in the API's order.
-        static FIELDS: Vec<(JsValue, JsValue)> = [
-            ("eventId", "id"),
-            ("streamId", "streamId"),
-            ("version", "version"),
-            ("position", "position"),
-            ("eventType", "type"),
-            ("schemaVersion", "schemaVersion"),
-            ("data", "data"),
-            ("metadata", "metadata"),
-            ("recordedAt", "recordedAt"),
-        ]
-        .into_iter()
-        .map(|(from, to)| (JsValue::from_str(from), JsValue::from_str(to)))
-        .collect();
-        static EXTRA: JsValue = JsValue::from_str("extra");
-    }
-    const METADATA: usize = 7;
-    FIELDS.with(|fields| {
-        rows.iter()
-            .map(|row| {
-                let event = js_sys::Object::new();
-                for (i, (from, to)) in fields.iter().enumerate() {
-                    let value = Reflect::get(row, from).unwrap_or(JsValue::UNDEFINED);
-                    let value = if i == METADATA {
-                        api_metadata(value, &EXTRA.with(Clone::clone))
-                    } else {
-                        value
-                    };
-                    let _ = Reflect::set(&event, to, &value);
-                }
-                event
-            })
-            .collect()
-    })
-}
-
-/// Stored metadata in the API's shape: `extra`'s keys beside the named ones. Rows
-/// written without metadata read as an empty one, as in Rust.
-fn api_metadata(stored: JsValue, extra_key: &JsValue) -> JsValue {
-    use js_sys::Reflect;
-    if !stored.is_object() {
-        return js_sys::Object::new().into();
-    }
-    let extra = Reflect::get(&stored, extra_key).unwrap_or(JsValue::UNDEFINED);
-    if !extra.is_object() {
-        return stored;
-    }
-    let flat = js_sys::Object::new();
-    for key in ["correlationId", "causationId"] {
-        let key = JsValue::from_str(key);
-        let value = Reflect::get(&stored, &key).unwrap_or(JsValue::UNDEFINED);
-        if !value.is_undefined() {
-            let _ = Reflect::set(&flat, &key, &value);
-        }
-    }
-    js_sys::Object::assign(&flat, extra.unchecked_ref()).into()
+    rows.into_iter().collect()
 }
 
 /// Events as a JS array.
 fn to_list(
     result: Result<Vec<chronik_core::RecordedEvent>, StoreError>,
 ) -> Result<JsValue, JsValue> {
-    let events: Vec<RecordedEvent> = result
-        .map_err(store_error)?
-        .into_iter()
-        .map(RecordedEvent::from)
-        .collect();
-    out(&events)
+    out(&result.map_err(store_error)?)
 }
 
 /// A Rust value as a plain JS value, built by one `JSON.parse` of a `serde_json` string:

@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 
 use super::backend::Backend;
 use super::input::{self, describe_thrown};
-use super::types::{ProjectionInfo, ProjectionState, RebuildProgress, RecordedEvent};
+use super::types::{ProjectionInfo, ProjectionState, RebuildProgress};
 use super::{call, out, Shared};
 use crate::error::{hub_error, js_error, projection_error, set_field};
 
@@ -173,7 +173,7 @@ impl CoreProjection for JsProjection {
         state: &mut JsState,
         event: &chronik_core::RecordedEvent,
     ) -> Result<(), String> {
-        let event = out(&RecordedEvent::from(event.clone())).map_err(|e| describe_thrown(&e))?;
+        let event = out(event).map_err(|e| describe_thrown(&e))?;
         let next = self
             .apply
             .call2(&JsValue::NULL, &state.0, &event)

@@ -13,7 +13,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::backend::Backend;
-use super::types::RecordedEvent;
 
 /// Events read per page while delivering.
 const PAGE: usize = 500;
@@ -97,7 +96,7 @@ impl Subscriber {
                         break;
                     }
                     self.next.set(event.position + 1);
-                    let js = super::out(&RecordedEvent::from(event)).unwrap_or(JsValue::NULL);
+                    let js = super::out(&event).unwrap_or(JsValue::NULL);
                     match self.callback.call1(&JsValue::NULL, &js) {
                         Err(thrown) => web_sys::console::error_2(
                             &"chronik subscription callback threw".into(),

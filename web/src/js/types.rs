@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chronik_core::{Direction, Metadata};
+use chronik_core::Direction;
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
@@ -58,8 +58,13 @@ export interface RebuildOptions {
 }
 "#;
 
+// The event types below exist for their TypeScript declarations only: values cross as
+// `chronik_core`'s own `Metadata`, `NewEvent` and `RecordedEvent`, whose serde shape is
+// the API's (one JSON shape of an event everywhere). Each mirror has exactly the serde
+// shape of its core type, which `tests` below proves by round trips.
+
 /// Context stored with an event.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 #[tsify(hashmap_as_object)]
 pub struct EventMetadata {
@@ -71,34 +76,15 @@ pub struct EventMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub causation_id: Option<String>,
-    /// Any other keys (`userId`, `clientVersion`, ...), kept as given.
+    /// Any other keys (`userId`, `clientVersion`, ...), kept as given; never
+    /// `correlationId` or `causationId` (an append refuses them).
     #[serde(flatten)]
     #[tsify(type = "Record<string, JsonValue>")]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
-impl From<EventMetadata> for Metadata {
-    fn from(m: EventMetadata) -> Self {
-        Metadata {
-            correlation_id: m.correlation_id,
-            causation_id: m.causation_id,
-            extra: m.extra,
-        }
-    }
-}
-
-impl From<Metadata> for EventMetadata {
-    fn from(m: Metadata) -> Self {
-        EventMetadata {
-            correlation_id: m.correlation_id,
-            causation_id: m.causation_id,
-            extra: m.extra,
-        }
-    }
-}
-
 /// An event to append.
-#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[tsify(hashmap_as_object)]
 pub struct NewEvent {
@@ -109,33 +95,25 @@ pub struct NewEvent {
     #[tsify(type = "JsonValue")]
     pub data: serde_json::Value,
     /// An id that makes the append idempotent; generated when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub id: Option<String>,
     /// Schema version of `data` (default 1).
-    #[serde(default)]
+    #[serde(default = "first_schema_version")]
     #[tsify(optional)]
-    pub schema_version: Option<u32>,
+    pub schema_version: u32,
     /// Correlation, causation and free key/values.
     #[serde(default)]
     #[tsify(optional)]
-    pub metadata: Option<EventMetadata>,
+    pub metadata: EventMetadata,
 }
 
-impl From<NewEvent> for chronik_core::NewEvent {
-    fn from(e: NewEvent) -> Self {
-        chronik_core::NewEvent {
-            event_id: e.id,
-            event_type: e.event_type,
-            schema_version: e.schema_version.unwrap_or(1),
-            data: e.data,
-            metadata: e.metadata.map(Into::into).unwrap_or_default(),
-        }
-    }
+fn first_schema_version() -> u32 {
+    1
 }
 
 /// A stored event as JavaScript sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 #[tsify(hashmap_as_object)]
 pub struct RecordedEvent {
@@ -156,25 +134,12 @@ pub struct RecordedEvent {
     #[tsify(type = "JsonValue")]
     pub data: serde_json::Value,
     /// Correlation, causation and free key/values.
+    // Always written, so declared required: without `#[serde(default)]` (which would make
+    // it optional in TypeScript), the one difference from core, which also reads an
+    // event without `metadata` (an NDJSON line may leave it out).
     pub metadata: EventMetadata,
     /// When it was recorded, in ms since the Unix epoch.
     pub recorded_at: i64,
-}
-
-impl From<chronik_core::RecordedEvent> for RecordedEvent {
-    fn from(e: chronik_core::RecordedEvent) -> Self {
-        RecordedEvent {
-            id: e.event_id,
-            stream_id: e.stream_id,
-            version: e.version,
-            position: e.position,
-            event_type: e.event_type,
-            schema_version: e.schema_version,
-            data: e.data,
-            metadata: e.metadata.into(),
-            recorded_at: e.recorded_at,
-        }
-    }
 }
 
 /// `"any"`, `"noStream"` or `"streamExists"`.
@@ -536,6 +501,103 @@ impl From<chronik_core::ImportReport> for ImportResult {
                 })
                 .collect(),
             error_count: r.error_count,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The declaration-only mirrors have their core type's serde shape: a core value
+    //! serialized decodes into the mirror, which serializes to the same JSON, which decodes
+    //! back into the same core value.
+
+    use serde::de::DeserializeOwned;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn same_shape<Core, Mirror>(core: &Core)
+    where
+        Core: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+        Mirror: Serialize + DeserializeOwned,
+    {
+        let text = serde_json::to_string(core).unwrap();
+        let mirror: Mirror = serde_json::from_str(&text).unwrap();
+        let again = serde_json::to_string(&mirror).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&again).unwrap(),
+            serde_json::from_str::<Value>(&text).unwrap(),
+            "the mirror writes what the core type wrote"
+        );
+        assert_eq!(&serde_json::from_str::<Core>(&again).unwrap(), core);
+    }
+
+    fn metadata() -> chronik_core::Metadata {
+        chronik_core::Metadata {
+            correlation_id: Some("c-1".into()),
+            causation_id: Some("cmd-1".into()),
+            extra: [
+                ("userId".to_string(), json!(7)),
+                ("extra".to_string(), json!({ "nested": [1, 2.5, null] })),
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn recorded_events_have_the_mirror_shape() {
+        let event = chronik_core::RecordedEvent {
+            event_id: "e-1".into(),
+            stream_id: "account-1".into(),
+            version: 3,
+            position: 9,
+            event_type: "Deposited".into(),
+            schema_version: 2,
+            data: json!({ "cents": 150, "list": [1, "x", { "a": null }] }),
+            metadata: metadata(),
+            recorded_at: 1_700_000_000_000,
+        };
+        same_shape::<chronik_core::RecordedEvent, RecordedEvent>(&event);
+        same_shape::<chronik_core::RecordedEvent, RecordedEvent>(&chronik_core::RecordedEvent {
+            metadata: chronik_core::Metadata::default(),
+            ..event.clone()
+        });
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["id"], json!("e-1"));
+        assert_eq!(json["type"], json!("Deposited"));
+        assert_eq!(json["metadata"]["userId"], json!(7));
+        let mirror: RecordedEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(mirror.metadata.extra.len(), 2);
+    }
+
+    #[test]
+    fn new_events_and_metadata_have_the_mirror_shape() {
+        let full = chronik_core::NewEvent::new("Deposited", json!({ "cents": 1 }))
+            .with_id("e-1")
+            .with_schema_version(3)
+            .with_metadata(metadata());
+        same_shape::<chronik_core::NewEvent, NewEvent>(&full);
+        same_shape::<chronik_core::NewEvent, NewEvent>(&chronik_core::NewEvent::new(
+            "Noted",
+            json!(null),
+        ));
+        same_shape::<chronik_core::Metadata, EventMetadata>(&metadata());
+        same_shape::<chronik_core::Metadata, EventMetadata>(&chronik_core::Metadata::default());
+
+        // The minimal input, and what both refuse, agree too.
+        let minimal = json!({ "type": "T", "data": 1 });
+        let core: chronik_core::NewEvent = serde_json::from_value(minimal.clone()).unwrap();
+        let mirror: NewEvent = serde_json::from_value(minimal).unwrap();
+        assert_eq!((core.schema_version, mirror.schema_version), (1, 1));
+        assert_eq!(core.event_id, mirror.id);
+        for refused in [
+            json!({ "type": "T", "data": 1, "extra": 1 }),
+            json!({ "eventType": "T", "data": 1 }),
+            json!({ "type": "T", "data": 1, "metadata": 5 }),
+        ] {
+            assert!(serde_json::from_value::<chronik_core::NewEvent>(refused.clone()).is_err());
+            assert!(serde_json::from_value::<NewEvent>(refused).is_err());
         }
     }
 }
