@@ -338,7 +338,11 @@ mod tests {
         }
         categories.sort_unstable();
         categories.dedup();
-        assert_eq!(categories.len(), AggregateType::ALL.len(), "one type per category");
+        assert_eq!(
+            categories.len(),
+            AggregateType::ALL.len(),
+            "one type per category"
+        );
         assert_eq!(AggregateType::of_stream("todo-1"), None);
         assert_eq!(AggregateType::of_stream("order"), None);
     }
