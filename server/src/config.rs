@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::auth::{tokens_file, Token, TokenList};
 use crate::{Options, UuidIds};
 
 /// chronik-server: the example domains' HTTP APIs on PostgreSQL.
@@ -18,8 +19,8 @@ pub struct Config {
     /// The port to listen on.
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
-    /// The address to listen on. Only loopback addresses are allowed until access tokens
-    /// exist.
+    /// The address to listen on. Without access tokens only a loopback address is
+    /// allowed.
     #[arg(long, env = "CHRONIK_LISTEN", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub listen: IpAddr,
     /// The chronik store (several can share one database).
@@ -44,6 +45,25 @@ pub struct Config {
     /// Most database connections the server opens.
     #[arg(long, env = "CHRONIK_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
+    /// An access token, `secret:store1,store2:read|write` (`*` for every store; write
+    /// includes read; the secret at least 16 bytes). Repeat the flag for several; in
+    /// the environment separate them with `;`. With any token, every request but
+    /// /health, /ready and /v1/openapi.json needs `Authorization: Bearer <secret>`.
+    #[arg(
+        long = "token",
+        env = "CHRONIK_TOKENS",
+        value_delimiter = ';',
+        hide_env_values = true
+    )]
+    pub tokens: Vec<Token>,
+    /// A file of access tokens, one `secret:stores:scope` per line (`#` comments): keeps
+    /// the secrets out of the process list.
+    #[arg(long, env = "CHRONIK_TOKENS_FILE", value_parser = tokens_file)]
+    pub tokens_file: Option<TokenList>,
+    /// How often a live (SSE) reader looks at the log when no append through this server
+    /// woke it, in milliseconds: catches appends by other server processes.
+    #[arg(long, env = "CHRONIK_LIVE_POLL_MS", default_value_t = 1000)]
+    pub live_poll_ms: u64,
 }
 
 impl Config {
@@ -59,6 +79,13 @@ impl Config {
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
             }),
             ids: Arc::new(UuidIds),
+            tokens: self
+                .tokens
+                .iter()
+                .chain(self.tokens_file.iter().flat_map(|f| &f.0))
+                .cloned()
+                .collect(),
+            live_poll: Duration::from_millis(self.live_poll_ms.max(10)),
         }
     }
 }

@@ -11,6 +11,11 @@
 //!
 //! The read models live in one [`ProjectionHub`] on worker 0 ([`Engine::with_hub`]), so
 //! one runner per projection saves its checkpoint.
+//!
+//! The generic store API (`/v1/stores/{store}`) reaches any named store of the database
+//! through [`Engine::with_store`]: each worker connects a [`PgStore`] per store name on
+//! first use and keeps it. Appends through this server are announced on a broadcast
+//! channel ([`Engine::notify`], [`Engine::subscribe`]) that wakes the live readers.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -27,7 +32,7 @@ use chronik_examples::registry::add_read_models;
 use chronik_examples::{BankAccount, FulfilmentSagas, Services};
 use chronik_postgres::deadpool_postgres::Pool;
 use chronik_postgres::PgStore;
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{broadcast, watch, Mutex, OnceCell};
 use tokio_util::task::LocalPoolHandle;
 
 use crate::error::ApiError;
@@ -95,6 +100,10 @@ pub struct Worker {
     pub sagas: FulfilmentSagas<Store>,
     /// The read models (used on worker 0 only, see [`Engine::with_hub`]).
     hub: Hub,
+    /// The named stores this worker connected so far (the default one included).
+    named: RefCell<HashMap<String, Store>>,
+    db: Pool,
+    ids: Arc<dyn IdGenerator>,
 }
 
 impl Worker {
@@ -112,7 +121,14 @@ impl Worker {
         let mut hub = ProjectionHub::new(Rc::clone(&store));
         add_read_models(&mut hub, &store, &SystemClock)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let named = RefCell::new(HashMap::from([(
+            shared.store_name.clone(),
+            Rc::clone(&store),
+        )]));
         Ok(Worker {
+            named,
+            db: shared.db.clone(),
+            ids: Arc::clone(&shared.ids),
             accounts: CommandHandler::new(Rc::clone(&store))
                 .with_upcasters(bank_upcasters())
                 .with_max_attempts(COMMAND_ATTEMPTS),
@@ -127,12 +143,48 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// The store named `name` in the database, connected (and created, with its head
+    /// row, when it is new) on this worker's first use of it. A blank or too long name is
+    /// a 400; an unreachable database a 503.
+    pub async fn store_named(&self, name: &str) -> Result<Store, ApiError> {
+        if let Some(store) = self.named.borrow().get(name) {
+            return Ok(Rc::clone(store));
+        }
+        let store = Rc::new(
+            PgStore::connect(
+                self.db.clone(),
+                name,
+                SystemClock,
+                SharedIds(Arc::clone(&self.ids)),
+            )
+            .await
+            .map_err(|e| ApiError::from(chronik_core::StoreError::from(e)))?,
+        );
+        // Another request on this thread may have connected it meanwhile: keep the first.
+        Ok(Rc::clone(
+            self.named
+                .borrow_mut()
+                .entry(name.to_string())
+                .or_insert(store),
+        ))
+    }
+}
+
+/// How many append notices a slow live reader may fall behind before it is told it
+/// lagged (it then simply reads the log again).
+const NOTICES: usize = 1024;
+
 struct Shared {
     /// Tells this engine's workers apart from another engine's in the same process.
     key: u64,
     db: Pool,
     store_name: String,
     ids: Arc<dyn IdGenerator>,
+    /// Announces the name of a store that was appended to through this server.
+    appended: broadcast::Sender<Arc<str>>,
+    /// True once the server is stopping: live readers end their streams.
+    stopping: watch::Sender<bool>,
 }
 
 type Slot = Rc<OnceCell<Rc<Worker>>>;
@@ -171,6 +223,8 @@ impl Engine {
                 db,
                 store_name: store_name.to_string(),
                 ids,
+                appended: broadcast::channel(NOTICES).0,
+                stopping: watch::channel(false).0,
             }),
             pool: LocalPoolHandle::new(workers.max(1)),
         }
@@ -179,6 +233,48 @@ impl Engine {
     /// The PostgreSQL pool.
     pub fn db(&self) -> &Pool {
         &self.shared.db
+    }
+
+    /// The name of the store the seed APIs use.
+    pub fn default_store(&self) -> &str {
+        &self.shared.store_name
+    }
+
+    /// Tells the live readers of `store` that it was appended to.
+    pub fn notify(&self, store: &str) {
+        // No receiver (no live reader) is not an error.
+        let _ = self.shared.appended.send(Arc::from(store));
+    }
+
+    /// Notices of appends through this server: the name of each store appended to.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.shared.appended.subscribe()
+    }
+
+    /// Ends every live reader's stream (the server is shutting down, and a graceful
+    /// shutdown waits for open responses).
+    pub fn stop_live(&self) {
+        self.shared.stopping.send_replace(true);
+    }
+
+    /// Becomes true when [`stop_live`](Self::stop_live) is called.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.shared.stopping.subscribe()
+    }
+
+    /// Runs `f` on a worker with the store named `store` (see [`Worker::store_named`]).
+    pub async fn with_store<F, Fut, T>(&self, store: &str, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(Store) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ApiError>> + 'static,
+        T: Send + 'static,
+    {
+        let name = store.to_string();
+        self.run(move |worker| async move {
+            let store = worker.store_named(&name).await?;
+            f(store).await
+        })
+        .await
     }
 
     /// Runs `f` with a worker (the least busy one) and returns its result.

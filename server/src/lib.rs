@@ -8,16 +8,18 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`config`] | [`Config`]: flags and environment (clap) |
+//! | [`auth`] | bearer tokens scoped to stores and to read or write |
 //! | [`engine`] | [`Engine`]: the `!Send` engine on a pool of single-threaded workers |
 //! | [`error`] | [`ApiError`]: statuses and `{"error": "..."}` bodies |
 //! | [`amount`] | amounts as exact JSON numbers |
-//! | [`routes`] | one module per API: `bank` (seed 000/001), `seed004`, `orders` (seed 003), `ops` |
+//! | [`routes`] | one module per API: `v1` (the generic store API), `bank` (seed 000/001), `seed004`, `orders` (seed 003), `ops` |
 //!
 //! [`start`] binds and serves; [`RunningServer::shutdown`] stops accepting, lets the
 //! requests in flight finish and closes the database pool.
 #![deny(missing_docs)]
 
 pub mod amount;
+pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// Renders the Prometheus metrics.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// How often a live reader polls the log without a notice.
+    pub live_poll: Duration,
 }
 
 /// How to run a server (see [`Config::options`] for the command line's).
@@ -73,10 +77,16 @@ pub struct Options {
     pub workers: usize,
     /// Where event and order ids come from.
     pub ids: Arc<dyn IdGenerator>,
+    /// Access tokens; none: no authentication, loopback only.
+    pub tokens: Vec<auth::Token>,
+    /// How often a live (SSE) reader polls the log when no append through this server
+    /// woke it (appends by other processes).
+    pub live_poll: Duration,
 }
 
 impl Options {
-    /// Loopback on a free port, store `default`, 1 MiB bodies, 30 s, 2 workers, UUIDs.
+    /// Loopback on a free port, store `default`, 1 MiB bodies, 30 s, 2 workers, UUIDs,
+    /// no tokens, live readers polling every second.
     pub fn local() -> Options {
         Options {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -86,6 +96,8 @@ impl Options {
             request_timeout: Duration::from_secs(30),
             workers: 2,
             ids: Arc::new(UuidIds),
+            tokens: Vec::new(),
+            live_poll: Duration::from_secs(1),
         }
     }
 }
@@ -93,10 +105,13 @@ impl Options {
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// A non-loopback address without authentication. Listen on 127.0.0.1 or ::1 (bearer
-    /// tokens, which will allow other addresses, are not implemented yet).
+    /// A non-loopback address without authentication. Listen on 127.0.0.1 or ::1, or
+    /// configure access tokens (`--token`, `--tokens-file`).
     #[error("refusing to listen on {0}: no access tokens are configured, so only a loopback address (127.0.0.1 or ::1) is allowed")]
     Unprotected(SocketAddr),
+    /// The tokens are not usable (the same secret twice).
+    #[error("invalid access tokens: {0}")]
+    Tokens(auth::TokenError),
     /// A CORS origin is not a valid header value.
     #[error("invalid CORS origin '{0}'")]
     CorsOrigin(String),
@@ -119,6 +134,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     db: Pool,
+    engine: Engine,
 }
 
 impl RunningServer {
@@ -134,6 +150,9 @@ impl RunningServer {
 
     /// Stops accepting connections, waits for the requests in flight, closes the pool.
     pub async fn shutdown(self) -> std::io::Result<()> {
+        // Live (SSE) responses never end by themselves: end them, or the graceful
+        // shutdown would wait for them forever.
+        self.engine.stop_live();
         let _ = self.stop.send(true);
         let result = self.wait().await;
         result
@@ -163,7 +182,7 @@ impl RunningServer {
 
 /// Checks the address rule, connects the store, binds and serves `db` in the background.
 pub async fn start(options: Options, db: Pool) -> Result<RunningServer, StartError> {
-    if !options.listen.ip().is_loopback() {
+    if !options.listen.ip().is_loopback() && options.tokens.is_empty() {
         return Err(StartError::Unprotected(options.listen));
     }
     let engine = Engine::new(
@@ -174,10 +193,11 @@ pub async fn start(options: Options, db: Pool) -> Result<RunningServer, StartErr
     );
     engine.check().await.map_err(StartError::Store)?;
     let state = AppState {
-        engine,
+        engine: engine.clone(),
         ids: Arc::clone(&options.ids),
         body_limit: options.body_limit,
         metrics: metrics_layer::handle(),
+        live_poll: options.live_poll,
     };
     let app = app(state, &options)?;
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -204,13 +224,25 @@ pub async fn start(options: Options, db: Pool) -> Result<RunningServer, StartErr
         stop,
         task,
         db,
+        engine,
     })
 }
 
-/// The whole router with its layers: routes, metrics, tracing, timeout, body limit, CORS.
+/// The whole router with its layers: routes, authentication, metrics, tracing, timeout,
+/// body limit, CORS.
 pub fn app(state: AppState, options: &Options) -> Result<Router, StartError> {
     let cors = cors(&options.cors_origins)?;
+    let auth =
+        auth::Auth::new(options.tokens.clone(), &options.store).map_err(StartError::Tokens)?;
     let mut router = routes::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::v1::wake_live_readers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(auth),
+            auth::authenticate,
+        ))
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(TraceLayer::new_for_http())
         .layer(TimeoutLayer::with_status_code(
@@ -241,7 +273,11 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, StartError> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([axum::http::header::CONTENT_TYPE]),
+            .allow_headers([
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::AUTHORIZATION,
+                axum::http::HeaderName::from_static("last-event-id"),
+            ]),
     ))
 }
 

@@ -50,6 +50,14 @@ pub fn handle() -> PrometheusHandle {
                 "chronik_conflicts_total",
                 "version conflicts: retried inside a command (retried) or answered 409 (refused)"
             );
+            metrics::describe_counter!(
+                "chronik_store_appends_total",
+                "appends of the generic store API by outcome: appended (a retried batch answered from the store counts again), conflict (409 wrong expected version), refused (any other refusal)"
+            );
+            metrics::describe_counter!(
+                "chronik_store_events_appended_total",
+                "events in the generic store API's successful appends"
+            );
             handle
         })
         .clone()
@@ -77,5 +85,18 @@ pub fn command_done(appended: usize, attempts: u32) {
     if attempts > 1 {
         metrics::counter!("chronik_conflicts_total", "outcome" => "retried")
             .increment(u64::from(attempts - 1));
+    }
+}
+
+/// Counts an append of the generic store API: its outcome (`appended`, `conflict`,
+/// `refused`) and, when appended, its events. A conflict also counts as a refused
+/// conflict in `chronik_conflicts_total`.
+pub fn store_append(outcome: &'static str, events: usize) {
+    metrics::counter!("chronik_store_appends_total", "outcome" => outcome).increment(1);
+    if outcome == "appended" {
+        metrics::counter!("chronik_store_events_appended_total").increment(events as u64);
+    }
+    if outcome == "conflict" {
+        metrics::counter!("chronik_conflicts_total", "outcome" => "refused").increment(1);
     }
 }

@@ -1,10 +1,11 @@
-//! The routes, one module per API, merged into one router. Later APIs (the generic
-//! `/v1/stores`, live events) slot in as further modules.
+//! The routes, one module per API, merged into one router: `v1` the generic store API
+//! (`/v1/stores/{store}/…`, live events, its OpenAPI document), the seed APIs beside it.
 
 pub mod bank;
 pub mod ops;
 pub mod orders;
 pub mod seed004;
+pub mod v1;
 
 use axum::Router;
 
@@ -17,5 +18,6 @@ pub fn router() -> Router<AppState> {
         .merge(seed004::routes())
         .merge(orders::routes())
         .merge(ops::routes())
+        .merge(v1::routes())
         .fallback(|| async { ApiError::NotFound("no such route".to_string()) })
 }
