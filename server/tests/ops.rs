@@ -76,7 +76,7 @@ async fn cors_answers_the_configured_origins_only() {
             .request(reqwest::Method::OPTIONS, format!("{}/accounts/c-1", t.url))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type")
+            .header("access-control-request-headers", "content-type, authorization, last-event-id")
             .send()
     };
     let allowed = preflight("https://app.example").await.unwrap();
@@ -87,6 +87,13 @@ async fn cors_answers_the_configured_origins_only() {
             .map(|v| v.to_str().unwrap()),
         Some("https://app.example")
     );
+    let headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in ["content-type", "authorization", "last-event-id"] {
+        assert!(headers.contains(header), "{header} in {headers}");
+    }
     let other = preflight("https://evil.example").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 
