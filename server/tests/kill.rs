@@ -1,6 +1,6 @@
 //! The server process killed with SIGKILL in the middle of a load, then started again on
 //! the same database: every acknowledged append is there, nothing of an unacknowledged
-//! one is half there, versions and global positions have no gap, and the restarted
+//! one (a batch of several events) is half there, versions and global positions have no gap, and the restarted
 //! server goes on where the first stopped.
 
 mod common;
@@ -67,6 +67,7 @@ impl Drop for Server {
 }
 
 const CLIENTS: usize = 12;
+const BATCH_WRITERS: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_server_killed_mid_load_loses_no_acknowledged_append_and_leaves_no_gap() {
@@ -112,6 +113,32 @@ async fn a_server_killed_mid_load_loses_no_acknowledged_append_and_leaves_no_gap
             }
         }));
     }
+    // And writers of batches of 5 events through the store API, into the same store.
+    let batches_acked: Arc<Vec<AtomicU64>> =
+        Arc::new((0..BATCH_WRITERS).map(|_| AtomicU64::new(0)).collect());
+    for w in 0..BATCH_WRITERS {
+        let (http, url, acked) = (http.clone(), server.url.clone(), Arc::clone(&batches_acked));
+        clients.push(tokio::spawn(async move {
+            for b in 0_u64.. {
+                let events: Vec<Value> = (0..5)
+                    .map(|i| json!({"id": format!("w{w}-{b}-{i}"), "type": "Noted", "data": {"i": i}}))
+                    .collect();
+                let sent = http
+                    .post(format!("{url}/v1/stores/default/streams/batch-{w}"))
+                    .json(&json!({"expectedVersion": b * 5, "events": events}))
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {
+                        acked[w].fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(r) => panic!("batch refused: {} {}", r.status(), r.text().await.unwrap_or_default()),
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
     let total = || {
         acknowledged
             .iter()
@@ -134,6 +161,10 @@ async fn a_server_killed_mid_load_loses_no_acknowledged_append_and_leaves_no_gap
         client.await.expect("a client ended without panicking");
     }
     let acknowledged: Vec<u64> = acknowledged
+        .iter()
+        .map(|a| a.load(Ordering::SeqCst))
+        .collect();
+    let batches_acked: Vec<u64> = batches_acked
         .iter()
         .map(|a| a.load(Ordering::SeqCst))
         .collect();
@@ -162,6 +193,22 @@ async fn a_server_killed_mid_load_loses_no_acknowledged_append_and_leaves_no_gap
     }
     for (stream, v) in &versions {
         assert_eq!(v, &(1..=v.len() as u64).collect::<Vec<_>>(), "{stream}");
+    }
+    // Every batch is there whole or not at all: acknowledged ones all, at most one more.
+    for (w, &acked) in batches_acked.iter().enumerate() {
+        let stored = versions
+            .get(format!("batch-{w}").as_str())
+            .map_or(0, |v| v.len() as u64);
+        assert_eq!(
+            stored % 5,
+            0,
+            "batch-{w}: {stored} events, not whole batches of 5"
+        );
+        let batches = stored / 5;
+        assert!(
+            batches >= acked && batches <= acked + 1,
+            "batch-{w}: {batches} batches stored, {acked} acknowledged"
+        );
     }
 
     // Restarted on the same database: every acknowledged deposit is there (at most one

@@ -76,7 +76,10 @@ async fn cors_answers_the_configured_origins_only() {
             .request(reqwest::Method::OPTIONS, format!("{}/accounts/c-1", t.url))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type, authorization, last-event-id")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization, last-event-id",
+            )
             .send()
     };
     let allowed = preflight("https://app.example").await.unwrap();
