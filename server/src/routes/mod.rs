@@ -21,3 +21,11 @@ pub fn router() -> Router<AppState> {
         .merge(v1::routes())
         .fallback(|| async { ApiError::NotFound("no such route".to_string()) })
 }
+
+/// `value` when it is not blank; otherwise 400 saying that `what` must not be empty.
+pub(crate) fn non_empty(value: String, what: &str) -> Result<String, ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::BadRequest(format!("{what} must not be empty")));
+    }
+    Ok(value)
+}

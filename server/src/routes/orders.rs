@@ -551,10 +551,7 @@ fn service_error(e: ServiceError) -> ApiError {
 }
 
 fn product_id(raw: String) -> Result<String, ApiError> {
-    if raw.trim().is_empty() {
-        return Err(ApiError::BadRequest("product id must not be empty".into()));
-    }
-    Ok(raw)
+    super::non_empty(raw, "product id")
 }
 
 /// Receives stock: the product is tracked from now on.
@@ -565,10 +562,7 @@ async fn receive(
 ) -> Result<Json<StockView>, ApiError> {
     let product = product_id(raw)?;
     let delivery = match body.delivery_id {
-        Some(d) if d.trim().is_empty() => {
-            return Err(ApiError::BadRequest("delivery_id must not be empty".into()))
-        }
-        Some(d) => d,
+        Some(d) => super::non_empty(d, "delivery_id")?,
         None => state.ids.next_id(),
     };
     let level = state

@@ -91,10 +91,7 @@ fn answer(id: String, account: &BankAccount) -> Json<CommandAnswer> {
 }
 
 fn account_id(id: String) -> Result<String, ApiError> {
-    if id.trim().is_empty() {
-        return Err(ApiError::BadRequest("accountId must not be empty".into()));
-    }
-    Ok(id)
+    super::non_empty(id, "accountId")
 }
 
 async fn open_account(
