@@ -28,6 +28,8 @@
 
 mod error;
 pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;

@@ -253,7 +253,7 @@ async fn the_seed_apis_need_the_default_store() {
 /// Without tokens only loopback is allowed; with tokens another address is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_loopback_without_tokens() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("chronik_server_test").await;
     let anywhere = SocketAddr::from(([0, 0, 0, 0], 0));
     let refused = chronik_server::start(
         Options {

@@ -71,7 +71,7 @@ const BATCH_WRITERS: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_server_killed_mid_load_loses_no_acknowledged_append_and_leaves_no_gap() {
-    let db = TestDb::new().await;
+    let db = TestDb::new("chronik_server_test").await;
     let mut server = Server::start(&db).await;
     let http = reqwest::Client::new();
     for k in 0..CLIENTS {
