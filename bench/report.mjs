@@ -268,7 +268,7 @@ ${table(
       ["\`PgStore::read_all\`, pages of 1,000", perSec(c.pgStorePages.eventsPerSecond), ms(c.pgStorePages.seconds * 1e3)],
       ["\`GET …/events\`, pages of 1,000", perSec(c.httpPages.eventsPerSecond), ms(c.httpPages.seconds * 1e3)],
       ["\`GET …/live\` (Server-Sent Events)", perSec(c.live.eventsPerSecond), ms(c.live.seconds * 1e3)],
-      ["AccountBalances rebuild (\`PgStore\`)", perSec(server.rebuild.eventsPerSecond), ms(server.rebuild.seconds * 1e3)],
+      ["AccountBalances rebuild over the whole log (\`PgStore\`; it reads its event types only)", perSec(server.rebuild.eventsPerSecond), ms(server.rebuild.seconds * 1e3)],
     ],
   )}
 
