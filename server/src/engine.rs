@@ -285,10 +285,11 @@ impl Engine {
         T: Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        self.pool
-            .spawn_pinned(move || async move { f(worker(&shared).await?).await })
-            .await
-            .map_err(|e| ApiError::Internal(format!("worker task failed: {e}")))?
+        finish(
+            self.pool
+                .spawn_pinned(move || async move { f(worker(&shared).await?).await }),
+        )
+        .await
     }
 
     /// Runs `f` on worker 0 with the read models' hub (lock it for as long as it is
@@ -300,17 +301,15 @@ impl Engine {
         T: Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        self.pool
-            .spawn_pinned_by_idx(
-                move || async move {
-                    let worker = worker(&shared).await?;
-                    let hub = Rc::clone(&worker.hub);
-                    f(worker, hub).await
-                },
-                0,
-            )
-            .await
-            .map_err(|e| ApiError::Internal(format!("worker task failed: {e}")))?
+        finish(self.pool.spawn_pinned_by_idx(
+            move || async move {
+                let worker = worker(&shared).await?;
+                let hub = Rc::clone(&worker.hub);
+                f(worker, hub).await
+            },
+            0,
+        ))
+        .await
     }
 
     /// Connects the store (running its migrations) on a worker: fails when the database
@@ -326,4 +325,21 @@ async fn worker(shared: &Shared) -> Result<Rc<Worker>, ApiError> {
     slot.get_or_try_init(|| async { Worker::connect(shared).await.map(Rc::new) })
         .await
         .cloned()
+}
+
+/// Awaits a worker's task, and aborts it when the request is dropped first (its client
+/// went away, or the time limit stopped it): the work stops at its next await, and a
+/// transaction not yet committed rolls back, instead of going on unseen. Only a commit
+/// already on its way when that happens may still land (as with any timeout).
+async fn finish<T>(handle: tokio::task::JoinHandle<Result<T, ApiError>>) -> Result<T, ApiError> {
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut guard = AbortOnDrop(handle);
+    (&mut guard.0)
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker task failed: {e}")))?
 }

@@ -42,6 +42,11 @@ pub enum ApiError {
     /// 413: the request body is over the configured limit. Send less.
     #[error("request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    /// 408: the request took longer than the server allows; it was stopped where it
+    /// was (an append not yet committed is not applied). Retry it: with event ids or
+    /// idempotent commands a retry applies it at most once.
+    #[error("the request took longer than the limit of {0:?}; retry it")]
+    Timeout(std::time::Duration),
     /// 503: the database is unreachable or failed. Retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -58,6 +63,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::VersionConflict { .. } => StatusCode::CONFLICT,
             ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

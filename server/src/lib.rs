@@ -38,7 +38,6 @@ use chronik_postgres::deadpool_postgres::Pool;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -245,15 +244,29 @@ pub fn app(state: AppState, options: &Options) -> Result<Router, StartError> {
         ))
         .layer(axum::middleware::from_fn(metrics_layer::record))
         .layer(TraceLayer::new_for_http())
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             options.request_timeout,
+            time_limit,
         ))
         .layer(DefaultBodyLimit::max(options.body_limit));
     if let Some(cors) = cors {
         router = router.layer(cors);
     }
     Ok(router.with_state(state))
+}
+
+/// Stops a request that takes longer than `limit` with a JSON 408 ([`ApiError::Timeout`]).
+/// The limit covers producing the response's head: a live (SSE) response, once started,
+/// streams for as long as its client stays.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(ApiError::Timeout(limit)),
+    }
 }
 
 fn cors(origins: &[String]) -> Result<Option<CorsLayer>, StartError> {
