@@ -226,11 +226,14 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
                     reason: ConflictReason::Refused { message },
                     at: self.replica.now(),
                 });
-                let pending = state.pending.into_iter().skip(1).collect();
-                // The next pull re-checks the later batches of the stream.
+                // The later batches of the stream were decided on top of this one.
+                let rest = state.pending.into_iter().skip(1).collect();
+                let changed = HashSet::from([batch.stream_id.clone()]);
+                let rebase = self.rebase(rest, &[], changed).await?;
+                conflicts.extend(rebase.conflicts);
                 self.phase = Phase::Pull;
                 if !self
-                    .write(state.revision, Vec::new(), pending, conflicts)
+                    .write(state.revision, Vec::new(), rebase.pending, conflicts)
                     .await?
                 {
                     return Ok(StepOutcome::Interrupted);
@@ -326,7 +329,7 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
             }
         }
 
-        let rebase = self.rebase(pending, &page.events).await?;
+        let rebase = self.rebase(pending, &page.events, HashSet::new()).await?;
         let mut conflicts = state.conflicts;
         let new_conflicts = rebase.conflicts.len();
         conflicts.extend(rebase.conflicts);
@@ -349,12 +352,13 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
 
     /// Re-checks every batch not yet committed against the confirmed log plus `page`
     /// plus the batches before it: one whose expected version no longer holds, or that
-    /// follows a batch of its stream that changed here, is decided again (a command) or
+    /// follows a batch of its stream that changed here (or is in `changed`), is decided again (a command) or
     /// becomes a conflict (a raw append, or a command now refused).
     async fn rebase(
         &self,
         batches: Vec<PendingBatch>,
         page: &[RecordedEvent],
+        mut changed: HashSet<String>,
     ) -> Result<Rebased, SyncError> {
         let store = self.replica.store();
         let mut confirmed: BTreeMap<String, Option<u64>> = BTreeMap::new();
@@ -370,7 +374,6 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
             }
         }
         let mut out = Rebased::default();
-        let mut changed: HashSet<String> = HashSet::new();
         for batch in batches {
             if batch.is_committed() {
                 out.pending.push(batch);

@@ -267,3 +267,24 @@ impl<R: CommandRunner + ?Sized> CommandRunner for &R {
         (**self).run(store, command).await
     }
 }
+
+/// Forwards both calls, so an engine can hold a `&T` or an `Rc<T>` as its transport.
+macro_rules! forward_transport {
+    ($($ty:ty),*) => {$(
+        impl<T: Transport + ?Sized> Transport for $ty {
+            async fn push(
+                &self,
+                stream: &str,
+                expected: ExpectedVersion,
+                events: &[NewEvent],
+            ) -> Result<AppendResult, PushError> {
+                (**self).push(stream, expected, events).await
+            }
+            async fn pull(&self, after: u64, limit: usize) -> Result<PullPage, PullError> {
+                (**self).pull(after, limit).await
+            }
+        }
+    )*};
+}
+
+forward_transport!(&T, std::rc::Rc<T>);

@@ -130,7 +130,8 @@ impl<S: EventStore> Overlay<S> {
         self.tail.last().map_or(self.base_head, |e| e.position)
     }
 
-    /// The stream's version in the overlay (`None`: no stream).
+    /// The stream's version in the overlay (`None`: no stream), for a stream of the
+    /// tail or the pending batches (the ones `base_versions` holds).
     fn version_of(&self, stream_id: &str) -> Option<u64> {
         self.tail
             .iter()
@@ -158,7 +159,7 @@ impl<S: EventStore> EventStore for Overlay<S> {
     ) -> Result<AppendResult, StoreError> {
         let stored_ids = vec![None; events.len()];
         let ctx = AppendContext {
-            current_version: self.version_of(stream_id),
+            current_version: self.stream_version(stream_id).await?,
             head_position: self.head(),
             stored_ids: &stored_ids,
         };
