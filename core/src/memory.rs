@@ -13,6 +13,7 @@ use crate::store::{
     stream_category, Checkpoint, Direction, EventStore, ReadAllOptions, ReadStreamOptions,
     Snapshot, StreamInfo,
 };
+use crate::sync::{plan_replica_write, ReplicaContext, ReplicaState, ReplicaStore, ReplicaWrite};
 
 #[derive(Default)]
 struct Inner {
@@ -25,6 +26,8 @@ struct Inner {
     /// Snapshots by (stream, version).
     snapshots: BTreeMap<(String, u64), Snapshot>,
     checkpoints: HashMap<String, Checkpoint>,
+    /// The outbox and conflicts when the store is a replica.
+    replica: ReplicaState,
 }
 
 impl Inner {
@@ -66,6 +69,14 @@ impl Inner {
             head_position: self.events.len() as u64,
             stored_ids,
         }
+    }
+
+    /// The current version of every stream an import of `events` touches.
+    fn import_versions(&self, events: &[RecordedEvent]) -> BTreeMap<String, u64> {
+        import_streams(events)
+            .into_iter()
+            .filter_map(|s| Some((s.to_string(), self.streams.get(s)?.len() as u64)))
+            .collect()
     }
 
     /// Carries out a plan; the planner has checked that versions and positions follow on.
@@ -149,10 +160,7 @@ impl EventStore for MemoryStore {
     async fn import_events(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
         let mut inner = self.inner.borrow_mut();
         let stored_ids = inner.stored_ids(events.iter().map(|e| Some(e.event_id.as_str())));
-        let stream_versions: BTreeMap<String, u64> = import_streams(&events)
-            .into_iter()
-            .filter_map(|s| Some((s.to_string(), inner.streams.get(s)?.len() as u64)))
-            .collect();
+        let stream_versions = inner.import_versions(&events);
         let plan = plan_import(
             events,
             ImportContext {
@@ -305,5 +313,33 @@ impl EventStore for MemoryStore {
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
         Ok(self.inner.borrow().checkpoints.get(name).cloned())
+    }
+}
+
+impl ReplicaStore for MemoryStore {
+    async fn replica_state(&self) -> Result<ReplicaState, StoreError> {
+        Ok(self.inner.borrow().replica.clone())
+    }
+
+    async fn write_replica(&self, write: ReplicaWrite) -> Result<ReplicaState, StoreError> {
+        let mut inner = self.inner.borrow_mut();
+        let stored_ids = inner.stored_ids(write.confirm.iter().map(|e| Some(e.event_id.as_str())));
+        let stream_versions = inner.import_versions(&write.confirm);
+        let (import, state) = plan_replica_write(
+            write,
+            ReplicaContext {
+                revision: inner.replica.revision,
+                import: ImportContext {
+                    head_position: inner.events.len() as u64,
+                    stream_versions: &stream_versions,
+                    stored_ids: &stored_ids,
+                },
+            },
+        )?;
+        if let Some(import) = import {
+            inner.push(import.events);
+        }
+        inner.replica = state.clone();
+        Ok(state)
     }
 }
