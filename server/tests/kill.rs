@@ -6,65 +6,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chronik_core::{EventStore, ManualClock, ReadAllOptions, SequentialIds};
 use chronik_postgres::PgStore;
-use common::TestDb;
+use common::{ServerProcess as Server, TestDb};
 use serde_json::{json, Value};
-
-/// The server binary as a child process, killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    async fn start(db: &TestDb) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_chronik-server"))
-            .args(["--port", &port.to_string()])
-            .env("DATABASE_URL", db.url())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server binary starts");
-        // Owned at once, so that a panic below kills it.
-        let server = Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(r) = http.get(format!("{}/health", server.url)).send().await {
-                if r.status().is_success() {
-                    return server;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not answer /health within 30 s");
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("the killed server is reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 const CLIENTS: usize = 12;
 const BATCH_WRITERS: usize = 4;

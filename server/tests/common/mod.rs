@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
 use chronik_server::{Options, RunningServer};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -87,4 +90,69 @@ pub fn assert_refused(got: &(StatusCode, Value), status: StatusCode, part: &str)
         message.contains(part),
         "'{message}' should mention '{part}'"
     );
+}
+
+/// The server binary as a child process, killed (SIGKILL) when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:{port}`.
+    pub url: String,
+    port: u16,
+}
+
+impl ServerProcess {
+    /// Starts the binary on a free port of loopback, on `db`.
+    pub async fn start(db: &TestDb) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        ServerProcess::start_on(db, port).await
+    }
+
+    /// Starts the binary on `port` (the same port again after a kill), on `db`.
+    pub async fn start_on(db: &TestDb, port: u16) -> ServerProcess {
+        let child = Command::new(env!("CARGO_BIN_EXE_chronik-server"))
+            .args(["--port", &port.to_string()])
+            .env("DATABASE_URL", db.url())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the server binary starts");
+        // Owned at once, so that a panic below kills it.
+        let server = ServerProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(r) = http.get(format!("{}/health", server.url)).send().await {
+                if r.status().is_success() {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not answer /health within 30 s");
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SIGKILL, and waits for the process to be gone.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("the killed server is reaped");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
