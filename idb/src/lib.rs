@@ -53,6 +53,7 @@ mod notify;
 mod open;
 pub mod platform;
 mod raw;
+pub mod sync;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
