@@ -13,6 +13,7 @@ mod domains;
 mod input;
 mod projection;
 mod subscription;
+mod sync;
 pub mod types;
 
 /// TypeScript names for optional arguments, so the `.d.ts` marks them optional
@@ -82,6 +83,7 @@ fn built_in_projection(_shared: &Shared, _name: &str) -> Option<projection::Pend
 pub use projection::Projection;
 use projection::{JsProjection, Projections};
 use subscription::{Subscriber, Subscribers};
+pub use sync::SyncJs;
 use types::{
     AppendOptions, AppendResult, ReadAllOptions, ReadStreamOptions, Stats, SubscribeOptions,
 };
@@ -301,7 +303,7 @@ impl Chronik {
             let stream_id = input::name(&stream_id, "streamId")?;
             let options = input::options::<ReadStreamOptions>(&options, "options")?.to_core();
             Ok(async move {
-                if let Some(idb) = store.idb() {
+                if let Some(idb) = store.direct_idb() {
                     if let Store::Idb(idb) = &*idb {
                         let rows = idb.stored_stream_rows(&stream_id, options).await;
                         return rows.map(|r| api_events(r).into()).map_err(store_error);
@@ -321,7 +323,7 @@ impl Chronik {
             let options = input::options::<ReadAllOptions>(&options, "options")?.to_core();
             Ok(async move {
                 if options.event_types.is_none() && options.stream_prefix.is_none() {
-                    if let Some(idb) = store.idb() {
+                    if let Some(idb) = store.direct_idb() {
                         if let Store::Idb(idb) = &*idb {
                             let rows = idb
                                 .stored_log_rows(options.from_position, options.limit)
@@ -411,14 +413,26 @@ impl Chronik {
             )
             .into());
         }
-        let runner = ProjectionRunner::new(
+        let (store, clock, projection_name) = (
             Rc::clone(&self.shared.store),
-            JsProjection::new(name.clone(), types, initial, apply),
             self.shared.clock,
+            name.clone(),
         );
-        self.shared
-            .projections
-            .register(name.clone(), Box::new(move |hub| hub.add(runner)));
+        self.shared.projections.register(
+            name.clone(),
+            Rc::new(move |hub| {
+                hub.add(ProjectionRunner::new(
+                    Rc::clone(&store),
+                    JsProjection::new(
+                        projection_name.clone(),
+                        types.clone(),
+                        initial.clone(),
+                        apply.clone(),
+                    ),
+                    clock,
+                ))
+            }),
+        );
         Ok(Projection::new(Rc::clone(&self.shared), name))
     }
 
