@@ -70,6 +70,25 @@ impl std::future::Future for Sleep {
     }
 }
 
+/// Waits `ms`, or less when `signal` aborts; the timer is cleared either way (so a
+/// stopped sync keeps no Node process alive).
+async fn sleep_unless_aborted(ms: u32, signal: &web_sys::AbortSignal) {
+    if signal.aborted() {
+        return;
+    }
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    let tx = RefCell::new(Some(tx));
+    let on_abort = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        if let Some(tx) = tx.borrow_mut().take() {
+            let _ = tx.send(());
+        }
+    });
+    let target: &web_sys::EventTarget = signal;
+    let _ = target.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+    let _ = select(Sleep::new(ms), rx).await;
+    let _ = target.remove_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+}
+
 /// What a thrown JS value says.
 fn describe(e: &JsValue) -> String {
     if let Some(err) = e.dyn_ref::<js_sys::Error>() {
@@ -786,7 +805,7 @@ async fn run<S, R>(
                     if heard.get() || ended.is_ok() {
                         backoff = config.min_backoff_ms;
                     }
-                    Sleep::new(backoff).await;
+                    sleep_unless_aborted(backoff, &signal).await;
                     backoff = backoff.saturating_mul(2).min(config.max_backoff_ms);
                 }
             });

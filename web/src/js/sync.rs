@@ -85,6 +85,7 @@ pub struct SyncState {
     /// Where the sync stands.
     pub status: SyncStatus,
     /// The last failure's message, `null` after a success.
+    #[tsify(type = "string | null")]
     pub last_error: Option<String>,
     /// Whether this tab runs the sync (with IndexedDB, one tab per database does).
     pub leader: bool,
@@ -258,9 +259,13 @@ impl SyncJs {
     }
 
     /// The last failure's message, `null` after a success.
-    #[wasm_bindgen(getter, js_name = lastError)]
-    pub fn last_error(&self) -> Option<String> {
-        self.mode.sync.state().last_error
+    #[wasm_bindgen(getter, js_name = lastError, unchecked_return_type = "string | null")]
+    pub fn last_error(&self) -> JsValue {
+        self.mode
+            .sync
+            .state()
+            .last_error
+            .map_or(JsValue::NULL, |e| JsValue::from_str(&e))
     }
 
     /// Whether this tab runs the sync (with IndexedDB, one tab per database does; the

@@ -1,0 +1,87 @@
+// Sync from Node, where there are no Web Locks (the database leads at once) and `fetch`
+// and the timers are the global ones: against a port where no server listens, writes
+// stay pending and are shown, the status says offline, and stop() ends it.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+
+const require = createRequire(import.meta.url);
+const { Chronik, ChronikError } = require("../../web/pkg-node/chronik.js");
+
+/** A loopback port nothing listens on. */
+async function closedPort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function until(predicate, what) {
+  const started = Date.now();
+  while (!(await predicate())) {
+    if (Date.now() - started > 15_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("offline, writes are kept, shown and pending; stop() ends the sync", async () => {
+  const db = Chronik.inMemory();
+  const url = `http://127.0.0.1:${await closedPort()}`;
+  const sync = await db.sync({ url, store: "notes", pollMs: 100, timeoutMs: 2000 });
+  const seen = [];
+  const off = sync.on("change", (s) => seen.push(s));
+  assert.equal(sync.leader, true);
+
+  const account = await db.bank().execute("acc-1", { type: "OpenAccount", owner: "Ann", initialDeposit: "5" });
+  assert.equal(account.balance, "5.00");
+  const raw = await db.append("note-1", [{ type: "NoteAdded", data: { text: "hi" } }], { expectedVersion: "noStream" });
+  assert.deepEqual([raw.firstVersion, raw.lastVersion, raw.lastPosition], [1, 1, 3]);
+
+  await until(() => sync.status === "offline", "the offline status");
+  assert.equal(typeof sync.lastError, "string");
+  assert.ok(seen.some((s) => s.status === "offline" && s.leader === true));
+
+  const pending = await sync.pending();
+  assert.deepEqual(
+    pending.map((p) => [p.streamId, p.command?.name ?? null, p.pushed, p.events.length]),
+    [
+      ["account-acc-1", "bank.open", false, 2],
+      ["note-1", null, false, 1],
+    ],
+  );
+  assert.deepEqual(pending[0].command.input, { accountId: "acc-1", owner: "Ann", initialDeposit: "5" });
+  // Reads show the pending events on top of the (empty) confirmed log.
+  assert.deepEqual((await db.readAll()).map((e) => e.type), ["AccountOpened", "MoneyDeposited", "NoteAdded"]);
+  assert.equal((await db.bank().state("acc-1")).balance, "5.00");
+  // A rule is still checked locally, and nothing is kept of a refused command.
+  await assert.rejects(db.bank().execute("acc-1", { type: "Withdraw", amount: "6" }), (e) => {
+    assert.ok(e instanceof ChronikError);
+    assert.equal(e.code, "InsufficientFunds");
+    return true;
+  });
+  assert.equal((await sync.pending()).length, 2);
+  assert.deepEqual(await sync.conflicts(), []);
+  await assert.rejects(sync.discard("no-such-batch"), (e) => e.code === "UnknownBatch");
+  await assert.rejects(sync.retry(""), (e) => e.code === "InvalidInput");
+  assert.throws(() => sync.on("changed", () => {}), (e) => e.code === "InvalidInput");
+
+  off();
+  sync.stop();
+  sync.stop();
+  assert.equal(sync.status, "offline");
+  db.close();
+});
+
+test("sync refuses a database holding events written without sync", async () => {
+  const db = Chronik.inMemory();
+  await db.append("note-1", [{ type: "NoteAdded", data: {} }]);
+  await assert.rejects(db.sync({ url: "http://127.0.0.1:1", store: "notes" }), (e) => {
+    assert.equal(e.code, "InvalidInput");
+    assert.match(e.message, /1 events written without sync/);
+    return true;
+  });
+  await assert.rejects(db.sync({ url: "http://127.0.0.1:1", store: "notes", token: "has space" }), (e) => e.code === "InvalidInput");
+  db.close();
+});
