@@ -14,7 +14,10 @@
 //! - `streams`, keyed by `streamId`: each stream's head version and type;
 //! - `snapshots`, keyed by `[streamId, version]`;
 //! - `projections`, keyed by `name`: a projection's checkpoint and state together;
-//! - `meta`, keyed by `key`: `{ key: "schemaVersion", value }` and `{ key: "createdAt", value }`.
+//! - `meta`, keyed by `key`: `{ key: "schemaVersion", value }` and `{ key: "createdAt", value }`;
+//! - `outbox`, keyed by `key`: `{ key: "state", value }`, the store's
+//!   [`ReplicaState`] as a sync replica (revision, synced mark, pending batches,
+//!   conflicts) as JSON; no record is the empty state.
 //!
 //! **Versioning.** The database version is the schema version. Opening runs the missing
 //! migration steps (one per version, see `open.rs`; version 3 rewrote the rows of older
@@ -43,9 +46,20 @@
 //! runs overlapping readwrite transactions on the same stores one after another, also
 //! across tabs, so two writers can never both take the same version.
 //!
+//! **Replica.** [`IdbStore`] is a [`ReplicaStore`]: a
+//! [`write_replica`](ReplicaStore::write_replica) is one transaction over `events`,
+//! `streams` and `outbox` that reads the stored state and an import's context, decides
+//! with [`plan_replica_write`], adds the confirmed events exactly as an import does (the
+//! same code) and puts the new state; an [`adopt_local_log`](ReplicaStore::adopt_local_log)
+//! is one transaction that reads the state and the whole log, decides with
+//! [`plan_adoption_write`], clears `events`, `streams`, `snapshots` and `projections`
+//! and puts the new state.
+//!
 //! **Notifications.** After each committed append or import the store calls its local
 //! listeners and posts `{ db, lastPosition, sender }` on the `BroadcastChannel`
-//! [`channel_name`]; see [`IdbStore::on_append`].
+//! [`channel_name`]; see [`IdbStore::on_append`]. After each committed replica write or
+//! adoption it does the same with `{ db, replicaRevision, sender }`; see
+//! [`IdbStore::on_replica_change`].
 
 #![deny(missing_docs)]
 
