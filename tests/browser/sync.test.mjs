@@ -32,12 +32,35 @@ async function device(store) {
   return { context, page };
 }
 
+/** Polls `fn` (which may be async: `waitForFunction` would take its promise for a true
+ * value) in the page until it returns a true value. */
+async function waitFor(page, fn, arg, what, timeout = 30_000) {
+  const started = Date.now();
+  for (;;) {
+    const value = await page.evaluate(fn, arg);
+    if (value) return value;
+    if (Date.now() - started > timeout) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Waits until the device has sent everything and is caught up. */
-async function settled(page, timeout = 30_000) {
-  await page.waitForFunction(
-    async () => window.sync.status === "live" && (await window.sync.pending()).length === 0,
-    null,
-    { timeout, polling: 100 },
+async function settled(page, sync = "sync") {
+  await waitFor(
+    page,
+    async (name) => window[name].status === "live" && (await window[name].pending()).length === 0,
+    sync,
+    "a live sync with nothing pending",
+  );
+}
+
+/** Waits until account `account` shows `balance` on the device. */
+async function balanceIs(page, account, balance) {
+  await waitFor(
+    page,
+    async ({ account, balance }) => (await window.db.bank().state(account))?.balance === balance,
+    { account, balance },
+    `balance ${balance}`,
   );
 }
 
@@ -61,10 +84,7 @@ test("two devices: an offline device's withdrawal that no longer fits becomes a 
     window.db.bank().execute("acc-1", { type: "OpenAccount", owner: "Alice", initialDeposit: "100" }),
   );
   await settled(a.page);
-  await b.page.waitForFunction(async () => (await window.db.bank().state("acc-1"))?.balance === "100.00", null, {
-    timeout: 30_000,
-    polling: 100,
-  });
+  await balanceIs(b.page, "acc-1", "100.00");
 
   // A goes offline and writes: shown at once, pending.
   await a.context.setOffline(true);
@@ -86,10 +106,7 @@ test("two devices: an offline device's withdrawal that no longer fits becomes a 
   // A comes back: its deposit is decided again on B's withdrawal, its withdrawal no longer fits.
   await a.context.setOffline(false);
   await settled(a.page);
-  await b.page.waitForFunction(async () => (await window.db.bank().state("acc-1"))?.balance === "60.00", null, {
-    timeout: 30_000,
-    polling: 100,
-  });
+  await balanceIs(b.page, "acc-1", "60.00");
   assert.equal(await balance(a.page, "acc-1"), "60.00");
   assert.equal(await balance(b.page, "acc-1"), "60.00");
 
@@ -181,11 +198,7 @@ test("the README's sync example runs as written", async () => {
   const logs = [];
   page.on("console", (m) => logs.push(m.text()));
   await page.evaluate(`(async () => { const { Chronik } = window.chronik; ${body}; window.readmeSync = sync; window.readmeDb = db; })()`);
-  await page.waitForFunction(
-    async () => window.readmeSync.status === "live" && (await window.readmeSync.pending()).length === 0,
-    null,
-    { timeout: 30_000, polling: 100 },
-  );
+  await settled(page, "readmeSync");
   const log = await serverLog(store);
   assert.deepEqual(log.map((e) => e.type), ["AccountOpened", "MoneyDeposited"]);
   assert.ok(logs.includes("live"), `the status changes are logged: ${logs.join(" | ")}`);

@@ -74,14 +74,48 @@ test("offline, writes are kept, shown and pending; stop() ends the sync", async 
   db.close();
 });
 
-test("sync refuses a database holding events written without sync", async () => {
+test("a database used before it ever synced uploads what it holds", async () => {
   const db = Chronik.inMemory();
-  await db.append("note-1", [{ type: "NoteAdded", data: {} }]);
+  await db.append("note-1", [{ type: "NoteAdded", data: { text: "offline first" } }]);
+  const before = await db.readAll();
+  const sync = await db.sync({ url: `http://127.0.0.1:${await closedPort()}`, store: "notes", pollMs: 100 });
+  const pending = await sync.pending();
+  assert.deepEqual(
+    pending.map((p) => [p.streamId, p.command ?? null, p.events.map((e) => e.id)]),
+    [["note-1", null, [before[0].id]]],
+  );
+  // The same events, versions and positions as before, now pending.
+  assert.deepEqual(
+    (await db.readAll()).map((e) => [e.id, e.version, e.position, e.data.text]),
+    before.map((e) => [e.id, e.version, e.position, e.data.text]),
+  );
   await assert.rejects(db.sync({ url: "http://127.0.0.1:1", store: "notes" }), (e) => {
     assert.equal(e.code, "InvalidInput");
-    assert.match(e.message, /1 events written without sync/);
+    assert.match(e.message, /already syncs/);
     return true;
   });
-  await assert.rejects(db.sync({ url: "http://127.0.0.1:1", store: "notes", token: "has space" }), (e) => e.code === "InvalidInput");
+  sync.stop();
+  db.close();
+});
+
+test("sync refuses bad options with InvalidInput", async () => {
+  const db = Chronik.inMemory();
+  for (const options of [
+    undefined,
+    null,
+    "http://127.0.0.1:1",
+    { url: "ftp://127.0.0.1", store: "notes" },
+    { url: "http://127.0.0.1:1" },
+    { url: "http://127.0.0.1:1", store: "" },
+    { url: "http://127.0.0.1:1", store: "notes", token: "has space" },
+    { url: "http://127.0.0.1:1", store: "notes", pollMs: -1 },
+    { url: "http://127.0.0.1:1", store: "notes", extra: true },
+  ]) {
+    await assert.rejects(db.sync(options), (e) => {
+      assert.ok(e instanceof ChronikError, `${JSON.stringify(options)}: ${e}`);
+      assert.equal(e.code, "InvalidInput");
+      return true;
+    });
+  }
   db.close();
 });

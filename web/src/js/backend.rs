@@ -301,25 +301,16 @@ impl EventStore for Confirmed {
 
 impl ReplicaStore for Confirmed {
     async fn replica_state(&self) -> Result<ReplicaState, StoreError> {
-        match &*self.0 {
-            Store::Memory(s) => s.replica_state().await,
-            Store::Idb(_) => Err(idb_cannot_sync()),
-        }
+        dispatch!(self.0, s => s.replica_state())
     }
 
     async fn write_replica(&self, write: ReplicaWrite) -> Result<ReplicaState, StoreError> {
-        match &*self.0 {
-            Store::Memory(s) => s.write_replica(write).await,
-            Store::Idb(_) => Err(idb_cannot_sync()),
-        }
+        dispatch!(self.0, s => s.write_replica(write))
     }
-}
 
-/// IndexedDB keeps no outbox yet (branch `sync-idb`).
-fn idb_cannot_sync() -> StoreError {
-    StoreError::InvalidInput(
-        "sync is not available for IndexedDB databases yet; use Chronik.inMemory()".into(),
-    )
+    async fn adopt_local_log(&self) -> Result<ReplicaState, StoreError> {
+        dispatch!(self.0, s => s.adopt_local_log())
+    }
 }
 
 impl EventStore for Backend {

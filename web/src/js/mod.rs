@@ -100,8 +100,9 @@ struct Shared {
     subscribers: Subscribers,
     /// Every projection of this database, one runner per name.
     projections: Projections,
-    /// Hears appends made by other tabs (IndexedDB only); dropping it stops listening.
-    remote: RefCell<Option<chronik_idb::AppendListener>>,
+    /// Hears appends and replica changes (a sync's writes, local writes while syncing)
+    /// made by other tabs (IndexedDB only); dropping them stops listening.
+    remote: RefCell<Vec<chronik_idb::AppendListener>>,
 }
 
 impl Shared {
@@ -158,7 +159,7 @@ impl Chronik {
             clock,
             subscribers: Subscribers::default(),
             projections: Projections::default(),
-            remote: RefCell::new(None),
+            remote: RefCell::new(Vec::new()),
         });
         if let Some(store) = shared.store.idb() {
             if let Store::Idb(idb) = &*store {
@@ -170,7 +171,26 @@ impl Chronik {
                         }
                     })
                     .map_err(store_error)?;
-                *shared.remote.borrow_mut() = Some(listener);
+                shared.remote.borrow_mut().push(listener);
+                // Another tab's sync confirmed, decided again or dropped events this
+                // tab's views may have read as pending, or another tab wrote while
+                // syncing: views are read again, and the leading tab pushes.
+                let weak: Weak<Shared> = Rc::downgrade(&shared);
+                let listener = idb
+                    .on_remote_replica_change(move |_| {
+                        let Some(shared) = weak.upgrade() else {
+                            return;
+                        };
+                        shared.projections.invalidate();
+                        shared.changed();
+                        if let Some(mode) = shared.store.replica() {
+                            if mode.sync.state().leader {
+                                mode.sync.wake();
+                            }
+                        }
+                    })
+                    .map_err(store_error)?;
+                shared.remote.borrow_mut().push(listener);
             }
         }
         Ok(Chronik { shared })
@@ -647,7 +667,7 @@ impl Chronik {
             return;
         }
         self.shared.subscribers.stop_all();
-        self.shared.remote.borrow_mut().take();
+        self.shared.remote.borrow_mut().clear();
         self.shared.projections.clear();
         self.shared.store.close();
     }

@@ -408,8 +408,8 @@ impl Chronik {
     /// `options.url` and starts syncing: local writes are kept and shown at once,
     /// pushed when the server can be reached, and decided again on the server's state
     /// when someone else wrote first (a command that no longer fits becomes a conflict,
-    /// in `conflicts()`). Rejects with `InvalidInput` when the database already syncs or
-    /// holds events written without sync.
+    /// in `conflicts()`). A database that never synced uploads the events it holds.
+    /// Rejects with `InvalidInput` when the database already syncs.
     #[wasm_bindgen(unchecked_return_type = "Promise<Sync>")]
     pub fn sync(
         &self,
@@ -429,14 +429,10 @@ async fn start(shared: Rc<Shared>, options: SyncOptions) -> Result<SyncJs, JsVal
     }
     let confirmed: Confirmed = shared.store.confirmed().map_err(store_error)?;
     let state = confirmed.replica_state().await.map_err(store_error)?;
-    let head = confirmed.head_position().await.map_err(store_error)?;
-    if head > 0 && state.revision == 0 {
-        return Err(input::invalid(
-            "sync",
-            format!(
-                "this database holds {head} events written without sync; a replica's log is the server's: sync an empty database"
-            ),
-        ));
+    // A database used before it ever synced: its own log (local positions) becomes
+    // pending, to be uploaded, and the views show the same events as before.
+    if !state.synced && confirmed.head_position().await.map_err(store_error)? > 0 {
+        confirmed.adopt_local_log().await.map_err(store_error)?;
     }
     let lock_name = match &*confirmed.0 {
         Store::Idb(idb) => Some(SyncConfig::lock_for_database(idb.name())),
