@@ -465,18 +465,7 @@ impl Inner {
         if state == before && !store_changed {
             return;
         }
-        if state.leader && !state.stopped {
-            if let Some(channel) = &self.channel {
-                let msg = json!({
-                    "kind": "status",
-                    "status": state.status,
-                    "lastError": state.last_error,
-                });
-                if let Ok(msg) = js_sys::JSON::parse(&msg.to_string()) {
-                    let _ = channel.post_message(&msg);
-                }
-            }
-        }
+        self.post_status();
         let change = SyncChange {
             state,
             store_changed,
@@ -494,6 +483,28 @@ impl Inner {
 
     fn stopped(&self) -> bool {
         self.state.borrow().stopped
+    }
+
+    /// The leader tells the followers its status.
+    fn post_status(&self) {
+        let state = self.state.borrow().clone();
+        if !state.leader || state.stopped {
+            return;
+        }
+        let msg = json!({
+            "kind": "status",
+            "status": state.status,
+            "lastError": state.last_error,
+        });
+        self.post(&msg);
+    }
+
+    fn post(&self, msg: &Value) {
+        if let Some(channel) = &self.channel {
+            if let Ok(msg) = js_sys::JSON::parse(&msg.to_string()) {
+                let _ = channel.post_message(&msg);
+            }
+        }
     }
 }
 
@@ -595,6 +606,8 @@ impl SyncHandle {
                 Some("wake") if leader => {
                     let _ = inner.wake.unbounded_send(Wake::Local);
                 }
+                // A new follower asks for the status, which changes rarely when idle.
+                Some("hello") if leader => inner.post_status(),
                 Some("status") if !leader => {
                     let status = get("status")
                         .and_then(|s| s.as_string())
@@ -615,6 +628,7 @@ impl SyncHandle {
         });
         channel.set_onmessage(Some(cb.as_ref().unchecked_ref()));
         self.inner.callbacks.borrow_mut().push(cb);
+        self.inner.post(&json!({ "kind": "hello" }));
     }
 
     /// The current state.
@@ -644,11 +658,7 @@ impl SyncHandle {
     pub fn wake(&self) {
         let leader = self.inner.state.borrow().leader;
         if !leader {
-            if let Some(channel) = &self.inner.channel {
-                if let Ok(msg) = js_sys::JSON::parse(r#"{"kind":"wake"}"#) {
-                    let _ = channel.post_message(&msg);
-                }
-            }
+            self.inner.post(&json!({ "kind": "wake" }));
         }
         let _ = self.inner.wake.unbounded_send(Wake::Local);
     }

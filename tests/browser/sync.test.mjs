@@ -207,3 +207,48 @@ test("the README's sync example runs as written", async () => {
   await page.evaluate(() => window.readmeSync.stop());
   await context.close();
 });
+
+test("IndexedDB: one tab of a database syncs, the other follows it and takes over when it closes", async () => {
+  const store = `tabs-${Date.now()}`;
+  const name = `sync-tabs-${Date.now()}`;
+  const context = await browser.newContext();
+  const open = async () => {
+    const page = await harnessPage(context);
+    await page.evaluate(
+      async ({ url, store, name }) => {
+        window.db = await window.chronik.Chronik.open(name);
+        window.sync = await window.db.sync({ url, store, pollMs: 500 });
+      },
+      { url: SERVER, store, name },
+    );
+    return page;
+  };
+  const first = await open();
+  await waitFor(first, () => window.sync.leader, null, "the first tab to lead");
+  const second = await open();
+  await waitFor(second, () => window.sync.status === "live", null, "the follower to show the leader's status");
+  assert.equal(await second.evaluate(() => window.sync.leader), false);
+
+  // A write in the follower tab is pushed by the leader.
+  await second.evaluate(() =>
+    window.db.bank().execute("acc-1", { type: "OpenAccount", owner: "Tab", initialDeposit: "5" }),
+  );
+  await waitFor(first, async () => (await window.sync.pending()).length === 0 && (await window.db.readAll()).length === 2, null, "the leader to push it");
+  assert.deepEqual((await serverLog(store)).map((e) => e.type), ["AccountOpened", "MoneyDeposited"]);
+  await balanceIs(second, "acc-1", "5.00");
+
+  // The leader closes: the follower takes over and syncs its next write itself.
+  await first.close();
+  await waitFor(second, () => window.sync.leader, null, "the second tab to take over");
+  await second.evaluate(() => window.db.bank().execute("acc-1", { type: "Deposit", amount: "1" }));
+  await settled(second);
+  assert.deepEqual((await serverLog(store)).map((e) => e.type), ["AccountOpened", "MoneyDeposited", "MoneyDeposited"]);
+  assert.equal((await second.evaluate(() => window.db.readAll())).length, 3);
+  assert.deepEqual(second.errors, []);
+  await second.evaluate(async (name) => {
+    window.sync.stop();
+    window.db.close();
+    await window.chronik.Chronik.deleteDatabase(name);
+  }, name);
+  await context.close();
+});
