@@ -71,6 +71,14 @@ test("offline, writes are kept, shown and pending; stop() ends the sync", async 
   sync.stop();
   sync.stop();
   assert.equal(sync.status, "offline");
+  // Stopped, writes stay pending for the next sync, which may start again.
+  await db.append("note-1", [{ type: "NoteAdded", data: { text: "later" } }]);
+  const again = await db.sync({ url, store: "notes", pollMs: 100 });
+  assert.deepEqual(
+    (await again.pending()).map((p) => p.streamId),
+    ["account-acc-1", "note-1", "note-1"],
+  );
+  again.stop();
   db.close();
 });
 

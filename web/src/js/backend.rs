@@ -153,23 +153,17 @@ impl Backend {
         self.replica.borrow().clone()
     }
 
-    /// Puts the backend in replica mode (`db.sync()`); `false` when it already is.
+    /// Puts the backend in replica mode (`db.sync()`), or gives it a new sync after
+    /// `sync.stop()`; `false` when a sync is running. A stopped sync leaves the backend in
+    /// replica mode: writes stay pending batches (the store's log is the server's), kept
+    /// for the next `db.sync()`.
     pub fn set_replica(&self, mode: Rc<ReplicaMode>) -> bool {
         let mut slot = self.replica.borrow_mut();
-        if slot.is_some() {
+        if slot.as_ref().is_some_and(|m| !m.sync.state().stopped) {
             return false;
         }
         *slot = Some(mode);
         true
-    }
-
-    /// Leaves replica mode (`sync.stop()`): local writes go to the store directly again.
-    /// Pending batches stay in the outbox for the next `db.sync()`.
-    pub fn clear_replica(&self, mode: &Rc<ReplicaMode>) {
-        let mut slot = self.replica.borrow_mut();
-        if slot.as_ref().is_some_and(|m| Rc::ptr_eq(m, mode)) {
-            slot.take();
-        }
     }
 
     /// The IndexedDB store, when this is one, it is open and its rows are the API's view
@@ -333,10 +327,11 @@ impl EventStore for Backend {
         let n = batch.events.len() as u64;
         let last_version = view.stream_version(stream_id).await?.unwrap_or(n);
         let last_position = view.head_position().await?;
+        let before_first = n.saturating_sub(1);
         Ok(AppendResult {
-            first_version: last_version.saturating_sub(n - 1),
+            first_version: last_version.saturating_sub(before_first),
             last_version,
-            first_position: last_position.saturating_sub(n - 1),
+            first_position: last_position.saturating_sub(before_first),
             last_position,
         })
     }

@@ -368,13 +368,10 @@ impl SyncJs {
         })
     }
 
-    /// Stops syncing. Pending writes stay in the database for the next `db.sync()`;
-    /// writes from now on go to the database directly and never reach the server.
-    /// Stopping twice does nothing.
+    /// Stops syncing. Writes go on as before, shown at once and pending, kept in the
+    /// database until the next `db.sync()` pushes them. Stopping twice does nothing.
     pub fn stop(&self) {
         self.mode.sync.stop();
-        self.shared.store.clear_replica(&self.mode);
-        self.shared.projections.invalidate();
         self.listeners.borrow_mut().clear();
     }
 }
@@ -424,7 +421,11 @@ impl Chronik {
 }
 
 async fn start(shared: Rc<Shared>, options: SyncOptions) -> Result<SyncJs, JsValue> {
-    if shared.store.replica().is_some() {
+    if shared
+        .store
+        .replica()
+        .is_some_and(|m| !m.sync.state().stopped)
+    {
         return Err(input::invalid("sync", "this database already syncs"));
     }
     let confirmed: Confirmed = shared.store.confirmed().map_err(store_error)?;
