@@ -793,6 +793,10 @@ async fn run<S, R>(
         None => return,
     }
     let head = Rc::new(Cell::new(engine.confirmed_position().await.unwrap_or(0)));
+    // The live stream starts once caught up, from the confirmed head: before that it
+    // would replay the log the pulls are reading anyway.
+    let (caught_up_tx, caught_up) = futures::channel::oneshot::channel::<()>();
+    let mut caught_up_tx = Some(caught_up_tx);
     if config.live {
         if let Some(strong) = inner.upgrade() {
             let transport = Rc::clone(engine.transport());
@@ -800,6 +804,10 @@ async fn run<S, R>(
             let wake = strong.wake.clone();
             let (head, inner, config) = (Rc::clone(&head), inner.clone(), config.clone());
             wasm_bindgen_futures::spawn_local(async move {
+                // Dropped unsent: the sync stopped first.
+                if caught_up.await.is_err() {
+                    return;
+                }
                 let mut backoff = config.min_backoff_ms;
                 while inner.upgrade().is_some_and(|i| !i.stopped()) {
                     let heard = Cell::new(false);
@@ -861,6 +869,9 @@ async fn run<S, R>(
         let woke = match outcome {
             Ok(StepOutcome::Idle) => {
                 backoff = config.min_backoff_ms;
+                if let Some(tx) = caught_up_tx.take() {
+                    let _ = tx.send(());
+                }
                 wait(&mut wakes, config.poll_ms).await
             }
             Ok(StepOutcome::NetworkFailure { .. }) | Err(_) => {
