@@ -32,6 +32,12 @@ test("offline, writes are kept, shown and pending; stop() ends the sync", async 
   const sync = await db.sync({ url, store: "notes", pollMs: 100, timeoutMs: 2000 });
   const seen = [];
   const off = sync.on("change", (s) => seen.push(s));
+  const removed = [];
+  const kept = [];
+  const offRemoved = sync.on("change", (s) => removed.push(s.status));
+  offRemoved();
+  sync.on("change", (s) => kept.push(s.status));
+  offRemoved(); // an old off function removes nothing added since
   assert.equal(sync.leader, true);
 
   const account = await db.bank().execute("acc-1", { type: "OpenAccount", owner: "Ann", initialDeposit: "5" });
@@ -42,6 +48,8 @@ test("offline, writes are kept, shown and pending; stop() ends the sync", async 
   await until(() => sync.status === "offline", "the offline status");
   assert.equal(typeof sync.lastError, "string");
   assert.ok(seen.some((s) => s.status === "offline" && s.leader === true));
+  assert.deepEqual(removed, []);
+  assert.ok(kept.includes("offline"));
 
   const pending = await sync.pending();
   assert.deepEqual(

@@ -232,6 +232,8 @@ pub struct SyncJs {
     mode: Rc<ReplicaMode>,
     /// The `change` listeners: `off` functions remove them.
     listeners: Rc<RefCell<Vec<(u64, js_sys::Function)>>>,
+    /// The next listener's id (ids are never reused, so an old `off` removes nothing new).
+    next_listener: std::cell::Cell<u64>,
 }
 
 impl SyncJs {
@@ -315,12 +317,9 @@ impl SyncJs {
             ));
         }
         let listener = input::function(&listener, "listener")?;
-        let id = {
-            let mut list = self.listeners.borrow_mut();
-            let id = list.last().map_or(0, |(i, _)| i + 1);
-            list.push((id, listener));
-            id
-        };
+        let id = self.next_listener.get();
+        self.next_listener.set(id + 1);
+        self.listeners.borrow_mut().push((id, listener));
         let weak: Weak<RefCell<Vec<(u64, js_sys::Function)>>> = Rc::downgrade(&self.listeners);
         let off = Closure::<dyn Fn()>::new(move || {
             if let Some(list) = weak.upgrade() {
@@ -469,6 +468,7 @@ async fn start(shared: Rc<Shared>, options: SyncOptions) -> Result<SyncJs, JsVal
         shared: Rc::clone(&shared),
         mode: Rc::clone(&mode),
         listeners: Rc::clone(&listeners),
+        next_listener: std::cell::Cell::new(0),
     };
     let weak_shared = Rc::downgrade(&shared);
     let weak_listeners = Rc::downgrade(&listeners);
