@@ -159,7 +159,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     });
     // Not chronik-postgres: its tests need a server and run in the next step.
     step("native tests", &mut || {
-        suite(&mut cmd(
+        let rust = suite(&mut cmd(
             "cargo",
             &[
                 "test",
@@ -174,7 +174,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "chronik",
                 "--all-features",
             ],
-        ))
+        ));
+        // The IndexedDB crate's unit tests that need no browser (how the sync transport
+        // reads the server's answers); its other tests run in Chromium below.
+        let idb = suite(&mut cmd("cargo", &["test", "-p", "chronik-idb", "--lib"]));
+        Tally {
+            passed: rust.passed + idb.passed,
+            failed: rust.failed + idb.failed,
+        }
     });
     step(POSTGRES_STEP, &mut postgres_step);
     step("IndexedDB store in headless Chromium", &mut || {
