@@ -140,6 +140,18 @@ test("two devices: an offline device's withdrawal that no longer fits becomes a 
     );
   }
 
+  // Retried on the current state it is refused again and stays a conflict.
+  const retried = await a.page.evaluate(async () => {
+    try {
+      await window.sync.retry((await window.sync.conflicts())[0].id);
+      return "resolved";
+    } catch (e) {
+      return `${e.code}: ${e.message}`;
+    }
+  });
+  assert.equal(retried, "CommandRejected: command rejected: insufficient funds: balance 60.00, amount 80.00");
+  assert.equal((await a.page.evaluate(() => window.sync.conflicts())).length, 1);
+
   // Discarding the conflict forgets it; nothing of it was applied.
   await a.page.evaluate(async () => window.sync.discard((await window.sync.conflicts())[0].id));
   assert.deepEqual(await a.page.evaluate(() => window.sync.conflicts()), []);
