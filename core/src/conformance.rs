@@ -15,6 +15,19 @@
 //!     MemoryStore::new(clock, SequentialIds::new("evt"))
 //! }));
 //! ```
+//!
+//! [`run_replica`] runs the cases of a [`ReplicaStore`](crate::sync::ReplicaStore) (the
+//! outbox, confirmed imports, adoption of a local log) the same way, and reopens the
+//! store where the factory can, to check that the state is durable:
+//!
+//! ```
+//! use chronik_core::{conformance, MemoryStore, SequentialIds};
+//!
+//! futures::executor::block_on(conformance::run_replica(
+//!     |clock| async move { MemoryStore::new(clock, SequentialIds::new("evt")) },
+//!     |_store, _clock| async { None }, // its data goes with it
+//! ));
+//! ```
 
 use std::future::Future;
 use std::pin::pin;
@@ -31,6 +44,10 @@ use crate::store::{
     Checkpoint, Direction, EventStore, ReadAllOptions, ReadStreamOptions, Snapshot,
 };
 use crate::StoreError;
+
+mod replica;
+
+pub use replica::*;
 
 /// Where every case's clock starts: 2023-11-14T22:13:20Z.
 pub const START_MS: i64 = 1_700_000_000_000;

@@ -13,7 +13,10 @@ use crate::store::{
     stream_category, Checkpoint, Direction, EventStore, ReadAllOptions, ReadStreamOptions,
     Snapshot, StreamInfo,
 };
-use crate::sync::{plan_replica_write, ReplicaContext, ReplicaState, ReplicaStore, ReplicaWrite};
+use crate::sync::{
+    plan_adoption_write, plan_replica_write, ReplicaContext, ReplicaState, ReplicaStore,
+    ReplicaWrite,
+};
 
 #[derive(Default)]
 struct Inner {
@@ -329,6 +332,7 @@ impl ReplicaStore for MemoryStore {
             write,
             ReplicaContext {
                 revision: inner.replica.revision,
+                synced: inner.replica.synced,
                 import: ImportContext {
                     head_position: inner.events.len() as u64,
                     stream_versions: &stream_versions,
@@ -339,6 +343,18 @@ impl ReplicaStore for MemoryStore {
         if let Some(import) = import {
             inner.push(import.events);
         }
+        inner.replica = state.clone();
+        Ok(state)
+    }
+
+    async fn adopt_local_log(&self) -> Result<ReplicaState, StoreError> {
+        let mut inner = self.inner.borrow_mut();
+        let state = plan_adoption_write(inner.replica.clone(), &inner.events)?;
+        inner.events.clear();
+        inner.streams.clear();
+        inner.ids.clear();
+        inner.snapshots.clear();
+        inner.checkpoints.clear();
         inner.replica = state.clone();
         Ok(state)
     }

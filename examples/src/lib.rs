@@ -11,6 +11,7 @@
 //! | [`services`] | simulated inventory, payment and shipping, event-sourced, with [`Faults`] | `inventory-main`, `payment-{orderId}`, `shipment-{orderId}` |
 //! | [`saga`] | the fulfilment saga, resumable, with compensations | `saga-{orderId}` |
 //! | [`demo`] | [`DemoData`]: deterministic demo data for both domains, in batches | all of the above |
+//! | [`commands`] | [`DomainCommands`](commands::DomainCommands): the domains' commands by name (`bank.withdraw`, …), the [`CommandRunner`](chronik_core::sync::CommandRunner) sync rebases with | |
 //! | [`registry`] | the domains' read models, upcasters and stream categories, for shells | |
 //! | [`rng`] | [`SplitMix64`]: the deterministic PRNG behind failure injection and demo data | |
 //!
@@ -79,6 +80,7 @@
 
 pub mod bank;
 mod codec;
+pub mod commands;
 pub mod demo;
 pub mod money;
 pub mod orders;

@@ -14,7 +14,10 @@
 //! - `streams`, keyed by `streamId`: each stream's head version and type;
 //! - `snapshots`, keyed by `[streamId, version]`;
 //! - `projections`, keyed by `name`: a projection's checkpoint and state together;
-//! - `meta`, keyed by `key`: `{ key: "schemaVersion", value }` and `{ key: "createdAt", value }`.
+//! - `meta`, keyed by `key`: `{ key: "schemaVersion", value }` and `{ key: "createdAt", value }`;
+//! - `outbox`, keyed by `key`: `{ key: "state", value }`, the store's
+//!   [`ReplicaState`] as a sync replica (revision, synced mark, pending batches,
+//!   conflicts) as JSON; no record is the empty state.
 //!
 //! **Versioning.** The database version is the schema version. Opening runs the missing
 //! migration steps (one per version, see `open.rs`; version 3 rewrote the rows of older
@@ -43,9 +46,20 @@
 //! runs overlapping readwrite transactions on the same stores one after another, also
 //! across tabs, so two writers can never both take the same version.
 //!
+//! **Replica.** [`IdbStore`] is a [`ReplicaStore`]: a
+//! [`write_replica`](ReplicaStore::write_replica) is one transaction over `events`,
+//! `streams` and `outbox` that reads the stored state and an import's context, decides
+//! with [`plan_replica_write`], adds the confirmed events exactly as an import does (the
+//! same code) and puts the new state; an [`adopt_local_log`](ReplicaStore::adopt_local_log)
+//! is one transaction that reads the state and the whole log, decides with
+//! [`plan_adoption_write`], clears `events`, `streams`, `snapshots` and `projections`
+//! and puts the new state.
+//!
 //! **Notifications.** After each committed append or import the store calls its local
 //! listeners and posts `{ db, lastPosition, sender }` on the `BroadcastChannel`
-//! [`channel_name`]; see [`IdbStore::on_append`].
+//! [`channel_name`]; see [`IdbStore::on_append`]. After each committed replica write or
+//! adoption it does the same with `{ db, replicaRevision, sender }`; see
+//! [`IdbStore::on_replica_change`].
 
 #![deny(missing_docs)]
 
@@ -53,13 +67,19 @@ mod notify;
 mod open;
 pub mod platform;
 mod raw;
+pub mod sync;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use chronik_core::append::{
-    import_streams, plan_append, plan_import, AppendContext, AppendPlan, ImportContext, StoredId,
+    import_streams, plan_append, plan_import, AppendContext, AppendPlan, ImportContext, ImportPlan,
+    StoredId,
+};
+use chronik_core::sync::{
+    plan_adoption_write, plan_replica_write, ReplicaContext, ReplicaState, ReplicaStore,
+    ReplicaWrite,
 };
 use chronik_core::{
     stream_category, utc_date, AppendResult, Checkpoint, Clock, Direction, EventStore,
@@ -77,6 +97,7 @@ use web_sys::{
     IdbTransactionMode, IdbVersionChangeEvent, StorageManager,
 };
 
+use notify::Topic;
 pub use notify::{channel_name, AppendListener};
 pub use open::SCHEMA_VERSION;
 pub use platform::{JsClock, RandomUuids};
@@ -87,6 +108,9 @@ const STREAMS: &str = "streams";
 const SNAPSHOTS: &str = "snapshots";
 const PROJECTIONS: &str = "projections";
 const META: &str = "meta";
+const OUTBOX: &str = "outbox";
+/// The key of the one `outbox` record, which holds the [`ReplicaState`].
+const REPLICA_STATE: &str = "state";
 
 /// Largest integer a JS number holds exactly: the open upper bound of version ranges.
 const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
@@ -153,6 +177,102 @@ enum Batch {
     Written(AppendResult),
     /// The batch was stored before: nothing written.
     AlreadyAppended(AppendResult),
+}
+
+/// The reads an import needs inside its transaction (every stream it touches, the log
+/// head, every event id), issued at once, and then what they found: shared by
+/// [`import_events`](EventStore::import_events) and a replica write's `confirm`.
+struct ImportReads {
+    streams: Vec<(String, IdbRequest)>,
+    log: IdbRequest,
+    ids: Vec<IdbRequest>,
+}
+
+/// What [`ImportReads`] found: the owned parts of an [`ImportContext`].
+struct ImportFound {
+    stream_versions: BTreeMap<String, u64>,
+    head_position: u64,
+    stored_ids: Vec<Option<StoredId>>,
+}
+
+impl ImportFound {
+    fn context(&self) -> ImportContext<'_> {
+        ImportContext {
+            head_position: self.head_position,
+            stream_versions: &self.stream_versions,
+            stored_ids: &self.stored_ids,
+        }
+    }
+}
+
+impl ImportReads {
+    /// Issues the reads for an import of `events` in `tx` (over `events` and `streams`).
+    fn issue(tx: &IdbTransaction, events: &[RecordedEvent]) -> Result<Self, StoreError> {
+        let js = |e: JsValue| error_from_js(&e);
+        let event_store = tx.object_store(EVENTS).map_err(js)?;
+        let stream_store = tx.object_store(STREAMS).map_err(js)?;
+        let streams = import_streams(events)
+            .into_iter()
+            .map(|s| Ok((s.to_string(), stream_store.get(&JsValue::from_str(s))?)))
+            .collect::<Result<Vec<(String, IdbRequest)>, JsValue>>()
+            .map_err(js)?;
+        let log = event_store
+            .open_key_cursor_with_range_and_direction(&JsValue::NULL, IdbCursorDirection::Prev)
+            .map_err(js)?;
+        let by_id = event_store.index("eventId").map_err(js)?;
+        let ids = events
+            .iter()
+            .map(|e| by_id.get(&JsValue::from_str(&e.event_id)))
+            .collect::<Result<Vec<IdbRequest>, JsValue>>()
+            .map_err(js)?;
+        Ok(Self { streams, log, ids })
+    }
+
+    /// Awaits the last read (IndexedDB answers a transaction's requests in order, so then
+    /// every request issued before it is done too) and collects what they found.
+    async fn settle(self) -> Result<ImportFound, StoreError> {
+        let js = |e: JsValue| error_from_js(&e);
+        raw::request(self.ids.last().unwrap_or(&self.log))
+            .await
+            .map_err(js)?;
+        let mut stream_versions = BTreeMap::new();
+        for (stream, request) in &self.streams {
+            if let Some(info) = optional::<StreamInfo>(request.result().map_err(js)?)? {
+                stream_versions.insert(stream.clone(), info.version);
+            }
+        }
+        let head_position = cursor_position(self.log.result().map_err(js)?)?;
+        let mut stored_ids = Vec::with_capacity(self.ids.len());
+        for request in &self.ids {
+            let found: Option<RecordedEvent> = optional(request.result().map_err(js)?)?;
+            stored_ids.push(found.map(|e| StoredId {
+                stream_id: e.stream_id,
+                version: e.version,
+                position: e.position,
+            }));
+        }
+        Ok(ImportFound {
+            stream_versions,
+            head_position,
+            stored_ids,
+        })
+    }
+
+    /// Adds the planned events (keyed by their own positions) and puts every stream's
+    /// new head in `tx`, without awaiting each; the last event's position.
+    fn write(tx: &IdbTransaction, plan: &ImportPlan) -> Result<Option<u64>, StoreError> {
+        let js = |e: JsValue| error_from_js(&e);
+        let event_store = tx.object_store(EVENTS).map_err(js)?;
+        let stream_store = tx.object_store(STREAMS).map_err(js)?;
+        // Rows from one `JSON.parse`, as for an append.
+        for row in rows_to_js(&plan.events)?.iter() {
+            event_store.add(&row).map_err(js)?;
+        }
+        for info in &plan.streams {
+            put(&stream_store, &to_js(info)?)?;
+        }
+        Ok(plan.events.last().map(|e| e.position))
+    }
 }
 
 impl IdbStore {
@@ -238,6 +358,9 @@ impl IdbStore {
         if version >= 2 {
             expected.push(META);
         }
+        if version >= 4 {
+            expected.push(OUTBOX);
+        }
         let present = rexie.store_names();
         if let Some(missing) = expected.iter().find(|s| !present.iter().any(|p| p == *s)) {
             rexie.close();
@@ -291,7 +414,7 @@ impl IdbStore {
     /// Calls `callback` with the last position after every append (or import) committed
     /// through this store, synchronously before the append returns.
     pub fn on_local_append(&self, callback: impl Fn(u64) + 'static) -> AppendListener {
-        self.notifier.on_local(Rc::new(callback))
+        self.notifier.on_local(Topic::Append, Rc::new(callback))
     }
 
     /// Calls `callback` with the last position announced by every append committed
@@ -302,7 +425,7 @@ impl IdbStore {
         &self,
         callback: impl Fn(u64) + 'static,
     ) -> Result<AppendListener, StoreError> {
-        self.notifier.on_remote(Rc::new(callback))
+        self.notifier.on_remote(Topic::Append, Rc::new(callback))
     }
 
     /// Both [`on_local_append`](IdbStore::on_local_append) and
@@ -313,7 +436,38 @@ impl IdbStore {
         &self,
         callback: impl Fn(u64) + 'static,
     ) -> Result<AppendListener, StoreError> {
-        self.notifier.on_any(Rc::new(callback))
+        self.notifier.on_any(Topic::Append, Rc::new(callback))
+    }
+
+    /// Calls `callback` with the new revision after every replica write
+    /// ([`ReplicaStore::write_replica`]) or adoption ([`ReplicaStore::adopt_local_log`])
+    /// committed through this store, synchronously before it returns.
+    pub fn on_local_replica_change(&self, callback: impl Fn(u64) + 'static) -> AppendListener {
+        self.notifier.on_local(Topic::Replica, Rc::new(callback))
+    }
+
+    /// Calls `callback` with the new revision announced by every replica write or
+    /// adoption committed through another store on this database (other tabs, workers,
+    /// other [`IdbStore`]s in this tab), asynchronously: that tab's outbox, conflicts or
+    /// confirmed log changed, so a view built on this store's
+    /// [`replica_state`](ReplicaStore::replica_state) is stale and is read again.
+    pub fn on_remote_replica_change(
+        &self,
+        callback: impl Fn(u64) + 'static,
+    ) -> Result<AppendListener, StoreError> {
+        self.notifier.on_remote(Topic::Replica, Rc::new(callback))
+    }
+
+    /// Both [`on_local_replica_change`](IdbStore::on_local_replica_change) and
+    /// [`on_remote_replica_change`](IdbStore::on_remote_replica_change) with one
+    /// callback: every replica change of the database, wherever it was made. (Confirmed
+    /// events a replica write imports are announced to the append listeners too; an
+    /// adoption empties the log, which only the replica listeners hear.)
+    pub fn on_replica_change(
+        &self,
+        callback: impl Fn(u64) + 'static,
+    ) -> Result<AppendListener, StoreError> {
+        self.notifier.on_any(Topic::Replica, Rc::new(callback))
     }
 
     /// Asks the browser to keep this origin's storage under pressure
@@ -609,63 +763,101 @@ impl IdbStore {
         tx: &IdbTransaction,
         events: Vec<RecordedEvent>,
     ) -> Result<(u64, u64), StoreError> {
-        let js = |e: JsValue| error_from_js(&e);
-        let event_store = tx.object_store(EVENTS).map_err(js)?;
-        let stream_store = tx.object_store(STREAMS).map_err(js)?;
+        let reads = ImportReads::issue(tx, &events)?.settle().await?;
+        let plan = plan_import(events, reads.context())?;
+        let last_position = ImportReads::write(tx, &plan)?.unwrap_or(reads.head_position);
+        Ok((plan.events.len() as u64, last_position))
+    }
 
-        // Issue every read at once; requests complete in order, so awaiting the last one
-        // means all are done.
-        let stream_requests = import_streams(&events)
-            .into_iter()
-            .map(|s| Ok((s.to_string(), stream_store.get(&JsValue::from_str(s))?)))
-            .collect::<Result<Vec<(String, IdbRequest)>, JsValue>>()
-            .map_err(js)?;
-        let log_request = event_store
-            .open_key_cursor_with_range_and_direction(&JsValue::NULL, IdbCursorDirection::Prev)
-            .map_err(js)?;
-        let by_id = event_store.index("eventId").map_err(js)?;
-        let id_requests = events
-            .iter()
-            .map(|e| by_id.get(&JsValue::from_str(&e.event_id)))
-            .collect::<Result<Vec<IdbRequest>, JsValue>>()
-            .map_err(js)?;
-        raw::request(id_requests.last().unwrap_or(&log_request))
-            .await
-            .map_err(js)?;
-
-        let mut stream_versions = BTreeMap::new();
-        for (stream, request) in &stream_requests {
-            if let Some(info) = optional::<StreamInfo>(request.result().map_err(js)?)? {
-                stream_versions.insert(stream.clone(), info.version);
+    /// A replica write: one readwrite transaction over `events`, `streams` and `outbox`.
+    /// It issues the read of the stored state and the reads of an import of `confirm`
+    /// at once, decides with [`plan_replica_write`], writes the import as
+    /// [`import_events`](EventStore::import_events) does and puts the new state; then
+    /// awaits the commit and announces the confirmed events (if any) and the change.
+    async fn write_replica_tx(&self, write: ReplicaWrite) -> Result<ReplicaState, StoreError> {
+        let tx = self.write_tx(&[EVENTS, STREAMS, OUTBOX])?;
+        match self.replica_batch(&tx, write).await {
+            Ok((state, last_position)) => {
+                raw::transaction(&tx).await.map_err(|e| self.fail(e))?;
+                if let Some(last_position) = last_position {
+                    self.notifier.appended(last_position);
+                }
+                self.notifier.replica_changed(state.revision);
+                Ok(state)
+            }
+            Err(err) => {
+                let _ = tx.abort();
+                Err(self.fail(err))
             }
         }
-        let head_position = cursor_position(log_request.result().map_err(js)?)?;
-        let mut stored_ids = Vec::with_capacity(events.len());
-        for request in &id_requests {
-            let found: Option<RecordedEvent> = optional(request.result().map_err(js)?)?;
-            stored_ids.push(found.map(|e| StoredId {
-                stream_id: e.stream_id,
-                version: e.version,
-                position: e.position,
-            }));
-        }
-        let plan = plan_import(
-            events,
-            ImportContext {
-                head_position,
-                stream_versions: &stream_versions,
-                stored_ids: &stored_ids,
+    }
+
+    /// The reads, decision and writes of a replica write inside `tx`: the new state and,
+    /// when it confirmed events, the last one's position. The caller commits or aborts.
+    async fn replica_batch(
+        &self,
+        tx: &IdbTransaction,
+        write: ReplicaWrite,
+    ) -> Result<(ReplicaState, Option<u64>), StoreError> {
+        let js = |e: JsValue| error_from_js(&e);
+        let outbox = tx.object_store(OUTBOX).map_err(js)?;
+        // Issued first, so it is done once the import's last read is.
+        let state_request = outbox.get(&JsValue::from_str(REPLICA_STATE)).map_err(js)?;
+        let reads = ImportReads::issue(tx, &write.confirm)?.settle().await?;
+        let stored = state_from_row(state_request.result().map_err(js)?)?;
+        let (import, state) = plan_replica_write(
+            write,
+            ReplicaContext {
+                revision: stored.revision,
+                synced: stored.synced,
+                import: reads.context(),
             },
         )?;
-        let last_position = plan.events.last().map_or(head_position, |e| e.position);
-        // Rows from one `JSON.parse`, as for an append.
-        for row in rows_to_js(&plan.events)?.iter() {
-            event_store.add(&row).map_err(js)?;
+        let last_position = match &import {
+            Some(plan) => ImportReads::write(tx, plan)?,
+            None => None,
+        };
+        outbox.put(&state_row(&state)?).map_err(js)?;
+        Ok((state, last_position))
+    }
+
+    /// An adoption: one readwrite transaction over every store but `meta`. It reads the
+    /// stored state and the whole log, decides with [`plan_adoption_write`], clears
+    /// `events`, `streams`, `snapshots` and `projections` and puts the new state; then
+    /// awaits the commit and announces the change.
+    async fn adopt_tx(&self) -> Result<ReplicaState, StoreError> {
+        let tx = self.write_tx(&[EVENTS, STREAMS, SNAPSHOTS, PROJECTIONS, OUTBOX])?;
+        match self.adopt_batch(&tx).await {
+            Ok(state) => {
+                raw::transaction(&tx).await.map_err(|e| self.fail(e))?;
+                self.notifier.replica_changed(state.revision);
+                Ok(state)
+            }
+            Err(err) => {
+                let _ = tx.abort();
+                Err(self.fail(err))
+            }
         }
-        for info in &plan.streams {
-            put(&stream_store, &to_js(info)?)?;
+    }
+
+    async fn adopt_batch(&self, tx: &IdbTransaction) -> Result<ReplicaState, StoreError> {
+        let js = |e: JsValue| error_from_js(&e);
+        let outbox = tx.object_store(OUTBOX).map_err(js)?;
+        let events = tx.object_store(EVENTS).map_err(js)?;
+        let state_request = outbox.get(&JsValue::from_str(REPLICA_STATE)).map_err(js)?;
+        let rows_request = events.get_all().map_err(js)?;
+        let rows: js_sys::Array = raw::request(&rows_request)
+            .await
+            .map_err(js)?
+            .unchecked_into();
+        let stored = state_from_row(state_request.result().map_err(js)?)?;
+        let log: Vec<RecordedEvent> = rows_from_js(rows.iter().collect())?;
+        let state = plan_adoption_write(stored, &log)?;
+        for store in [EVENTS, STREAMS, SNAPSHOTS, PROJECTIONS] {
+            tx.object_store(store).and_then(|s| s.clear()).map_err(js)?;
         }
-        Ok((plan.events.len() as u64, last_position))
+        outbox.put(&state_row(&state)?).map_err(js)?;
+        Ok(state)
     }
 
     /// [`EventStore::stats`] from the indexes in one read transaction: IndexedDB counts
@@ -865,6 +1057,30 @@ fn rows_from_js<T: DeserializeOwned>(rows: Vec<JsValue>) -> Result<Vec<T>, Store
     let text = js_sys::JSON::stringify(&array)
         .map_err(|e| StoreError::Corrupt(format!("cannot read stored rows: {e:?}")))?;
     serde_json::from_str(&String::from(text)).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The [`ReplicaState`] in an `outbox` record read by `get` (the empty state when there is
+/// none), decoded through one JSON string like [`rows_from_js`].
+fn state_from_row(row: JsValue) -> Result<ReplicaState, StoreError> {
+    if row.is_undefined() || row.is_null() {
+        return Ok(ReplicaState::default());
+    }
+    let value = js_sys::Reflect::get(&row, &JsValue::from_str("value"))
+        .map_err(|_| StoreError::Corrupt("the outbox record has no value".into()))?;
+    let text = js_sys::JSON::stringify(&value)
+        .map_err(|e| StoreError::Corrupt(format!("cannot read the outbox: {e:?}")))?;
+    serde_json::from_str(&String::from(text))
+        .map_err(|e| StoreError::Corrupt(format!("the outbox: {e}")))
+}
+
+/// The `outbox` record `{ key: "state", value }` holding `state`, made by one
+/// `JSON.parse` like [`rows_to_js`].
+fn state_row(state: &ReplicaState) -> Result<JsValue, StoreError> {
+    let text = serde_json::to_string(state)
+        .map_err(|e| StoreError::InvalidInput(format!("cannot store the outbox: {e}")))?;
+    let value = js_sys::JSON::parse(&text)
+        .map_err(|e| StoreError::InvalidInput(format!("cannot store the outbox: {e:?}")))?;
+    Ok(open::meta_record(REPLICA_STATE, value))
 }
 
 fn key(parts: &[JsValue]) -> JsValue {
@@ -1152,5 +1368,35 @@ impl EventStore for IdbStore {
             .await
             .map_err(self.rexie_err())?;
         row.map(from_js).transpose()
+    }
+}
+
+/// The store as a sync replica: its log is the confirmed log, and the outbox and the
+/// conflicts live in the `outbox` store (one record, written whole by each write).
+impl ReplicaStore for IdbStore {
+    async fn replica_state(&self) -> Result<ReplicaState, StoreError> {
+        let js = |e: JsValue| error_from_js(&e);
+        let tx = self.raw_tx(&[OUTBOX], IdbTransactionMode::Readonly)?;
+        let request = tx
+            .object_store(OUTBOX)
+            .and_then(|s| s.get(&JsValue::from_str(REPLICA_STATE)))
+            .map_err(|e| self.fail(js(e)))?;
+        let row = raw::request(&request).await.map_err(|e| self.fail(js(e)))?;
+        state_from_row(row)
+    }
+
+    /// One readwrite transaction over `events`, `streams` and `outbox`, decided by
+    /// [`plan_replica_write`] on what it reads there; the confirmed events are written as
+    /// an import is. Announced to the replica listeners (and, when it confirmed events,
+    /// to the append listeners) after the commit.
+    async fn write_replica(&self, write: ReplicaWrite) -> Result<ReplicaState, StoreError> {
+        self.write_replica_tx(write).await
+    }
+
+    /// One readwrite transaction over `events`, `streams`, `snapshots`, `projections` and
+    /// `outbox`, decided by [`plan_adoption_write`] on the whole log and the stored
+    /// state read there; announced to the replica listeners after the commit.
+    async fn adopt_local_log(&self) -> Result<ReplicaState, StoreError> {
+        self.adopt_tx().await
     }
 }

@@ -1,9 +1,11 @@
-//! Append notifications. After every committed append (or import) an
-//! [`IdbStore`](super::IdbStore) calls its local listeners (this store, this tab) and
-//! posts `{ db, lastPosition, sender }` on the `BroadcastChannel` named
+//! Change notifications. After every committed append (or import) an
+//! [`IdbStore`](super::IdbStore) calls its local append listeners (this store, this tab)
+//! and posts `{ db, lastPosition, sender }` on the `BroadcastChannel` named
 //! `chronik:<db name>`, which every other store on the same database hears: other tabs,
-//! workers, and other `IdbStore` instances in this tab. A store ignores its own messages
-//! (`sender`).
+//! workers, and other `IdbStore` instances in this tab. After every committed replica
+//! write or adoption it does the same for its replica listeners with
+//! `{ db, replicaRevision, sender }`. A store ignores its own messages (`sender`), and
+//! each listener the messages of the other kind.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -28,8 +30,8 @@ struct LocalListeners {
     list: RefCell<Vec<(u64, Callback)>>,
 }
 
-/// A registered append listener. It is called until this is dropped or
-/// [`close`](AppendListener::close)d (also from inside the callback itself).
+/// A registered listener (of appends or of replica changes). It is called until this is
+/// dropped or [`close`](AppendListener::close)d (also from inside the callback itself).
 #[must_use = "the listener stops when this is dropped"]
 pub struct AppendListener {
     kind: Kind,
@@ -77,6 +79,26 @@ impl Drop for AppendListener {
     }
 }
 
+/// What a notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Topic {
+    /// Events were appended or imported: the notice carries the last position.
+    Append,
+    /// The replica's outbox (and maybe its confirmed log) changed: the notice carries
+    /// the new revision.
+    Replica,
+}
+
+impl Topic {
+    /// The message field carrying the notice's number.
+    fn field(self) -> &'static str {
+        match self {
+            Topic::Append => "lastPosition",
+            Topic::Replica => "replicaRevision",
+        }
+    }
+}
+
 /// The notification side of a store: its channel and its local listeners.
 pub(crate) struct Notifier {
     db: String,
@@ -84,6 +106,7 @@ pub(crate) struct Notifier {
     sender: String,
     channel: Option<BroadcastChannel>,
     local: Rc<LocalListeners>,
+    local_replica: Rc<LocalListeners>,
 }
 
 impl Notifier {
@@ -99,51 +122,77 @@ impl Notifier {
             // Absent in a few contexts (some embedded webviews): local listeners still work.
             channel: BroadcastChannel::new(&channel_name(db)).ok(),
             local: Rc::default(),
+            local_replica: Rc::default(),
+        }
+    }
+
+    fn listeners(&self, topic: Topic) -> &Rc<LocalListeners> {
+        match topic {
+            Topic::Append => &self.local,
+            Topic::Replica => &self.local_replica,
         }
     }
 
     /// Announces a committed append whose last event is at `last_position`.
     pub(crate) fn appended(&self, last_position: u64) {
+        self.announce(Topic::Append, last_position);
+    }
+
+    /// Announces a committed replica write (or adoption) that made `revision`.
+    pub(crate) fn replica_changed(&self, revision: u64) {
+        self.announce(Topic::Replica, revision);
+    }
+
+    fn announce(&self, topic: Topic, number: u64) {
         if let Some(channel) = &self.channel {
             let message = js_sys::Object::new();
             let set = |k: &str, v: JsValue| {
                 let _ = js_sys::Reflect::set(&message, &JsValue::from_str(k), &v);
             };
             set("db", self.db.as_str().into());
-            set("lastPosition", (last_position as f64).into());
+            set(topic.field(), (number as f64).into());
             set("sender", self.sender.as_str().into());
             // Posting only fails on a closed channel, which means nobody can listen.
             let _ = channel.post_message(&message);
         }
         // Clone first: a callback may add or remove listeners.
         let callbacks: Vec<Callback> = self
-            .local
+            .listeners(topic)
             .list
             .borrow()
             .iter()
             .map(|(_, c)| c.clone())
             .collect();
         for callback in callbacks {
-            callback(last_position);
+            callback(number);
         }
     }
 
-    pub(crate) fn on_local(&self, callback: Callback) -> AppendListener {
-        let id = self.local.next_id.get() + 1;
-        self.local.next_id.set(id);
-        self.local.list.borrow_mut().push((id, callback));
+    pub(crate) fn on_local(&self, topic: Topic, callback: Callback) -> AppendListener {
+        let local = self.listeners(topic);
+        let id = local.next_id.get() + 1;
+        local.next_id.set(id);
+        local.list.borrow_mut().push((id, callback));
         AppendListener {
             kind: Kind::Local {
-                list: Rc::downgrade(&self.local),
+                list: Rc::downgrade(local),
                 id,
             },
         }
     }
 
-    pub(crate) fn on_remote(&self, callback: Callback) -> Result<AppendListener, StoreError> {
+    pub(crate) fn on_remote(
+        &self,
+        topic: Topic,
+        callback: Callback,
+    ) -> Result<AppendListener, StoreError> {
         let channel = BroadcastChannel::new(&channel_name(&self.db)).map_err(|e| {
+            let what = match topic {
+                Topic::Append => "appends",
+                Topic::Replica => "replica changes",
+            };
             StoreError::Storage(format!(
-                "cannot listen for appends in other tabs: {}",
+                "cannot listen for {what} in other tabs: {}",
                 error_from_js(&e)
             ))
         })?;
@@ -153,10 +202,10 @@ impl Notifier {
             let get = |k: &str| js_sys::Reflect::get(&data, &JsValue::from_str(k)).ok();
             let from_db = get("db").and_then(|v| v.as_string());
             let from = get("sender").and_then(|v| v.as_string());
-            let position = get("lastPosition").and_then(|v| v.as_f64());
-            if let (Some(from_db), Some(position)) = (from_db, position) {
+            let number = get(topic.field()).and_then(|v| v.as_f64());
+            if let (Some(from_db), Some(number)) = (from_db, number) {
                 if from_db == db && from.as_deref() != Some(sender.as_str()) {
-                    callback(position as u64);
+                    callback(number as u64);
                 }
             }
         });
@@ -169,9 +218,13 @@ impl Notifier {
         })
     }
 
-    pub(crate) fn on_any(&self, callback: Callback) -> Result<AppendListener, StoreError> {
-        let remote = self.on_remote(callback.clone())?;
-        let local = self.on_local(callback);
+    pub(crate) fn on_any(
+        &self,
+        topic: Topic,
+        callback: Callback,
+    ) -> Result<AppendListener, StoreError> {
+        let remote = self.on_remote(topic, callback.clone())?;
+        let local = self.on_local(topic, callback);
         Ok(AppendListener {
             kind: Kind::Both {
                 _local: Box::new(local),

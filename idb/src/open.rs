@@ -17,7 +17,7 @@ use web_sys::{
 };
 
 use super::raw::{self, error_from_js};
-use super::{EVENTS, META, PROJECTIONS, SNAPSHOTS, STREAMS};
+use super::{EVENTS, META, OUTBOX, PROJECTIONS, SNAPSHOTS, STREAMS};
 
 /// How long an open or delete that another connection blocks may wait for that connection
 /// to close before it is reported as [`StoreError::Blocked`]. Connections that honour
@@ -38,7 +38,7 @@ type Migration = fn(&IdbDatabase, &IdbTransaction, f64, &Failure) -> Result<(), 
 
 /// `MIGRATIONS[n]` takes the database from version `n` to `n + 1`. Never edit a step that
 /// has shipped: append a new one (and the database version follows).
-const MIGRATIONS: &[Migration] = &[v1_event_log, v2_meta, v3_one_event_shape];
+const MIGRATIONS: &[Migration] = &[v1_event_log, v2_meta, v3_one_event_shape, v4_outbox];
 
 /// The IndexedDB schema version this code creates and expects: the number of migrations.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -168,6 +168,22 @@ fn v3_one_event_shape(
     request.set_onsuccess(Some(step.as_ref().unchecked_ref()));
     request.set_onerror(Some(step.as_ref().unchecked_ref()));
     *holder.borrow_mut() = Some(step);
+    Ok(())
+}
+
+/// v3 → v4: the `outbox` store of `{ key, value }` records, for the store as a sync
+/// replica: `{ key: "state", value }` holds its
+/// [`ReplicaState`](chronik_core::sync::ReplicaState) (revision, synced mark, pending
+/// batches, conflicts) as JSON. No row means the empty state (revision 0, never synced),
+/// so an upgraded database is a never-synced replica whose log can be adopted. The
+/// events and every other store are left as they were.
+fn v4_outbox(
+    db: &IdbDatabase,
+    _tx: &IdbTransaction,
+    _now: f64,
+    _failure: &Failure,
+) -> Result<(), JsValue> {
+    db.create_object_store_with_optional_parameters(OUTBOX, &key_path("key"))?;
     Ok(())
 }
 

@@ -26,6 +26,27 @@ async fn indexeddb_store_passes_the_conformance_suite() {
 }
 
 #[wasm_bindgen_test]
+async fn indexeddb_store_passes_the_replica_conformance_suite() {
+    conformance::run_replica(
+        |clock| async move {
+            IdbStore::open(&fresh_name("replica"), clock, RandomUuids)
+                .await
+                .expect("open a fresh database")
+        },
+        |store, clock| async move {
+            let name = store.name().to_string();
+            store.close();
+            Some(
+                IdbStore::open(&name, clock, RandomUuids)
+                    .await
+                    .expect("reopen the database"),
+            )
+        },
+    )
+    .await;
+}
+
+#[wasm_bindgen_test]
 async fn events_survive_closing_and_reopening_the_database() {
     let name = fresh_name("reopen");
     let store = IdbStore::open(&name, JsClock, RandomUuids).await.unwrap();

@@ -1,6 +1,6 @@
 //! IndexedDB store lifecycle tests in headless Chromium: schema versioning and upgrades,
-//! `versionchange` and blocked upgrades, cross-store notifications, concurrent writers,
-//! error mapping and storage estimates.
+//! `versionchange` and blocked upgrades, cross-store notifications (of appends and of
+//! replica changes), concurrent writers, error mapping and storage estimates.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
@@ -9,8 +9,10 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 
+use chronik_core::sync::{BatchOrigin, PendingBatch, ReplicaStore, ReplicaWrite};
 use chronik_core::{
-    EventStore, ExpectedVersion, ManualClock, NewEvent, ReadStreamOptions, StoreError,
+    EventStore, ExpectedVersion, ManualClock, NewEvent, ReadAllOptions, ReadStreamOptions,
+    RecordedEvent, StoreError,
 };
 use chronik_idb::{channel_name, error_from_js, SCHEMA_VERSION};
 use chronik_idb::{IdbStore, JsClock, RandomUuids};
@@ -317,6 +319,126 @@ async fn every_append_is_announced_on_the_database_channel() {
     channel.close();
     drop(on_message);
     store.close();
+    IdbStore::delete_database(&name).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_replica_change_in_one_store_is_heard_by_the_others() {
+    let name = fresh_name("replica");
+    let a = IdbStore::open(&name, JsClock, RandomUuids).await.unwrap();
+    let b = IdbStore::open(&name, JsClock, RandomUuids).await.unwrap();
+    let a_local = Rc::new(RefCell::new(Vec::new()));
+    let _a_local = a.on_local_replica_change({
+        let seen = a_local.clone();
+        move |r| seen.borrow_mut().push(r)
+    });
+    let (tx, mut b_replica) = mpsc::unbounded::<u64>();
+    let _b_replica = b
+        .on_remote_replica_change(move |r| {
+            let _ = tx.unbounded_send(r);
+        })
+        .unwrap();
+    let (tx, mut b_appends) = mpsc::unbounded::<u64>();
+    let _b_appends = b
+        .on_remote_append(move |p| {
+            let _ = tx.unbounded_send(p);
+        })
+        .unwrap();
+    let (tx, mut a_all) = mpsc::unbounded::<u64>();
+    let _a_all = a
+        .on_replica_change(move |r| {
+            let _ = tx.unbounded_send(r);
+        })
+        .unwrap();
+
+    // A local history in a, adopted: b's view of the outbox follows.
+    a.append("s-1", ExpectedVersion::NoStream, vec![event("A", 1)])
+        .await
+        .unwrap();
+    assert_eq!(next(&mut b_appends).await, 1, "b hears a's local append");
+    let adopted = a.adopt_local_log().await.unwrap();
+    assert_eq!(adopted.revision, 1);
+    assert_eq!(*a_local.borrow(), [1], "a's local listener, at once");
+    assert_eq!(
+        next(&mut a_all).await,
+        1,
+        "a's own change, through on_replica_change"
+    );
+    assert_eq!(next(&mut b_replica).await, 1, "b hears a's adoption");
+    assert_eq!(
+        b.replica_state().await.unwrap(),
+        adopted,
+        "b reads the new outbox"
+    );
+    assert_eq!(
+        b.head_position().await.unwrap(),
+        0,
+        "b sees the emptied log"
+    );
+
+    // The server confirms the batch: b hears the confirmed events and the change.
+    let mine = adopted.pending[0].events[0].clone();
+    let server = RecordedEvent {
+        event_id: mine.event_id.clone().unwrap(),
+        stream_id: "s-1".into(),
+        version: 1,
+        position: 1,
+        event_type: mine.event_type,
+        schema_version: mine.schema_version,
+        data: mine.data,
+        metadata: mine.metadata,
+        recorded_at: 1_700_000_000_000,
+    };
+    let later = PendingBatch {
+        id: "b-2".into(),
+        stream_id: "s-1".into(),
+        expected: ExpectedVersion::Exact(1),
+        events: vec![event("A", 2).with_id("b-2.0.1")],
+        origin: BatchOrigin::Raw,
+        attempt: 0,
+        created_at: 1_700_000_000_001,
+        pushed: None,
+        confirmed: 0,
+    };
+    let confirmed = a
+        .write_replica(ReplicaWrite {
+            revision: 1,
+            confirm: vec![server.clone()],
+            pending: vec![later],
+            conflicts: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(*a_local.borrow(), [1, 2]);
+    assert_eq!(
+        next(&mut b_appends).await,
+        1,
+        "b hears the confirmed events"
+    );
+    assert_eq!(next(&mut b_replica).await, 2, "b hears the replica write");
+    assert_eq!(b.replica_state().await.unwrap(), confirmed);
+    assert_eq!(
+        b.read_all(ReadAllOptions::default()).await.unwrap(),
+        vec![server]
+    );
+    // A refused write announces nothing: the next notice b hears is the next write's.
+    assert!(a
+        .write_replica(ReplicaWrite {
+            revision: 1,
+            ..ReplicaWrite::default()
+        })
+        .await
+        .is_err());
+    a.write_replica(ReplicaWrite {
+        revision: 2,
+        ..ReplicaWrite::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(next(&mut b_replica).await, 3);
+    assert_eq!(*a_local.borrow(), [1, 2, 3]);
+    a.close();
+    b.close();
     IdbStore::delete_database(&name).await.unwrap();
 }
 

@@ -1,12 +1,14 @@
-//! The IndexedDB migration to the one event shape (schema version 3), in headless
-//! Chromium: a database written by the previous schema (its layout made by the old
-//! migration steps, its rows written raw in the previous shape, as the old code stored
-//! them) opens with every event as it was, and one holding an event the current shape
-//! cannot hold is refused and left unchanged.
+//! The IndexedDB migrations to the one event shape (schema version 3) and to the outbox
+//! (schema version 4), in headless Chromium: a database written by the previous event
+//! shape (its layout made by the old migration steps, its rows written raw in the
+//! previous shape, as the old code stored them) opens with every event as it was, and one
+//! holding an event the current shape cannot hold is refused and left unchanged; a
+//! database of version 3 opens with its events and an empty, never-synced outbox.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
 
+use chronik_core::sync::{ReplicaState, ReplicaStore};
 use chronik_core::{
     EventStore, ExpectedVersion, Metadata, NewEvent, ReadAllOptions, ReadStreamOptions,
     RecordedEvent, StoreError,
@@ -199,7 +201,7 @@ async fn a_database_of_the_previous_schema_opens_with_its_events_in_the_one_shap
         .await
         .expect("the upgrade runs");
     assert_eq!(store.schema_info().await.unwrap().version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
 
     let expected = expected_events();
     assert_eq!(
@@ -317,6 +319,85 @@ async fn an_event_with_a_reserved_free_key_stops_the_upgrade_and_changes_nothing
         .index("eventId")
         .unwrap();
     assert_eq!(index.key_path().unwrap(), JsValue::from_str("eventId"));
+    db.close();
+    IdbStore::delete_database(&name).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_version_3_database_opens_with_its_events_and_an_empty_outbox_that_can_adopt_them() {
+    let name = common::fresh_name("migrate4", "ok");
+    let old = IdbStore::open_at_schema_version(&name, 3, JsClock, RandomUuids)
+        .await
+        .expect("create a version 3 database");
+    old.append(
+        "account-1",
+        ExpectedVersion::NoStream,
+        vec![
+            NewEvent::new("Opened", json!({ "owner": "ada" })),
+            NewEvent::new("Deposited", json!({ "cents": 150, "rate": 0.1 })),
+        ],
+    )
+    .await
+    .unwrap();
+    let before = old.read_all(ReadAllOptions::default()).await.unwrap();
+    old.close();
+    let v3 = raw_open(&name, None).await;
+    assert!(
+        !v3.object_store_names().contains("outbox"),
+        "no outbox at v3"
+    );
+    v3.close();
+
+    let store = IdbStore::open(&name, JsClock, RandomUuids)
+        .await
+        .expect("the upgrade runs");
+    assert_eq!(store.schema_info().await.unwrap().version, 4);
+    assert_eq!(
+        store.read_all(ReadAllOptions::default()).await.unwrap(),
+        before,
+        "the events as they were"
+    );
+    assert_eq!(
+        store.replica_state().await.unwrap(),
+        ReplicaState::default(),
+        "an empty outbox, never synced"
+    );
+
+    // Its local history can be adopted, and the state is the outbox's one record.
+    let adopted = store.adopt_local_log().await.unwrap();
+    assert_eq!(adopted.pending.len(), 1, "one append, one batch");
+    let ids: Vec<_> = adopted.pending[0]
+        .events
+        .iter()
+        .map(|e| e.event_id.clone().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        before
+            .iter()
+            .map(|e| e.event_id.clone())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    store.close();
+
+    let db = raw_open(&name, None).await;
+    let tx = db.transaction_with_str("outbox").unwrap();
+    let rows = result(&tx.object_store("outbox").unwrap().get_all().unwrap()).await;
+    let rows: js_sys::Array = rows.unchecked_into();
+    assert_eq!(rows.length(), 1);
+    let row = rows.get(0);
+    assert_eq!(
+        js_sys::Reflect::get(&row, &"key".into())
+            .unwrap()
+            .as_string()
+            .as_deref(),
+        Some("state")
+    );
+    let value = js_sys::Reflect::get(&row, &"value".into()).unwrap();
+    let text = String::from(js_sys::JSON::stringify(&value).unwrap());
+    let stored: ReplicaState = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored, adopted, "the record holds the state as JSON");
     db.close();
     IdbStore::delete_database(&name).await.unwrap();
 }

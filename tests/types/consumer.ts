@@ -8,6 +8,12 @@ import init, {
   type RecordedEvent,
   type ExpectedVersion,
   type JsonValue,
+  type PendingBatch,
+  type Sync,
+  type SyncConflict,
+  type SyncOptions,
+  type SyncState,
+  type SyncStatus,
 } from "../../web/pkg/chronik.js";
 
 interface Deposited {
@@ -63,3 +69,31 @@ export async function defaults(db: Chronik): Promise<number> {
   db.fulfilment();
   return events.length + all.length + (userId === undefined ? 0 : 1);
 }
+
+// Sync: options, status, pending batches and conflicts are typed precisely.
+export async function syncOnce(db: Chronik, url: string): Promise<string[]> {
+  const sync: Sync = await db.sync({ url, store: "notes", token: "secret", pollMs: 1000 });
+  const statuses: SyncStatus[] = [];
+  const off: () => void = sync.on("change", (s: SyncState) => {
+    statuses.push(s.status);
+    const error: string | null = s.lastError;
+    if (s.storeChanged && error === null) statuses.push(sync.status);
+  });
+  const pending: PendingBatch[] = await sync.pending();
+  const names = pending.map((p) => p.command?.name ?? p.streamId);
+  const conflicts: SyncConflict[] = await sync.conflicts();
+  for (const c of conflicts) {
+    const reason: "rejected" | "versionConflict" | "refused" = c.reason;
+    if (reason === "rejected") await sync.discard(c.id);
+    else await sync.retry(c.id);
+  }
+  const last: string | null = sync.lastError;
+  off();
+  sync.stop();
+  return [...names, ...statuses, last ?? ""];
+}
+
+// @ts-expect-error: a sync needs the server's url and store
+export const noStore: SyncOptions = { url: "http://127.0.0.1:8080" };
+// @ts-expect-error: the status is one of six names
+export const badStatus: SyncStatus = "syncing";

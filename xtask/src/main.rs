@@ -8,6 +8,7 @@ mod pg;
 mod serve;
 mod server;
 mod setup;
+mod sync_server;
 mod test;
 mod util;
 

@@ -4,7 +4,9 @@
 //! tests against a throwaway server (`pg.rs`), wasm-bindgen tests in
 //! headless Chromium (the IndexedDB store, and the app's api against the live read
 //! models), the npm package built by wasm-pack and tested
-//! from Node, and Playwright end-to-end tests against the release build of the app.
+//! from Node and in Chromium (its sync against a real chronik-server on a throwaway
+//! PostgreSQL, `sync_server.rs`), and Playwright end-to-end tests against the release
+//! build of the app.
 //! A suite that cannot even build counts as one failure; the others still run.
 
 use std::io::{BufRead, BufReader};
@@ -22,11 +24,13 @@ pub struct Tally {
 }
 
 /// Runs every check (`--postgres-only`: only the PostgreSQL store's step, with the same
-/// summary, for work on `postgres/`).
+/// summary, for work on `postgres/`; `--browser-package-only`: only the npm package's web
+/// build and its tests in Chromium, sync against a real server included).
 pub fn run(args: &[String]) -> Result<(), String> {
-    let postgres_only = match args {
-        [] => false,
-        [only] if only == "--postgres-only" => true,
+    let (postgres_only, browser_package_only) = match args {
+        [] => (false, false),
+        [only] if only == "--postgres-only" => (true, false),
+        [only] if only == "--browser-package-only" => (false, true),
         [extra, ..] => return Err(format!("unknown option '{extra}' for test")),
     };
     let started = Instant::now();
@@ -52,6 +56,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     if postgres_only {
         step(POSTGRES_STEP, &mut postgres_step);
+        return summary(&results, started);
+    }
+    if browser_package_only {
+        step(BROWSER_PACKAGE_STEP, &mut || {
+            if let Err(e) = crate::package::build("web", "pkg") {
+                eprintln!("{e}");
+                return Tally {
+                    passed: 0,
+                    failed: 1,
+                };
+            }
+            browser_suite_with_server(root(), "CHRONIK_ROOT_URL", "browser/")
+        });
         return summary(&results, started);
     }
 
@@ -142,7 +159,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     });
     // Not chronik-postgres: its tests need a server and run in the next step.
     step("native tests", &mut || {
-        suite(&mut cmd(
+        let rust = suite(&mut cmd(
             "cargo",
             &[
                 "test",
@@ -157,7 +174,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "chronik",
                 "--all-features",
             ],
-        ))
+        ));
+        // The IndexedDB crate's unit tests that need no browser (how the sync transport
+        // reads the server's answers); its other tests run in Chromium below.
+        let idb = suite(&mut cmd("cargo", &["test", "-p", "chronik-idb", "--lib"]));
+        Tally {
+            passed: rust.passed + idb.passed,
+            failed: rust.failed + idb.failed,
+        }
     });
     step(POSTGRES_STEP, &mut postgres_step);
     step("IndexedDB store in headless Chromium", &mut || {
@@ -219,11 +243,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         )
     });
     let web_build = package;
-    step("npm package in headless Chromium", &mut || {
+    step(BROWSER_PACKAGE_STEP, &mut || {
         if web_build.failed > 0 {
             return web_build;
         }
-        browser_suite(root(), "CHRONIK_ROOT_URL", "browser/")
+        browser_suite_with_server(root(), "CHRONIK_ROOT_URL", "browser/")
     });
     step("TypeScript consumer (tsc --noEmit)", &mut || {
         if web_build.failed > 0 {
@@ -236,11 +260,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if build.failed > 0 {
             return build;
         }
-        browser_suite(root().join("dist"), "CHRONIK_URL", "e2e/")
+        browser_suite(root().join("dist"), "CHRONIK_URL", "e2e/", None)
     });
 
     summary(&results, started)
 }
+
+/// The name of the step testing the npm package in Chromium (and its sync against a
+/// server) in the summary.
+const BROWSER_PACKAGE_STEP: &str = "npm package in headless Chromium";
 
 /// The name of the PostgreSQL store's step in the summary.
 const POSTGRES_STEP: &str = "PostgreSQL store and HTTP server";
@@ -293,10 +321,9 @@ fn summary(results: &[(&str, Tally, f64)], started: Instant) -> Result<(), Strin
     }
 }
 
-/// Serves `dir` on a free loopback port, tells the node tests in `tests/<tests>` its URL
-/// in the environment variable `url_var`, and runs them one file at a time (each drives
-/// its own headless Chromium).
-fn browser_suite(dir: std::path::PathBuf, url_var: &str, tests: &str) -> Tally {
+/// [`browser_suite`] with a chronik-server (on a throwaway PostgreSQL) that allows the
+/// pages' origin, its URL in `CHRONIK_SERVER_URL`, for the sync tests.
+fn browser_suite_with_server(dir: std::path::PathBuf, url_var: &str, tests: &str) -> Tally {
     let port = match crate::serve::serve_in_background(dir.clone()) {
         Ok(port) => port,
         Err(e) => {
@@ -307,19 +334,59 @@ fn browser_suite(dir: std::path::PathBuf, url_var: &str, tests: &str) -> Tally {
             };
         }
     };
-    suite(
-        cmd(
-            "node",
-            &[
-                "--test",
-                "--test-reporter=tap",
-                "--test-concurrency=1",
-                tests,
-            ],
-        )
-        .current_dir(root().join("tests"))
-        .env(url_var, format!("http://127.0.0.1:{port}/")),
-    )
+    let server = match crate::sync_server::start(&format!("http://127.0.0.1:{port}")) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("cannot start chronik-server: {e}");
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    let tally = browser_suite(dir, url_var, tests, Some((port, server.url())));
+    drop(server);
+    tally
+}
+
+/// Serves `dir` on a free loopback port (or uses `served`: its port, and the sync
+/// server's URL for `CHRONIK_SERVER_URL`), tells the node tests in `tests/<tests>` its
+/// URL in the environment variable `url_var`, and runs them one file at a time (each
+/// drives its own headless Chromium).
+fn browser_suite(
+    dir: std::path::PathBuf,
+    url_var: &str,
+    tests: &str,
+    served: Option<(u16, &str)>,
+) -> Tally {
+    let port = match served {
+        Some((port, _)) => port,
+        None => match crate::serve::serve_in_background(dir.clone()) {
+            Ok(port) => port,
+            Err(e) => {
+                eprintln!("cannot serve {}: {e}", dir.display());
+                return Tally {
+                    passed: 0,
+                    failed: 1,
+                };
+            }
+        },
+    };
+    let mut c = cmd(
+        "node",
+        &[
+            "--test",
+            "--test-reporter=tap",
+            "--test-concurrency=1",
+            tests,
+        ],
+    );
+    c.current_dir(root().join("tests"))
+        .env(url_var, format!("http://127.0.0.1:{port}/"));
+    if let Some((_, server)) = served {
+        c.env("CHRONIK_SERVER_URL", server);
+    }
+    suite(&mut c)
 }
 
 /// A check that passes or fails as a whole (fmt, clippy, a build).

@@ -12,6 +12,8 @@
 //!   machine over a [`Transport`]; no timers, clock or IO of its own.
 //! - [`CommandRunner`]: how a shell decides a command again (rebase), on any store.
 //! - [`plan_replica_write`]: the one decision every [`ReplicaStore`] makes inside its write.
+//! - [`plan_adoption`], [`plan_adoption_write`]: a never-synced store's own log made
+//!   pending ([`ReplicaStore::adopt_local_log`]), so its history is uploaded.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,10 +21,12 @@ use serde_json::Value;
 use crate::event::{AppendResult, ExpectedVersion, NewEvent, RecordedEvent};
 use crate::store::EventStore;
 
+mod adopt;
 mod engine;
 mod overlay;
 mod replica;
 
+pub use adopt::{plan_adoption, plan_adoption_write};
 pub use engine::{StepOutcome, SyncEngine, SyncError};
 pub use overlay::{Decision, Overlay};
 pub use replica::{

@@ -30,6 +30,12 @@ pub struct ReplicaState {
     pub pending: Vec<PendingBatch>,
     /// The batches the server will not take, oldest first.
     pub conflicts: Vec<Conflict>,
+    /// Whether the confirmed log holds server events: set by the first write that
+    /// confirms any and never cleared. A store that was never synced may have a log of
+    /// its own (local positions), which [`ReplicaStore::adopt_local_log`] moves into the
+    /// outbox; once synced, its log is the server's and cannot be adopted.
+    #[serde(default)]
+    pub synced: bool,
 }
 
 /// One atomic write of a replica: confirmed events appended to the log and the new
@@ -52,6 +58,8 @@ pub struct ReplicaWrite {
 pub struct ReplicaContext<'a> {
     /// The stored outbox's revision.
     pub revision: u64,
+    /// The stored [`ReplicaState::synced`].
+    pub synced: bool,
     /// What [`ImportContext`] needs for `confirm` (its head, the versions of the streams
     /// it touches, its stored ids); unused when `confirm` is empty.
     pub import: ImportContext<'a>,
@@ -62,7 +70,8 @@ pub struct ReplicaContext<'a> {
 /// confirmed events checked by [`plan_import`] (they must continue the log and every
 /// stream exactly: no hole, no duplicate); every pending batch has an id, a stream, at
 /// least one event, every event an id, and no batch id twice. Returns the import to
-/// write (if any) and the new state, whose revision is one more.
+/// write (if any) and the new state, whose revision is one more (and which is
+/// [`synced`](ReplicaState::synced) from the first write that confirms an event on).
 pub fn plan_replica_write(
     write: ReplicaWrite,
     ctx: ReplicaContext<'_>,
@@ -113,6 +122,7 @@ pub fn plan_replica_write(
         revision: ctx.revision.saturating_add(1),
         pending: write.pending,
         conflicts: write.conflicts,
+        synced: ctx.synced || import.is_some(),
     };
     Ok((import, state))
 }
@@ -129,6 +139,19 @@ pub trait ReplicaStore: EventStore {
     /// store reads inside its transaction: the confirmed events, the outbox and the
     /// conflicts all change, or nothing does. Returns the new state.
     async fn write_replica(&self, write: ReplicaWrite) -> Result<ReplicaState, StoreError>;
+
+    /// Makes a never-synced store's own log pending, so that a store used offline and
+    /// then connected for the first time uploads its history: atomically, the whole log
+    /// becomes raw pending batches ([`plan_adoption`](super::plan_adoption)) placed
+    /// *before* the outbox's batches (which were decided on top of that log), the
+    /// confirmed log is emptied, and every checkpoint and snapshot is deleted (they
+    /// were taken at local positions and versions). The [`Overlay`] shows the same
+    /// events, versions and positions as before. Decided by
+    /// [`plan_adoption_write`](super::plan_adoption_write) inside the store's
+    /// transaction: refused with [`StoreError::InvalidInput`], changing nothing, once the
+    /// store is [`synced`](ReplicaState::synced). Returns the new state (revision one
+    /// more; an empty log adopts nothing but still bumps it).
+    async fn adopt_local_log(&self) -> Result<ReplicaState, StoreError>;
 }
 
 impl<S: ReplicaStore + ?Sized> ReplicaStore for &S {
@@ -138,6 +161,9 @@ impl<S: ReplicaStore + ?Sized> ReplicaStore for &S {
     async fn write_replica(&self, write: ReplicaWrite) -> Result<ReplicaState, StoreError> {
         (**self).write_replica(write).await
     }
+    async fn adopt_local_log(&self) -> Result<ReplicaState, StoreError> {
+        (**self).adopt_local_log().await
+    }
 }
 
 impl<S: ReplicaStore + ?Sized> ReplicaStore for std::rc::Rc<S> {
@@ -146,6 +172,9 @@ impl<S: ReplicaStore + ?Sized> ReplicaStore for std::rc::Rc<S> {
     }
     async fn write_replica(&self, write: ReplicaWrite) -> Result<ReplicaState, StoreError> {
         (**self).write_replica(write).await
+    }
+    async fn adopt_local_log(&self) -> Result<ReplicaState, StoreError> {
+        (**self).adopt_local_log().await
     }
 }
 

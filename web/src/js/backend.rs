@@ -1,5 +1,12 @@
 //! The storage behind a `Chronik` instance: IndexedDB or memory, behind one
 //! [`EventStore`] so that every engine type (handlers, projection runners) runs on both.
+//!
+//! This is the one seam every write and read of the API goes through, so it is also
+//! where sync takes over: once `db.sync()` runs, the backend is in replica mode
+//! ([`ReplicaMode`]): reads go through the replica's [`Overlay`](chronik_core::sync::Overlay)
+//! (the server-confirmed log, then the pending batches), appends become pending batches
+//! through [`Replica::append`], and the store's own log ([`Confirmed`]) is written by the
+//! sync engine only.
 
 use chronik_core::{
     AppendResult, Checkpoint, EventStore, ExpectedVersion, MemoryStore, NewEvent, ReadAllOptions,
@@ -9,7 +16,51 @@ use chronik_core::{
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use chronik_core::sync::{Replica, ReplicaState, ReplicaStore, ReplicaWrite};
+use chronik_idb::sync::SyncHandle;
 use chronik_idb::IdbStore;
+
+/// What decides a pending command again when sync rebases it: the example domains'
+/// commands by name.
+#[cfg(feature = "examples")]
+pub type Runner = chronik_examples::commands::DomainCommands;
+
+/// Without the example domains no command is kept by name: every local write is a raw
+/// append, pushed as it is.
+#[cfg(not(feature = "examples"))]
+pub type Runner = NoCommands;
+
+/// The runner of a build without the example domains: it knows no command.
+#[cfg(not(feature = "examples"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCommands;
+
+#[cfg(not(feature = "examples"))]
+impl chronik_core::sync::CommandRunner for NoCommands {
+    async fn run<S: EventStore>(
+        &self,
+        _store: &S,
+        command: &chronik_core::sync::PendingCommand,
+    ) -> Result<(), chronik_core::sync::RunError> {
+        Err(chronik_core::sync::RunError::Failed(format!(
+            "unknown command '{}': this build has no command registry",
+            command.name
+        )))
+    }
+}
+
+/// A syncing database: local writes through the replica, and the sync running.
+pub struct ReplicaMode {
+    /// Local writes, the view, pending batches and conflicts.
+    pub replica: Replica<Confirmed, Runner>,
+    /// The background sync.
+    pub sync: SyncHandle,
+}
+
+/// The store's own log, as it is: in replica mode, the server-confirmed log, which only
+/// the sync engine writes (through [`ReplicaStore::write_replica`]).
+#[derive(Clone)]
+pub struct Confirmed(pub Rc<Store>);
 
 /// The store itself: IndexedDB in the browser, or memory (browser or Node).
 pub enum Store {
@@ -30,6 +81,7 @@ pub struct Backend {
     store: RefCell<Option<Rc<Store>>>,
     busy: Cell<usize>,
     closing: Cell<bool>,
+    replica: RefCell<Option<Rc<ReplicaMode>>>,
 }
 
 /// A call in flight: keeps the store open until it is dropped.
@@ -52,6 +104,7 @@ impl Backend {
             store: RefCell::new(Some(Rc::new(store))),
             busy: Cell::new(0),
             closing: Cell::new(false),
+            replica: RefCell::new(None),
         }
     }
 
@@ -73,9 +126,13 @@ impl Backend {
         self.closing.get()
     }
 
-    /// Refuses new calls and closes the store once the calls in flight have settled.
+    /// Refuses new calls, stops the sync, and closes the store once the calls in flight
+    /// have settled.
     pub fn close(&self) {
         self.closing.set(true);
+        if let Some(mode) = self.replica.borrow_mut().take() {
+            mode.sync.stop();
+        }
         if self.busy.get() == 0 {
             self.store.borrow_mut().take();
         }
@@ -84,6 +141,38 @@ impl Backend {
     /// The store, unless it was closed.
     pub fn store(&self) -> Result<Rc<Store>, StoreError> {
         self.store.borrow().clone().ok_or_else(Self::closed)
+    }
+
+    /// The store's own log: the confirmed log when syncing, else the whole store.
+    pub fn confirmed(&self) -> Result<Confirmed, StoreError> {
+        self.store().map(Confirmed)
+    }
+
+    /// The replica, when this database syncs.
+    pub fn replica(&self) -> Option<Rc<ReplicaMode>> {
+        self.replica.borrow().clone()
+    }
+
+    /// Puts the backend in replica mode (`db.sync()`), or gives it a new sync after
+    /// `sync.stop()`; `false` when a sync is running. A stopped sync leaves the backend in
+    /// replica mode: writes stay pending batches (the store's log is the server's), kept
+    /// for the next `db.sync()`.
+    pub fn set_replica(&self, mode: Rc<ReplicaMode>) -> bool {
+        let mut slot = self.replica.borrow_mut();
+        if slot.as_ref().is_some_and(|m| !m.sync.state().stopped) {
+            return false;
+        }
+        *slot = Some(mode);
+        true
+    }
+
+    /// The IndexedDB store, when this is one, it is open and its rows are the API's view
+    /// (not syncing: then reads go through the replica's view).
+    pub fn direct_idb(&self) -> Option<Rc<Store>> {
+        if self.replica.borrow().is_some() {
+            return None;
+        }
+        self.idb()
     }
 
     /// The IndexedDB store, when this is one and it is open.
@@ -97,13 +186,125 @@ impl Backend {
 
 /// Calls the same method on whichever store is in use.
 macro_rules! dispatch {
-    ($self:expr, $store:ident => $call:expr) => {{
-        let store = $self.store()?;
-        match &*store {
-            Store::Memory($store) => $call.await,
-            Store::Idb($store) => $call.await,
+    ($store:expr, $s:ident => $call:expr) => {{
+        match &*$store {
+            Store::Memory($s) => $call.await,
+            Store::Idb($s) => $call.await,
         }
     }};
+}
+
+/// Calls the method on the replica's view when syncing, else on the store.
+macro_rules! routed {
+    ($self:expr, $s:ident => $call:expr) => {{
+        match $self.replica() {
+            Some(mode) => {
+                // The store must still be open (`close()` refuses new calls).
+                $self.store()?;
+                let $s = mode.replica.view().await?;
+                $call.await
+            }
+            None => {
+                let store = $self.store()?;
+                dispatch!(store, $s => $call)
+            }
+        }
+    }};
+}
+
+impl EventStore for Confirmed {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        dispatch!(self.0, s => s.append(stream_id, expected, events))
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        options: ReadStreamOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        dispatch!(self.0, s => s.read_stream(stream_id, options))
+    }
+
+    async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError> {
+        dispatch!(self.0, s => s.read_all(options))
+    }
+
+    async fn read_time_range(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        options: ReadAllOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        dispatch!(self.0, s => s.read_time_range(from_ms, to_ms, options))
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
+        dispatch!(self.0, s => s.stream_version(stream_id))
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        dispatch!(self.0, s => s.head_position())
+    }
+
+    async fn list_streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
+        dispatch!(self.0, s => s.list_streams())
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        dispatch!(self.0, s => s.save_snapshot(snapshot))
+    }
+
+    async fn load_snapshot(
+        &self,
+        stream_id: &str,
+        schema_version: u32,
+        at_or_below: Option<u64>,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        dispatch!(self.0, s => s.load_snapshot(stream_id, schema_version, at_or_below))
+    }
+
+    async fn list_snapshots(&self, stream_id: &str) -> Result<Vec<Snapshot>, StoreError> {
+        dispatch!(self.0, s => s.list_snapshots(stream_id))
+    }
+
+    async fn snapshot_count(&self) -> Result<u64, StoreError> {
+        dispatch!(self.0, s => s.snapshot_count())
+    }
+
+    async fn save_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
+        dispatch!(self.0, s => s.save_checkpoint(checkpoint))
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
+        dispatch!(self.0, s => s.load_checkpoint(name))
+    }
+
+    async fn import_events(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
+        dispatch!(self.0, s => s.import_events(events))
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        dispatch!(self.0, s => s.stats())
+    }
+}
+
+impl ReplicaStore for Confirmed {
+    async fn replica_state(&self) -> Result<ReplicaState, StoreError> {
+        dispatch!(self.0, s => s.replica_state())
+    }
+
+    async fn write_replica(&self, write: ReplicaWrite) -> Result<ReplicaState, StoreError> {
+        dispatch!(self.0, s => s.write_replica(write))
+    }
+
+    async fn adopt_local_log(&self) -> Result<ReplicaState, StoreError> {
+        dispatch!(self.0, s => s.adopt_local_log())
+    }
 }
 
 impl EventStore for Backend {
@@ -113,7 +314,26 @@ impl EventStore for Backend {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        dispatch!(self, s => s.append(stream_id, expected, events))
+        let Some(mode) = self.replica() else {
+            let store = self.store()?;
+            return dispatch!(store, s => s.append(stream_id, expected, events));
+        };
+        self.store()?;
+        // A pending batch, shown at once and pushed by the sync; its versions and
+        // positions are provisional until the server confirms it.
+        let batch = mode.replica.append(stream_id, expected, events).await?;
+        mode.sync.wake();
+        let view = mode.replica.view().await?;
+        let n = batch.events.len() as u64;
+        let last_version = view.stream_version(stream_id).await?.unwrap_or(n);
+        let last_position = view.head_position().await?;
+        let before_first = n.saturating_sub(1);
+        Ok(AppendResult {
+            first_version: last_version.saturating_sub(before_first),
+            last_version,
+            first_position: last_position.saturating_sub(before_first),
+            last_position,
+        })
     }
 
     async fn read_stream(
@@ -121,11 +341,11 @@ impl EventStore for Backend {
         stream_id: &str,
         options: ReadStreamOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        dispatch!(self, s => s.read_stream(stream_id, options))
+        routed!(self, s => s.read_stream(stream_id, options))
     }
 
     async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError> {
-        dispatch!(self, s => s.read_all(options))
+        routed!(self, s => s.read_all(options))
     }
 
     async fn read_time_range(
@@ -134,23 +354,23 @@ impl EventStore for Backend {
         to_ms: i64,
         options: ReadAllOptions,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        dispatch!(self, s => s.read_time_range(from_ms, to_ms, options))
+        routed!(self, s => s.read_time_range(from_ms, to_ms, options))
     }
 
     async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
-        dispatch!(self, s => s.stream_version(stream_id))
+        routed!(self, s => s.stream_version(stream_id))
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.head_position())
+        routed!(self, s => s.head_position())
     }
 
     async fn list_streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
-        dispatch!(self, s => s.list_streams())
+        routed!(self, s => s.list_streams())
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        dispatch!(self, s => s.save_snapshot(snapshot))
+        routed!(self, s => s.save_snapshot(snapshot))
     }
 
     async fn load_snapshot(
@@ -159,30 +379,30 @@ impl EventStore for Backend {
         schema_version: u32,
         at_or_below: Option<u64>,
     ) -> Result<Option<Snapshot>, StoreError> {
-        dispatch!(self, s => s.load_snapshot(stream_id, schema_version, at_or_below))
+        routed!(self, s => s.load_snapshot(stream_id, schema_version, at_or_below))
     }
 
     async fn list_snapshots(&self, stream_id: &str) -> Result<Vec<Snapshot>, StoreError> {
-        dispatch!(self, s => s.list_snapshots(stream_id))
+        routed!(self, s => s.list_snapshots(stream_id))
     }
 
     async fn snapshot_count(&self) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.snapshot_count())
+        routed!(self, s => s.snapshot_count())
     }
 
     async fn save_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
-        dispatch!(self, s => s.save_checkpoint(checkpoint))
+        routed!(self, s => s.save_checkpoint(checkpoint))
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
-        dispatch!(self, s => s.load_checkpoint(name))
+        routed!(self, s => s.load_checkpoint(name))
     }
 
     async fn import_events(&self, events: Vec<RecordedEvent>) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.import_events(events))
+        routed!(self, s => s.import_events(events))
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
-        dispatch!(self, s => s.stats())
+        routed!(self, s => s.stats())
     }
 }

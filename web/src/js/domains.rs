@@ -6,8 +6,9 @@
 use std::rc::Rc;
 
 use chronik_core::{Aggregate, AggregateState, Clock, CommandHandler, HandlerError};
-use chronik_examples::bank::{BankAccount, BankError};
-use chronik_examples::orders::{Order, OrderError};
+use chronik_examples::bank::{BankAccount, BankCommand, BankError};
+use chronik_examples::commands;
+use chronik_examples::orders::{Order, OrderCommand, OrderError};
 use chronik_examples::{
     registry, Bank as CoreBank, DemoConfig, DemoError, FulfilmentSagas, Orders as CoreOrders,
     Services,
@@ -20,6 +21,7 @@ use super::domain_types::{
     TransferInput, TransferView,
 };
 use super::projection::PendingRunner;
+use super::sync::execute_error;
 use super::types::{CommandOptions, StateOptions};
 use super::{call, domain_types, input, out, ts, Chronik, Shared};
 use crate::error::{handler_error, js_error, set_field, store_error};
@@ -163,10 +165,29 @@ impl Bank {
             let command: BankCommandInput = self::command(&command, "command")?;
             let ctx = input::options::<CommandOptions>(&options, "options")?.context();
             Ok(async move {
-                let account = bank
-                    .execute(&account_id, &command.into(), &ctx)
-                    .await
-                    .map_err(bank_error)?;
+                let command: BankCommand = command.into();
+                let account = match shared.store.replica() {
+                    // Syncing: decided on the view first, for the domain's own error
+                    // codes and the state after it, then kept by name so that the sync
+                    // decides it again on the server's state if someone wrote first.
+                    Some(mode) => {
+                        let view = mode.replica.view().await.map_err(store_error)?;
+                        let mut account = CoreBank::new(&view)
+                            .execute(&account_id, &command, &ctx)
+                            .await
+                            .map_err(bank_error)?;
+                        drop(view);
+                        let pending = commands::bank_command(&account_id, &command, &ctx);
+                        mode.replica.execute(pending).await.map_err(execute_error)?;
+                        mode.sync.wake();
+                        account.id = account_id.clone();
+                        account
+                    }
+                    None => bank
+                        .execute(&account_id, &command, &ctx)
+                        .await
+                        .map_err(bank_error)?,
+                };
                 shared.changed();
                 out(&Account::new(&account_id, &account))
             })
@@ -292,10 +313,26 @@ impl Orders {
             let command: OrderCommandInput = self::command(&command, "command")?;
             let ctx = input::options::<CommandOptions>(&options, "options")?.context();
             Ok(async move {
-                let order = orders
-                    .execute(&order_id, &command.into(), &ctx)
-                    .await
-                    .map_err(order_error)?;
+                let command: OrderCommand = command.into();
+                let order = match shared.store.replica() {
+                    // Syncing: as for `Bank.execute`.
+                    Some(mode) => {
+                        let view = mode.replica.view().await.map_err(store_error)?;
+                        let order = CoreOrders::new(&view)
+                            .execute(&order_id, &command, &ctx)
+                            .await
+                            .map_err(order_error)?;
+                        drop(view);
+                        let pending = commands::order_command(&order_id, &command, &ctx);
+                        mode.replica.execute(pending).await.map_err(execute_error)?;
+                        mode.sync.wake();
+                        order
+                    }
+                    None => orders
+                        .execute(&order_id, &command, &ctx)
+                        .await
+                        .map_err(order_error)?,
+                };
                 shared.changed();
                 out(&OrderView::new(&order_id, &order))
             })
@@ -489,7 +526,7 @@ pub(super) fn built_in_projection(shared: &Shared, name: &str) -> Option<Pending
     let store = Rc::clone(&shared.store);
     let clock = shared.clock;
     let name = name.to_string();
-    Some(Box::new(move |hub| {
+    Some(Rc::new(move |hub| {
         registry::add_read_model(hub, &store, &clock, &name).map(|_| ())
     }))
 }

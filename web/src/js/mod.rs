@@ -13,6 +13,7 @@ mod domains;
 mod input;
 mod projection;
 mod subscription;
+mod sync;
 pub mod types;
 
 /// TypeScript names for optional arguments, so the `.d.ts` marks them optional
@@ -82,6 +83,7 @@ fn built_in_projection(_shared: &Shared, _name: &str) -> Option<projection::Pend
 pub use projection::Projection;
 use projection::{JsProjection, Projections};
 use subscription::{Subscriber, Subscribers};
+pub use sync::SyncJs;
 use types::{
     AppendOptions, AppendResult, ReadAllOptions, ReadStreamOptions, Stats, SubscribeOptions,
 };
@@ -98,8 +100,9 @@ struct Shared {
     subscribers: Subscribers,
     /// Every projection of this database, one runner per name.
     projections: Projections,
-    /// Hears appends made by other tabs (IndexedDB only); dropping it stops listening.
-    remote: RefCell<Option<chronik_idb::AppendListener>>,
+    /// Hears appends and replica changes (a sync's writes, local writes while syncing)
+    /// made by other tabs (IndexedDB only); dropping them stops listening.
+    remote: RefCell<Vec<chronik_idb::AppendListener>>,
 }
 
 impl Shared {
@@ -156,7 +159,7 @@ impl Chronik {
             clock,
             subscribers: Subscribers::default(),
             projections: Projections::default(),
-            remote: RefCell::new(None),
+            remote: RefCell::new(Vec::new()),
         });
         if let Some(store) = shared.store.idb() {
             if let Store::Idb(idb) = &*store {
@@ -168,7 +171,26 @@ impl Chronik {
                         }
                     })
                     .map_err(store_error)?;
-                *shared.remote.borrow_mut() = Some(listener);
+                shared.remote.borrow_mut().push(listener);
+                // Another tab's sync confirmed, decided again or dropped events this
+                // tab's views may have read as pending, or another tab wrote while
+                // syncing: views are read again, and the leading tab pushes.
+                let weak: Weak<Shared> = Rc::downgrade(&shared);
+                let listener = idb
+                    .on_remote_replica_change(move |_| {
+                        let Some(shared) = weak.upgrade() else {
+                            return;
+                        };
+                        shared.projections.invalidate();
+                        shared.changed();
+                        if let Some(mode) = shared.store.replica() {
+                            if mode.sync.state().leader {
+                                mode.sync.wake();
+                            }
+                        }
+                    })
+                    .map_err(store_error)?;
+                shared.remote.borrow_mut().push(listener);
             }
         }
         Ok(Chronik { shared })
@@ -301,7 +323,7 @@ impl Chronik {
             let stream_id = input::name(&stream_id, "streamId")?;
             let options = input::options::<ReadStreamOptions>(&options, "options")?.to_core();
             Ok(async move {
-                if let Some(idb) = store.idb() {
+                if let Some(idb) = store.direct_idb() {
                     if let Store::Idb(idb) = &*idb {
                         let rows = idb.stored_stream_rows(&stream_id, options).await;
                         return rows.map(|r| api_events(r).into()).map_err(store_error);
@@ -321,7 +343,7 @@ impl Chronik {
             let options = input::options::<ReadAllOptions>(&options, "options")?.to_core();
             Ok(async move {
                 if options.event_types.is_none() && options.stream_prefix.is_none() {
-                    if let Some(idb) = store.idb() {
+                    if let Some(idb) = store.direct_idb() {
                         if let Store::Idb(idb) = &*idb {
                             let rows = idb
                                 .stored_log_rows(options.from_position, options.limit)
@@ -411,14 +433,26 @@ impl Chronik {
             )
             .into());
         }
-        let runner = ProjectionRunner::new(
+        let (store, clock, projection_name) = (
             Rc::clone(&self.shared.store),
-            JsProjection::new(name.clone(), types, initial, apply),
             self.shared.clock,
+            name.clone(),
         );
-        self.shared
-            .projections
-            .register(name.clone(), Box::new(move |hub| hub.add(runner)));
+        self.shared.projections.register(
+            name.clone(),
+            Rc::new(move |hub| {
+                hub.add(ProjectionRunner::new(
+                    Rc::clone(&store),
+                    JsProjection::new(
+                        projection_name.clone(),
+                        types.clone(),
+                        initial.clone(),
+                        apply.clone(),
+                    ),
+                    clock,
+                ))
+            }),
+        );
         Ok(Projection::new(Rc::clone(&self.shared), name))
     }
 
@@ -633,7 +667,7 @@ impl Chronik {
             return;
         }
         self.shared.subscribers.stop_all();
-        self.shared.remote.borrow_mut().take();
+        self.shared.remote.borrow_mut().clear();
         self.shared.projections.clear();
         self.shared.store.close();
     }

@@ -25,9 +25,10 @@ const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 /// Every projection of one database, one runner per name, caught up in one pass.
 pub type Hub = ProjectionHub<Rc<Backend>>;
 
-/// A change to the hub asked for synchronously (`defineProjection`, `projection(name)`),
-/// made the next time the hub is locked.
-pub type PendingRunner = Box<dyn FnOnce(&mut Hub) -> Result<(), HubError>>;
+/// Adds a runner to the hub: asked for synchronously (`defineProjection`,
+/// `projection(name)`) and made the next time the hub is locked, and again whenever the
+/// hub is rebuilt (a sync changed what the runners had read).
+pub type PendingRunner = Rc<dyn Fn(&mut Hub) -> Result<(), HubError>>;
 
 /// The projections of one `Chronik` instance: the hub behind an async lock, and the
 /// names known so far, so that synchronous calls can check them without the lock.
@@ -36,6 +37,12 @@ pub struct Projections {
     hub: Mutex<Option<Hub>>,
     names: RefCell<Vec<String>>,
     pending: RefCell<Vec<PendingRunner>>,
+    /// Every runner ever registered, to rebuild the hub from.
+    all: RefCell<Vec<PendingRunner>>,
+    /// The runners' states may rest on pending events a sync has since confirmed,
+    /// decided again or dropped: the hub is rebuilt at its next use, each runner from
+    /// its checkpoint (which only ever covers confirmed events).
+    stale: std::cell::Cell<bool>,
 }
 
 impl Projections {
@@ -52,13 +59,20 @@ impl Projections {
     /// Registers `name`, whose runner `add` puts into the hub at its next use.
     pub fn register(&self, name: String, add: PendingRunner) {
         self.names.borrow_mut().push(name);
+        self.all.borrow_mut().push(Rc::clone(&add));
         self.pending.borrow_mut().push(add);
+    }
+
+    /// Rebuilds the hub at its next use (a sync rewrote the view the runners read).
+    pub fn invalidate(&self) {
+        self.stale.set(true);
     }
 
     /// Forgets every projection (the database was closed).
     pub fn clear(&self) {
         self.names.borrow_mut().clear();
         self.pending.borrow_mut().clear();
+        self.all.borrow_mut().clear();
     }
 
     /// The hub over `store`, locked, with every registered runner in it.
@@ -67,6 +81,10 @@ impl Projections {
         store: &Rc<Backend>,
     ) -> Result<MappedMutexGuard<'_, Option<Hub>, Hub>, JsValue> {
         let mut guard = self.hub.lock().await;
+        if self.stale.replace(false) {
+            *guard = None;
+            *self.pending.borrow_mut() = self.all.borrow().clone();
+        }
         let hub = guard.get_or_insert_with(|| ProjectionHub::new(Rc::clone(store)));
         for add in self.pending.borrow_mut().drain(..) {
             add(hub).map_err(hub_error)?;

@@ -56,7 +56,13 @@ impl Subscriber {
 
     /// Delivers every event past the last delivered one. A callback that throws is
     /// reported on the console and does not stop the subscription.
-    pub async fn deliver(self: Rc<Self>, store: Rc<Backend>) {
+    pub async fn deliver(self: Rc<Self>, backend: Rc<Backend>) {
+        // The store's own log: when syncing, the server-confirmed one, whose positions
+        // never change (pending events are provisional until confirmed).
+        let store = match backend.confirmed() {
+            Ok(store) => store,
+            Err(_) => return,
+        };
         if self.running.replace(true) {
             self.again.set(true);
             return;
