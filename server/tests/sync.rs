@@ -1,5 +1,5 @@
-//! Sync against the real server: replicas (core's `SyncEngine` over `MemoryStore`s, the
-//! same engine the browser runs) talking to chronik-server over HTTP on PostgreSQL
+//! Sync against the real server: replicas (core's `SyncEngine` over `MemoryStore`s with the
+//! examples' `DomainCommands`: the engine and commands the browser runs) talking to chronik-server over HTTP on PostgreSQL
 //! through `/v1/stores/{store}/…`, with requests and answers lost at random, devices
 //! offline for a while, and the server process killed under a push.
 
@@ -11,14 +11,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use chronik_core::sync::{
-    CommandRunner, PendingCommand, PullError, PullPage, PushError, Replica, ReplicaStore, RunError,
-    StepOutcome, SyncEngine,
+    PullError, PullPage, PushError, Replica, ReplicaStore, StepOutcome, SyncEngine,
 };
 use chronik_core::{
-    AppendResult, CommandContext, EventStore, ExpectedVersion, HandlerError, ManualClock,
-    MemoryStore, NewEvent, ReadAllOptions, RecordedEvent, SequentialIds,
+    AppendResult, CommandContext, EventStore, ExpectedVersion, ManualClock, MemoryStore, NewEvent,
+    ReadAllOptions, RecordedEvent, SequentialIds,
 };
-use chronik_examples::{Bank, BankCommand};
+use chronik_examples::commands::{bank_command, DomainCommands};
+use chronik_examples::BankCommand;
 use common::{ServerProcess, TestDb};
 use serde_json::{json, Value};
 
@@ -127,43 +127,9 @@ impl chronik_core::sync::Transport for Http {
     }
 }
 
-// ---- the bank's commands, decided again on a rebase -----------------------------------
-
-/// `{account, command}` through the examples' bank (the same handler the app runs).
-struct BankCommands;
-
-impl CommandRunner for BankCommands {
-    async fn run<S: EventStore>(
-        &self,
-        store: &S,
-        command: &PendingCommand,
-    ) -> Result<(), RunError> {
-        let account = command.input["account"]
-            .as_str()
-            .ok_or_else(|| RunError::Failed("no account".into()))?;
-        let cmd: BankCommand = serde_json::from_value(command.input["command"].clone())
-            .map_err(|e| RunError::Failed(e.to_string()))?;
-        match Bank::new(store)
-            .execute(account, &cmd, &CommandContext::default())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(HandlerError::Rejected(e)) => Err(RunError::Refused(e.to_string())),
-            Err(e) => Err(RunError::Failed(e.to_string())),
-        }
-    }
-}
-
-fn bank(account: &str, command: BankCommand) -> PendingCommand {
-    PendingCommand {
-        name: "bank".into(),
-        input: json!({ "account": account, "command": command }),
-    }
-}
-
 // ---- devices ---------------------------------------------------------------------------
 
-type Engine = SyncEngine<Rc<MemoryStore>, BankCommands, Rc<Http>>;
+type Engine = SyncEngine<Rc<MemoryStore>, DomainCommands, Rc<Http>>;
 
 struct Device {
     name: String,
@@ -183,7 +149,7 @@ impl Device {
         let http = Rc::new(Http::new(url));
         let replica = Replica::new(
             Rc::clone(&store),
-            BankCommands,
+            DomainCommands,
             Rc::clone(clock),
             SequentialIds::new(name.to_string()),
         );
@@ -199,7 +165,8 @@ impl Device {
 
     /// Decides `command` locally (offline or not); `false` when the view refuses it.
     async fn execute(&self, account: &str, command: BankCommand) -> bool {
-        match self.engine.replica().execute(bank(account, command)).await {
+        let command = bank_command(account, &command, &CommandContext::default());
+        match self.engine.replica().execute(command).await {
             Ok(Some(batch)) => {
                 self.written.borrow_mut().push(batch.id);
                 true
