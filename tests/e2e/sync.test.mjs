@@ -46,6 +46,13 @@ async function connect(page, store) {
   await badge(page, "live");
 }
 
+/** The server's whole log of `store`. */
+async function serverLog(store) {
+  const response = await fetch(`${SERVER_URL}/v1/stores/${store}/events?after=0&limit=1000`);
+  assert.equal(response.status, 200);
+  return (await response.json()).events;
+}
+
 /** Fills the Bank form fields given (by their labels) and presses `button`. */
 async function command(page, button, fields) {
   for (const [label, value] of Object.entries(fields)) {
@@ -107,7 +114,7 @@ test("two devices sync one store: a deposit travels, an offline withdrawal that 
   const conflict = a.page.getByTestId("conflict");
   await conflict.waitFor({ timeout: 60_000 });
   assert.equal(await conflict.count(), 1);
-  assert.match(await conflict.getByTestId("conflict-reason").textContent(), /command rejected: Insufficient funds: balance 50\.00, amount 80\.00/);
+  assert.match(await conflict.getByTestId("conflict-reason").textContent(), /^command rejected: insufficient funds: balance 50\.00, amount 80\.00$/);
   assert.match(await conflict.getByTestId("conflict-what").textContent(), /^bank\.withdraw /);
   assert.equal(await conflict.getByTestId("conflict-stream").textContent(), "account-acc-s");
   await a.page.getByTestId("sync-pending").getByText("0", { exact: true }).waitFor();
@@ -124,6 +131,17 @@ test("two devices sync one store: a deposit travels, an offline withdrawal that 
     await a.page.getByTestId("sync-confirmed").count(),
     0,
     "the Sync page's facts are not on the Bank page",
+  );
+
+  // The server holds each write once; A's refused withdrawal never reached it.
+  const log = await serverLog(store);
+  assert.deepEqual(
+    log.map((e) => [e.streamId, e.type, e.data.amount ?? null]),
+    [
+      ["account-acc-s", "AccountOpened", null],
+      ["account-acc-s", "MoneyDeposited", 10000],
+      ["account-acc-s", "MoneyWithdrawn", 5000],
+    ],
   );
 
   // Discarding the conflict forgets it; the balance stays.
