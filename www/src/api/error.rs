@@ -3,10 +3,10 @@
 
 use chronik_core::sync::{ExecuteError, RunError};
 use chronik_core::{HandlerError, HubError, ProjectionError, StoreError};
-use chronik_idb::replica_mode::ReplicaModeError;
 use chronik_examples::bank::TransferRunError;
 use chronik_examples::saga::SagaError;
 use chronik_examples::services::ServiceError;
+use chronik_idb::replica_mode::ReplicaModeError;
 use leptos::prelude::{ArcRwSignal, Get, Set};
 
 /// Why an operation of the app did not happen.

@@ -68,7 +68,10 @@ thread_local! {
 
 /// Where the sync stands; moves with every change of its state.
 pub fn info() -> ArcRwSignal<SyncInfo> {
-    INFO.with(|i| i.get_or_init(|| ArcRwSignal::new(SyncInfo::default())).clone())
+    INFO.with(|i| {
+        i.get_or_init(|| ArcRwSignal::new(SyncInfo::default()))
+            .clone()
+    })
 }
 
 /// The views rest on the replica's state, which changed: read them again.
@@ -240,7 +243,13 @@ pub async fn overview() -> Result<Overview, AppError> {
             stream_id: c.batch.stream_id.clone(),
             what: match &c.batch.origin {
                 BatchOrigin::Command { command } => {
-                    format!("{} {}", command.name, command.input)
+                    // The command's own fields; its ids say nothing to the user.
+                    let mut input = command.input.clone();
+                    if let Some(fields) = input.as_object_mut() {
+                        fields.remove("commandId");
+                        fields.remove("correlationId");
+                    }
+                    format!("{} {input}", command.name)
                 }
                 BatchOrigin::Raw => {
                     let types: Vec<&str> = c

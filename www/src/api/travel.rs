@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use super::AppStore;
 use chronik_core::{
     Aggregate, AggregateState, CommandHandler, EventStore, HandlerError, ReadAllOptions,
     ReadStreamOptions, RecordedEvent, StreamInfo, Upcasters,
@@ -21,7 +22,6 @@ use chronik_examples::bank::AccountBalancesState;
 use chronik_examples::registry::{self, AggregateType, AggregateVisitor};
 use chronik_examples::services::{Inventory, Payment, Shipment};
 use chronik_examples::{BankAccount, Order, SagaState, Transfer};
-use super::AppStore;
 use serde_json::Value;
 
 use super::AppError;

@@ -178,7 +178,9 @@ fn ConflictList(
     let act = move |id: String, retry: bool| {
         spawn_local(async move {
             let result = if retry {
-                sync::retry(&id).await.map(|()| "retried: pending again".to_string())
+                sync::retry(&id)
+                    .await
+                    .map(|()| "retried: pending again".to_string())
             } else {
                 sync::discard(&id).await.map(|()| "discarded".to_string())
             };
