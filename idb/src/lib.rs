@@ -67,6 +67,7 @@ mod notify;
 mod open;
 pub mod platform;
 mod raw;
+pub mod replica_mode;
 pub mod sync;
 
 use std::cell::RefCell;

@@ -9,6 +9,8 @@ use crate::{api, pages};
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
+    // Connected when last closed: connect again.
+    pages::sync::resume_sync();
     view! {
         <Router>
             <header class="topbar">
@@ -24,7 +26,9 @@ pub fn App() -> impl IntoView {
                     <A href="/stats">"Stats"</A>
                     <A href="/data">"Data"</A>
                     <A href="/append">"Append"</A>
+                    <A href="/sync">"Sync"</A>
                 </nav>
+                <pages::sync::SyncBadge />
             </header>
             <ReloadBanner />
             <main>
@@ -39,6 +43,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/data") view=pages::data::DataPage />
                     <Route path=path!("/travel") view=pages::travel::TravelPage />
                     <Route path=path!("/append") view=pages::append::AppendPage />
+                    <Route path=path!("/sync") view=pages::sync::SyncPage />
                 </Routes>
             </main>
         </Router>

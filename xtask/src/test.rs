@@ -260,7 +260,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if build.failed > 0 {
             return build;
         }
-        browser_suite(root().join("dist"), "CHRONIK_URL", "e2e/", None)
+        // With a chronik-server for the app's sync test.
+        browser_suite_with_server(root().join("dist"), "CHRONIK_URL", "e2e/")
     });
 
     summary(&results, started)

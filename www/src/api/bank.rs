@@ -15,14 +15,17 @@ use chronik_examples::bank::{
     AccountBalancesState, BankAccount, BankCommand, BankError, DailySummaryState, DaySummary,
     PendingTransfersState, Transaction, TransactionHistoryState, TransactionKind, Transfer,
 };
+use chronik_examples::commands::bank_command;
 use chronik_examples::{Bank, Money};
-use chronik_idb::{IdbStore, RandomUuids};
+use chronik_idb::RandomUuids;
+
+use super::AppStore;
 
 use super::projections::state;
 use super::AppError;
 use super::{changed, store};
 
-type Store = Rc<IdbStore>;
+type Store = Rc<AppStore>;
 
 /// The bank over the current store, made once per page session (and again when the
 /// store is reopened, after the database was cleared).
@@ -88,6 +91,20 @@ pub async fn execute(account: &str, command: BankCommand) -> Result<BankAccount,
     }
     let session = session().await?;
     let context = CommandContext::new(fresh_id("cmd"));
+    if let Some(mode) = super::sync::mode().await? {
+        // Syncing: kept by name in the outbox, to be decided again on the server's
+        // state if another device wrote to the account first.
+        mode.execute(bank_command(account, &command, &context))
+            .await
+            .map_err(AppError::from)?;
+        changed();
+        return session
+            .bank
+            .account(account)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::store(format!("{account}: {}", BankError::AccountNotFound)));
+    }
     let state = session
         .bank
         .execute(account, &command, &context)

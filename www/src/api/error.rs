@@ -1,10 +1,12 @@
 //! [`AppError`]: why an operation of the app's api did not happen, in the kinds the
 //! pages treat differently.
 
+use chronik_core::sync::{ExecuteError, RunError};
 use chronik_core::{HandlerError, HubError, ProjectionError, StoreError};
 use chronik_examples::bank::TransferRunError;
 use chronik_examples::saga::SagaError;
 use chronik_examples::services::ServiceError;
+use chronik_idb::replica_mode::ReplicaModeError;
 use leptos::prelude::{ArcRwSignal, Get, Set};
 
 /// Why an operation of the app did not happen.
@@ -84,6 +86,30 @@ impl From<StoreError> for AppError {
             | StoreError::PartialDuplicate { .. }
             | StoreError::DuplicateEventId { .. } => Self::Refused(e.to_string()),
             other => Self::Store(other.to_string()),
+        }
+    }
+}
+
+impl From<ExecuteError> for AppError {
+    fn from(e: ExecuteError) -> Self {
+        match e {
+            // The rule's own words, as when the command runs on the store directly.
+            ExecuteError::Run(RunError::Refused(m)) => Self::Refused(m),
+            ExecuteError::Run(RunError::Failed(m)) => Self::Store(m),
+            ExecuteError::Store(e) => e.into(),
+            other => Self::Store(other.to_string()),
+        }
+    }
+}
+
+impl From<ReplicaModeError> for AppError {
+    fn from(e: ReplicaModeError) -> Self {
+        match e {
+            ReplicaModeError::Store(e) => e.into(),
+            ReplicaModeError::BadUrl(_) | ReplicaModeError::NoStore => {
+                Self::InvalidInput(e.to_string())
+            }
+            ReplicaModeError::Start(_) => Self::Store(e.to_string()),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod bank;
 pub mod data;
 pub mod error;
 pub mod projections;
+pub mod sync;
 pub mod travel;
 
 use std::cell::{OnceCell, RefCell};
@@ -15,6 +16,8 @@ use chronik_core::{
     AppendResult, EventStore, ExpectedVersion, NewEvent, ReadAllOptions, ReadStreamOptions,
     RecordedEvent, StoreStats,
 };
+use chronik_examples::commands::DomainCommands;
+use chronik_idb::replica_mode::{ReplicaMode, Routed};
 use chronik_idb::AppendListener;
 use chronik_idb::{IdbStore, JsClock, RandomUuids};
 use leptos::prelude::{ArcRwSignal, Update};
@@ -26,8 +29,15 @@ pub mod orders;
 /// The IndexedDB database the app keeps its events in.
 pub const DATABASE: &str = "chronik-app";
 
+/// The store every operation goes through: the IndexedDB store itself, or, once the app
+/// syncs (or ever synced), the replica's view of it (see [`sync`]).
+pub type AppStore = Routed<Rc<IdbStore>, DomainCommands>;
+
+/// The store in replica mode.
+pub type AppReplica = ReplicaMode<Rc<IdbStore>, DomainCommands>;
+
 thread_local! {
-    static STORE: RefCell<Option<Rc<IdbStore>>> = const { RefCell::new(None) };
+    static STORE: RefCell<Option<Rc<AppStore>>> = const { RefCell::new(None) };
     static CHANGES: OnceCell<ArcRwSignal<u64>> = const { OnceCell::new() };
     /// Hears appends made through any other connection (other tabs, the demo writer); the
     /// store's own appends already call [`changed`] where they are made.
@@ -50,16 +60,25 @@ pub(crate) fn changed() {
     changes().update(|n| *n += 1);
 }
 
-/// The app's store, opened on first use (and again after [`forget_store`]).
-pub(crate) async fn store() -> Result<Rc<IdbStore>, AppError> {
+/// The app's store, opened on first use (and again after [`forget_store`]). A database
+/// that is a replica already (it synced, or holds pending writes) is opened in replica
+/// mode, connected or not: its log is the server's.
+pub(crate) async fn store() -> Result<Rc<AppStore>, AppError> {
     if let Some(store) = STORE.with(|s| s.borrow().clone()) {
         return Ok(store);
     }
-    let opened = Rc::new(
+    let idb = Rc::new(
         IdbStore::open(DATABASE, JsClock, RandomUuids)
             .await
             .map_err(AppError::from)?,
     );
+    let opened = Rc::new(Routed::new(Rc::clone(&idb)));
+    if AppReplica::is_replica(&idb).await.map_err(AppError::from)? {
+        let mode = AppReplica::enter(idb, DomainCommands, JsClock)
+            .await
+            .map_err(AppError::from)?;
+        opened.set_mode(Rc::new(mode));
+    }
     // Two callers may race to open; keep whichever finished first.
     let store = STORE.with(|s| {
         s.borrow_mut()
@@ -68,9 +87,11 @@ pub(crate) async fn store() -> Result<Rc<IdbStore>, AppError> {
     });
     if Rc::ptr_eq(&store, &opened) {
         let listener = opened
+            .inner()
             .on_remote_append(|_| changed())
             .map_err(AppError::from)?;
         REMOTE.with(|r| *r.borrow_mut() = Some(listener));
+        sync::listen_replica_changes(opened.inner())?;
     }
     Ok(store)
 }
@@ -78,9 +99,14 @@ pub(crate) async fn store() -> Result<Rc<IdbStore>, AppError> {
 /// Takes the app's store out of use: the next [`store`] call opens the database again.
 /// Returns the handle so the caller can close it (dropping the last handle closes the
 /// connection). Callers must not keep store handles across awaits they do not own.
-pub(crate) fn forget_store() -> Option<Rc<IdbStore>> {
+pub(crate) fn forget_store() -> Option<Rc<AppStore>> {
     REMOTE.with(|r| r.borrow_mut().take());
-    STORE.with(|s| s.borrow_mut().take())
+    sync::forget();
+    let store = STORE.with(|s| s.borrow_mut().take());
+    if let Some(mode) = store.as_ref().and_then(|s| s.clear_mode()) {
+        mode.disconnect();
+    }
+    store
 }
 
 /// Parses `payload` as JSON and appends one event of `event_type` to `stream`.

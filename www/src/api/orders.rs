@@ -221,7 +221,7 @@ pub async fn cancel(order_id: &str, reason_text: &str) -> Result<Cancelled, AppE
 
 async fn sagas(
     switches: FaultSwitches,
-) -> Result<FulfilmentSagas<std::rc::Rc<chronik_idb::IdbStore>>, AppError> {
+) -> Result<FulfilmentSagas<std::rc::Rc<super::AppStore>>, AppError> {
     let store = store().await?;
     let services = Services::new(store.clone()).with_faults(switches.faults());
     Ok(FulfilmentSagas::new(store, services))

@@ -22,7 +22,9 @@ use chronik_examples::orders::{
     CurrentOrdersState, CustomerStatsState, InventoryDemandState, OrderHistoryState,
 };
 use chronik_examples::registry::{self, READ_MODELS};
-use chronik_idb::{IdbStore, JsClock};
+use chronik_idb::JsClock;
+
+use super::AppStore;
 use futures::lock::Mutex;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -30,7 +32,7 @@ use serde_json::Value;
 use super::store;
 use super::AppError;
 
-type Store = Rc<IdbStore>;
+type Store = Rc<AppStore>;
 
 /// Where one read model stands, as the projections page shows it.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use super::AppStore;
 use chronik_core::{
     Aggregate, AggregateState, CommandHandler, EventStore, HandlerError, ReadAllOptions,
     ReadStreamOptions, RecordedEvent, StreamInfo, Upcasters,
@@ -21,7 +22,6 @@ use chronik_examples::bank::AccountBalancesState;
 use chronik_examples::registry::{self, AggregateType, AggregateVisitor};
 use chronik_examples::services::{Inventory, Payment, Shipment};
 use chronik_examples::{BankAccount, Order, SagaState, Transfer};
-use chronik_idb::IdbStore;
 use serde_json::Value;
 
 use super::AppError;
@@ -150,7 +150,7 @@ pub async fn snapshot_now(stream: &str) -> Result<u64, AppError> {
 
 /// Snapshots one aggregate, whichever type it is.
 struct Snapshot {
-    store: Rc<IdbStore>,
+    store: Rc<AppStore>,
     id: String,
 }
 
@@ -176,7 +176,7 @@ fn aggregate_id(stream: &str) -> &str {
 // ------------------------------------------------------------------ one stream
 
 async fn stream_travel(
-    store: Rc<IdbStore>,
+    store: Rc<AppStore>,
     stream: &str,
     at: Option<u64>,
 ) -> Result<TravelPoint, AppError> {
@@ -265,7 +265,7 @@ type Views = (StateView, StateView, Rebuild);
 /// The state of a typed aggregate at `at` and at `at - 1`, each from the nearest
 /// snapshot at or below it.
 async fn typed<A: Aggregate>(
-    store: &Rc<IdbStore>,
+    store: &Rc<AppStore>,
     stream: &str,
     at: u64,
     upcasters: &Upcasters,
@@ -314,7 +314,7 @@ async fn typed<A: Aggregate>(
 /// A stream without an aggregate type, folded from its first event: how many events of
 /// each type, and the latest value of every payload field.
 async fn generic_fold(
-    store: &Rc<IdbStore>,
+    store: &Rc<AppStore>,
     stream: &str,
     at: u64,
     upcasters: &Upcasters,
@@ -422,7 +422,7 @@ pub async fn balances_at(at: u64) -> Result<Result<AccountBalancesState, String>
     )
 }
 
-async fn whole_store(store: Rc<IdbStore>, at: Option<u64>) -> Result<TravelPoint, AppError> {
+async fn whole_store(store: Rc<AppStore>, at: Option<u64>) -> Result<TravelPoint, AppError> {
     let head = store.head_position().await.map_err(AppError::from)?;
     let at = at.unwrap_or(head).min(head);
     // The one step earlier first: the runner keeps the last state it computed, so the

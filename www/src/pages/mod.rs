@@ -7,4 +7,5 @@ pub mod log;
 pub mod orders;
 pub mod projections;
 pub mod stats;
+pub mod sync;
 pub mod travel;
