@@ -1,4 +1,4 @@
-// Two browsers as two devices syncing with a real chronik-server (on PostgreSQL), which
+// Devices (browser contexts) syncing with a real chronik-server (on PostgreSQL), which
 // `cargo xtask test` starts and names in CHRONIK_SERVER_URL.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -258,6 +258,101 @@ test("IndexedDB: one tab of a database syncs, the other follows it and takes ove
   assert.equal((await second.evaluate(() => window.db.readAll())).length, 3);
   assert.deepEqual(second.errors, []);
   await second.evaluate(async (name) => {
+    window.sync.stop();
+    window.db.close();
+    await window.chronik.Chronik.deleteDatabase(name);
+  }, name);
+  await context.close();
+});
+
+/** Every event of the server's log of `store`, page by page. */
+async function serverLogAll(store) {
+  const events = [];
+  for (let after = 0; ; ) {
+    const response = await fetch(`${SERVER}/v1/stores/${store}/events?after=${after}&limit=1000`);
+    assert.equal(response.status, 200);
+    const page = await response.json();
+    if (page.events.length === 0) return events;
+    events.push(...page.events);
+    after = page.next;
+  }
+}
+
+test("IndexedDB: an offline-first database of 10,000 events uploads them all, once, to an empty server store", async () => {
+  const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  const store = `upload-${stamp}`;
+  const name = `sync-upload-${stamp}`;
+  const STREAMS = 10;
+  const ROUNDS = 2;
+  const BATCH = 500; // 10 streams × 2 rounds × 500 = 10,000 events, streams interleaved
+  const context = await browser.newContext();
+  const page = await harnessPage(context);
+  const local = await page.evaluate(
+    async ({ name, STREAMS, ROUNDS, BATCH }) => {
+      window.db = await window.chronik.Chronik.open(name);
+      for (let round = 0; round < ROUNDS; round++) {
+        for (let s = 0; s < STREAMS; s++) {
+          const events = [];
+          for (let i = round * BATCH; i < (round + 1) * BATCH; i++) {
+            events.push({ id: `ev-${s}-${i}`, type: i % 2 ? "Tock" : "Tick", data: { s, i, note: `stream ${s} #${i}` } });
+          }
+          await window.db.append(`up-${s}`, events);
+        }
+      }
+      return (await window.db.readAll()).map((e) => [e.id, e.streamId, e.type, e.data]);
+    },
+    { name, STREAMS, ROUNDS, BATCH },
+  );
+  assert.equal(local.length, STREAMS * ROUNDS * BATCH);
+  assert.deepEqual(await serverLogAll(store), [], "the server store starts empty");
+
+  await page.evaluate(
+    async ({ url, store }) => {
+      window.sync = await window.db.sync({ url, store, pollMs: 500 });
+    },
+    { url: SERVER, store },
+  );
+  await waitFor(
+    page,
+    async () => window.sync.status === "live" && (await window.sync.pending()).length === 0,
+    null,
+    "the upload to finish",
+    120_000,
+  );
+
+  const log = await serverLogAll(store);
+  assert.equal(log.length, local.length, "the server holds every event");
+  assert.equal(new Set(log.map((e) => e.id)).size, log.length, "each event once");
+  // Same events, same order in each stream, versions 1..n.
+  const byStream = (rows) => {
+    const streams = new Map();
+    for (const r of rows) streams.set(r[1], [...(streams.get(r[1]) ?? []), r]);
+    return streams;
+  };
+  const serverStreams = byStream(log.map((e) => [e.id, e.streamId, e.type, e.data]));
+  const localStreams = byStream(local);
+  assert.equal(serverStreams.size, STREAMS);
+  for (const [stream, rows] of localStreams) {
+    assert.deepEqual(serverStreams.get(stream), rows, `stream ${stream} as written`);
+  }
+  for (const [stream, rows] of byStream(log.map((e) => [e.id, e.streamId, e.version]))) {
+    assert.deepEqual(rows.map((r) => r[2]), rows.map((_, i) => i + 1), `stream ${stream}'s versions`);
+  }
+
+  // Nothing left to send, no conflicts, and the local view is the server's log.
+  const after = await page.evaluate(async () => ({
+    pending: await window.sync.pending(),
+    conflicts: await window.sync.conflicts(),
+    log: (await window.db.readAll()).map((e) => [e.id, e.streamId, e.type, e.data, e.version, e.position]),
+  }));
+  assert.deepEqual(after.pending, []);
+  assert.deepEqual(after.conflicts, []);
+  assert.deepEqual(
+    after.log,
+    log.map((e) => [e.id, e.streamId, e.type, e.data, e.version, e.position]),
+  );
+  assert.deepEqual(page.errors, []);
+  await page.evaluate(async (name) => {
     window.sync.stop();
     window.db.close();
     await window.chronik.Chronik.deleteDatabase(name);
