@@ -515,3 +515,122 @@ export async function clearCheckpoints(name) {
   await done(tx);
   db.close();
 }
+
+// ---------------------------------------------------------------- sync with chronik-server
+
+/** Every event of `store` on the server, fetched page by page (outside any clock). */
+async function serverEvents(url, store) {
+  const events = [];
+  for (let after = 0; ; ) {
+    const page = await (await fetch(`${url}/v1/stores/${store}/events?after=${after}&limit=1000`)).json();
+    if (page.events.length === 0) return events;
+    events.push(...page.events);
+    after = page.next;
+  }
+}
+
+/** A new device catches up: a fresh IndexedDB database calls `db.sync()` on a store the
+ *  server holds `expected` events of; the clock runs from the call until the sync is
+ *  live (its first catch-up done) with every event stored. */
+export async function syncCatchUp(url, store, expected, run) {
+  const name = `bench-sync-catchup-${run}`;
+  await deleteDatabase(name);
+  const db = await Chronik.open(name);
+  const t0 = now();
+  const sync = await db.sync({ url, store });
+  await new Promise((resolve) => {
+    const check = () => sync.status === "live" && resolve();
+    sync.on("change", check);
+    check();
+  });
+  const ms = now() - t0;
+  const stored = (await db.readAll({ fromPosition: expected, limit: 2 })).length;
+  sync.stop();
+  db.close();
+  await deleteDatabase(name);
+  if (stored !== 1) throw new Error(`catch-up ended live without event ${expected} as the last one`);
+  return ms;
+}
+
+/** The raw IndexedDB baseline of the catch-up: the same events (fetched before the clock
+ *  starts), written in pages of 1,000 as a pull delivers them, each page one readwrite
+ *  transaction putting its rows and its streams' heads. */
+export async function rawCatchUp(url, store, expected, run) {
+  const events = await serverEvents(url, store);
+  if (events.length !== expected) throw new Error(`the server holds ${events.length} events, not ${expected}`);
+  const name = `bench-sync-raw-${run}`;
+  await deleteDatabase(name);
+  const db = await openRaw(name);
+  const t0 = now();
+  for (let i = 0; i < events.length; i += 1000) {
+    const tx = db.transaction(["events", "streams"], "readwrite");
+    const rows = tx.objectStore("events");
+    const heads = new Map();
+    for (const e of events.slice(i, i + 1000)) {
+      rows.put({
+        position: e.position,
+        eventId: e.id,
+        streamId: e.streamId,
+        version: e.version,
+        eventType: e.type,
+        schemaVersion: e.schemaVersion ?? 1,
+        data: e.data,
+        metadata: e.metadata ?? {},
+        recordedAt: e.recordedAt,
+      });
+      heads.set(e.streamId, e);
+    }
+    const streams = tx.objectStore("streams");
+    for (const e of heads.values()) {
+      streams.put({ streamId: e.streamId, version: e.version, lastPosition: e.position, updatedAt: e.recordedAt });
+    }
+    await done(tx);
+  }
+  const ms = now() - t0;
+  db.close();
+  await deleteDatabase(name);
+  return ms;
+}
+
+/** One device of the latency workload: an IndexedDB database syncing `store`, which
+ *  records when each event reached its log (wall clock in ms, comparable across pages:
+ *  `performance.timeOrigin + performance.now()`). */
+export async function syncDevice(url, store, name) {
+  await deleteDatabase(name);
+  const db = await Chronik.open(name);
+  const sync = await db.sync({ url, store });
+  await new Promise((resolve) => {
+    const check = () => sync.status === "live" && resolve();
+    sync.on("change", check);
+    check();
+  });
+  const seen = new Map();
+  db.subscribe({}, (e) => {
+    if (!seen.has(e.id)) seen.set(e.id, performance.timeOrigin + now());
+  });
+  window.syncBench = { db, sync, seen, name };
+}
+
+/** Appends one event with id `id` on this device; resolves to the wall-clock ms it was made. */
+export async function syncAppend(id, i) {
+  const at = performance.timeOrigin + now();
+  await window.syncBench.db.append("latency", [{ id, ...deposit(i) }]);
+  return at;
+}
+
+/** When this device saw event `id` (wall-clock ms), waiting up to 30 s for it. */
+export async function syncSeen(id) {
+  const started = now();
+  while (!window.syncBench.seen.has(id)) {
+    if (now() - started > 30_000) throw new Error(`event ${id} did not arrive within 30 s`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return window.syncBench.seen.get(id);
+}
+
+export async function syncClose() {
+  const { db, sync, name } = window.syncBench;
+  sync.stop();
+  db.close();
+  await deleteDatabase(name);
+}

@@ -34,6 +34,58 @@ const table = (head, rows) =>
 const int = (n) => n.toLocaleString("en-US");
 const yes = (ok) => (ok ? "**met**" : "**not met**");
 
+// ------------------------------------------------------------------ sync (bench/sync.json)
+
+let syncSection = "";
+const syncPath = join(ROOT, "bench/sync.json");
+if (existsSync(syncPath)) {
+  const sync = JSON.parse(readFileSync(syncPath, "utf8"));
+  const m = sync.machine;
+  const c = sync.catchUp;
+  const L = sync.latency;
+  syncSection = `## Sync (chronik-server on PostgreSQL, headless Chromium)
+
+Run by \`${sync.command}\` (bench/sync.mjs) on ${m.nproc} × ${m.cpu}, Chromium ${m.chromium}, Node ${m.node},
+load ${m.loadBefore.map((x) => x.toFixed(2)).join(" ")} before; the server is a ${sync.server} build on a
+throwaway PostgreSQL on the same machine. Medians of ${sync.settings.runs} runs.
+
+### A new device catches up ${int(sync.settings.events)} events
+
+The server holds ${int(sync.settings.events)} events over ${int(sync.settings.streams)} streams (interleaved). chronik is a fresh
+IndexedDB database calling \`db.sync()\`, timed until the sync is \`live\` (first catch-up done, every
+event stored); raw IndexedDB writes the same events (fetched before its clock starts, so it does no
+network work) in pages of 1,000, one readwrite transaction each, into chronik's layout. Same run, alternating order.
+
+${table(
+  ["system", "median", "events/s", "samples"],
+  [
+    ["chronik \`db.sync()\` (HTTP pulls + IndexedDB)", ms(c.median.chronik), rate(c.eventsPerSecond.chronik), c.samples.chronik.map(ms).join(", ")],
+    ["raw IndexedDB, same events, no network", ms(c.median.raw), rate(c.eventsPerSecond.raw), c.samples.raw.map(ms).join(", ")],
+  ],
+)}
+
+### Append on one device → shown on another
+
+Two browser contexts (two devices, each its own IndexedDB database) sync one store; device A appends one
+event at a time and waits until device B's subscription delivers it (wall clock of both pages), ${int(L.samples.length)} appends:
+p50 **${ms(L.p50)}**, p99 **${ms(L.p99)}**, max ${ms(L.max)}.
+
+`;
+}
+
+// `cargo xtask bench --sync-only` measured nothing else: only the Sync section of
+// results.md is replaced, the rest (and the README) stay as the last full run wrote them.
+if (process.env.BENCH_REPORT_SYNC_ONLY === "1") {
+  const path = join(ROOT, "bench/results.md");
+  const md = readFileSync(path, "utf8");
+  const start = md.indexOf("## Sync (");
+  const end = md.indexOf("## Native (");
+  if (end < 0) throw new Error("bench/results.md has no Native section to put the Sync section before");
+  writeFileSync(path, md.slice(0, start < 0 ? end : start) + syncSection + md.slice(end));
+  console.error("bench/report.mjs: replaced the Sync section of bench/results.md");
+  process.exit(0);
+}
+
 // ------------------------------------------------------------------ native (criterion)
 
 function criterion() {
@@ -336,7 +388,7 @@ ${table(
 
 ${bundleTable}
 
-${serverSection}## Native (criterion, \`MemoryStore\`)
+${serverSection}${syncSection}## Native (criterion, \`MemoryStore\`)
 
 Next to the seed 003 order system's published numbers (its README; its own machine, unknown):
 

@@ -8,17 +8,22 @@ use std::path::{Path, PathBuf};
 use crate::util::{cmd, exec, root};
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--no-native] [--no-server] [--no-browser] [--app-dist DIR]
+usage: cargo xtask bench [--no-native] [--no-server] [--no-browser] [--no-sync] [--sync-only] [--app-dist DIR]
 
   --no-native       skip `cargo bench -p chronik-core -p chronik-examples` (reuse criterion's last results)
   --no-server       skip the server load on PostgreSQL (reuse bench/server.json); it uses
                     DATABASE_URL's server, or starts a throwaway PostgreSQL
   --no-browser      skip the browser workloads (reuse bench/results.json)
+  --no-sync         skip the sync workloads (reuse bench/sync.json)
+  --sync-only       only the sync workloads (bench/sync.mjs: a new device catching up, and
+                    append-to-visible latency between two devices) against a throwaway
+                    PostgreSQL and chronik-server (sync_server.rs), then the report
   --app-dist DIR    measure the app already built in DIR instead of building it with
                     Trunk into <target>/bench-dist
 Environment for bench/run.mjs: BENCH_RUNS (3), BENCH_APPEND_EVENTS (10000),
 BENCH_DEMO_EVENTS (100000), BENCH_TEMPORAL_EVENTS (1000000), BENCH_JS_PROJECTION (0 skips
-the JS-defined projection).";
+the JS-defined projection); for bench/sync.mjs: BENCH_RUNS, BENCH_SYNC_EVENTS (100000),
+BENCH_SYNC_APPENDS (200).";
 
 /// Short criterion settings: every bench still gets its samples, in about 3 minutes.
 const CRITERION_ARGS: [&str; 5] = [
@@ -32,12 +37,15 @@ const CRITERION_ARGS: [&str; 5] = [
 /// `bench [options]`.
 pub fn run(args: &[String]) -> Result<(), String> {
     let (mut native, mut server, mut browser, mut app_dist) = (true, true, true, None);
+    let mut sync = true;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--no-native" => native = false,
             "--no-server" => server = false,
             "--no-browser" => browser = false,
+            "--no-sync" => sync = false,
+            "--sync-only" => (native, server, browser) = (false, false, false),
             "--app-dist" => {
                 app_dist = Some(PathBuf::from(it.next().ok_or("--app-dist needs a folder")?));
             }
@@ -104,7 +112,31 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 ),
         )?;
     }
-    exec(cmd("node", &["bench/report.mjs"]).env("CRITERION_DIR", target.join("criterion")))
+    if sync {
+        // Sync against a real chronik-server: the package's page served from the
+        // repository root, the server allowing that origin.
+        crate::package::build("web", "pkg")?;
+        let port = crate::serve::serve_in_background(root())?;
+        let server = crate::sync_server::start(&format!("http://127.0.0.1:{port}"))?;
+        let result = exec(
+            cmd("node", &["bench/sync.mjs"])
+                .env("BENCH_URL", format!("http://127.0.0.1:{port}/"))
+                .env("BENCH_SERVER_URL", server.url())
+                .env("BENCH_SERVER_BUILD", "debug (target/debug/chronik-server)")
+                .env(
+                    "BENCH_COMMAND",
+                    format!("cargo xtask bench {}", args.join(" ")).trim_end(),
+                ),
+        );
+        drop(server);
+        result?;
+    }
+    let mut report = cmd("node", &["bench/report.mjs"]);
+    report.env("CRITERION_DIR", target.join("criterion"));
+    if !(native || server || browser) {
+        report.env("BENCH_REPORT_SYNC_ONLY", "1");
+    }
+    exec(&mut report)
 }
 
 /// Cargo's target folder, where criterion writes its estimates.
