@@ -81,7 +81,13 @@ if (process.env.BENCH_REPORT_SYNC_ONLY === "1") {
   const start = md.indexOf("## Sync (");
   const end = md.indexOf("## Native (");
   if (end < 0) throw new Error("bench/results.md has no Native section to put the Sync section before");
-  writeFileSync(path, md.slice(0, start < 0 ? end : start) + syncSection + md.slice(end));
+  let out = md.slice(0, start < 0 ? end : start) + syncSection + md.slice(end);
+  // The notes close results.md: they are refreshed too.
+  const notesPath = join(ROOT, "bench/notes.md");
+  const notes = existsSync(notesPath) ? readFileSync(notesPath, "utf8").trim() : "";
+  const at = notes ? out.indexOf(notes.split("\n")[0]) : -1;
+  if (at >= 0) out = out.slice(0, at) + notes + "\n";
+  writeFileSync(path, out);
   console.error("bench/report.mjs: replaced the Sync section of bench/results.md");
   process.exit(0);
 }
