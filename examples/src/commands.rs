@@ -445,4 +445,115 @@ mod tests {
             assert!(rebased.event_id.ends_with(".1.1"), "{}", rebased.event_id);
         });
     }
+
+    async fn order(device: &Device) -> Order {
+        let view = device.replica().view().await.unwrap();
+        chronik_core::CommandHandler::<_, Order>::new(&view)
+            .load("ord-1")
+            .await
+            .unwrap()
+            .state
+    }
+
+    fn add_item(product: &str) -> OrderCommand {
+        OrderCommand::AddItem {
+            product_id: product.into(),
+            product_name: None,
+            quantity: 1,
+            unit_price: "2.50".into(),
+        }
+    }
+
+    /// Devices A and B both hold draft order `ord-1` with one item, synced.
+    async fn two_devices_with_a_draft() -> (Rc<Server>, Device, Device) {
+        let server = Rc::new(Server(MemoryStore::new(
+            ManualClock::new(0),
+            SequentialIds::new("server"),
+        )));
+        let mut a = device("a", &server);
+        let mut b = device("b", &server);
+        let create = OrderCommand::CreateOrder {
+            customer_id: "cust-1".into(),
+        };
+        for command in [create, add_item("p-1")] {
+            a.replica()
+                .execute(order_command("ord-1", &command, &ctx()))
+                .await
+                .unwrap();
+        }
+        sync(&mut a).await;
+        sync(&mut b).await;
+        assert_eq!(order(&b).await.items.len(), 1);
+        (server, a, b)
+    }
+
+    #[test]
+    fn an_item_added_while_another_device_added_one_is_decided_again() {
+        block_on(async {
+            let (server, mut a, mut b) = two_devices_with_a_draft().await;
+            // Both add an item to the same draft; B syncs first. Kept as raw events
+            // A's would be a version conflict; kept by name it is decided again.
+            a.replica()
+                .execute(order_command("ord-1", &add_item("p-2"), &ctx()))
+                .await
+                .unwrap();
+            b.replica()
+                .execute(order_command("ord-1", &add_item("p-3"), &ctx()))
+                .await
+                .unwrap();
+            sync(&mut b).await;
+            sync(&mut a).await;
+            sync(&mut b).await;
+            assert!(a.replica().conflicts().await.unwrap().is_empty());
+            assert!(a.replica().pending().await.unwrap().is_empty());
+            for device in [&a, &b] {
+                let products: Vec<String> = order(device)
+                    .await
+                    .items
+                    .iter()
+                    .map(|i| i.product_id.clone())
+                    .collect();
+                assert_eq!(products, ["p-1", "p-3", "p-2"]);
+            }
+            // Created, p-1, p-3, then A's p-2 once.
+            assert_eq!(server.0.head_position().await.unwrap(), 4);
+        });
+    }
+
+    #[test]
+    fn an_item_added_to_an_order_submitted_elsewhere_is_refused() {
+        block_on(async {
+            let (server, mut a, mut b) = two_devices_with_a_draft().await;
+            let mine = a
+                .replica()
+                .execute(order_command("ord-1", &add_item("p-2"), &ctx()))
+                .await
+                .unwrap()
+                .unwrap();
+            b.replica()
+                .execute(order_command("ord-1", &OrderCommand::SubmitOrder, &ctx()))
+                .await
+                .unwrap();
+            sync(&mut b).await;
+            sync(&mut a).await;
+            let conflicts = a.replica().conflicts().await.unwrap();
+            assert_eq!(conflicts.len(), 1);
+            assert_eq!(conflicts[0].batch.id, mine.id);
+            assert!(
+                matches!(
+                    &conflicts[0].reason,
+                    ConflictReason::Rejected { message } if message.starts_with("items cannot change")
+                ),
+                "{:?}",
+                conflicts[0].reason
+            );
+            assert_eq!(order(&a).await.items.len(), 1);
+            assert_eq!(
+                order(&a).await.status,
+                crate::orders::OrderStatus::Submitted
+            );
+            // Created, p-1, submitted: nothing of A's addition.
+            assert_eq!(server.0.head_position().await.unwrap(), 3);
+        });
+    }
 }

@@ -2,11 +2,12 @@
 //! [`EventStore`] so that every engine type (handlers, projection runners) runs on both.
 //!
 //! This is the one seam every write and read of the API goes through, so it is also
-//! where sync takes over: once `db.sync()` runs, the backend is in replica mode
-//! ([`ReplicaMode`]): reads go through the replica's [`Overlay`](chronik_core::sync::Overlay)
-//! (the server-confirmed log, then the pending batches), appends become pending batches
-//! through [`Replica::append`], and the store's own log ([`Confirmed`]) is written by the
-//! sync engine only.
+//! where sync takes over: the backend reads and writes through the shared
+//! [`Routed`] store of `chronik_idb::replica_mode`. Once `db.sync()` runs, it is in
+//! replica mode ([`Mode`]): reads go through the replica's
+//! [`Overlay`](chronik_core::sync::Overlay) (the server-confirmed log, then the pending
+//! batches), appends become pending batches, and the store's own log ([`Confirmed`]) is
+//! written by the sync engine only.
 
 use chronik_core::{
     AppendResult, Checkpoint, EventStore, ExpectedVersion, MemoryStore, NewEvent, ReadAllOptions,
@@ -16,8 +17,8 @@ use chronik_core::{
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use chronik_core::sync::{Replica, ReplicaState, ReplicaStore, ReplicaWrite};
-use chronik_idb::sync::SyncHandle;
+use chronik_core::sync::{ReplicaState, ReplicaStore, ReplicaWrite};
+use chronik_idb::replica_mode::{ReplicaMode, Routed};
 use chronik_idb::IdbStore;
 
 /// What decides a pending command again when sync rebases it: the example domains'
@@ -49,13 +50,13 @@ impl chronik_core::sync::CommandRunner for NoCommands {
     }
 }
 
-/// A syncing database: local writes through the replica, and the sync running.
-pub struct ReplicaMode {
-    /// Local writes, the view, pending batches and conflicts.
-    pub replica: Replica<Confirmed, Runner>,
-    /// The background sync.
-    pub sync: SyncHandle,
-}
+/// A syncing database's replica mode: local writes through the replica, and the sync
+/// when connected.
+pub type Mode = ReplicaMode<Confirmed, Runner>;
+
+/// The store the API reads and writes through: the store itself, or the replica's view
+/// in replica mode.
+pub type RoutedStore = Routed<Confirmed, Runner>;
 
 /// The store's own log, as it is: in replica mode, the server-confirmed log, which only
 /// the sync engine writes (through [`ReplicaStore::write_replica`]).
@@ -78,10 +79,9 @@ pub enum Store {
 /// in flight has settled, so a call made before `close` finishes normally and the
 /// IndexedDB connection closes right after it.
 pub struct Backend {
-    store: RefCell<Option<Rc<Store>>>,
+    store: RefCell<Option<Rc<RoutedStore>>>,
     busy: Cell<usize>,
     closing: Cell<bool>,
-    replica: RefCell<Option<Rc<ReplicaMode>>>,
 }
 
 /// A call in flight: keeps the store open until it is dropped.
@@ -101,14 +101,14 @@ impl Backend {
     /// A backend over `store`.
     pub fn new(store: Store) -> Self {
         Self {
-            store: RefCell::new(Some(Rc::new(store))),
+            store: RefCell::new(Some(Rc::new(Routed::new(Confirmed(Rc::new(store)))))),
             busy: Cell::new(0),
             closing: Cell::new(false),
-            replica: RefCell::new(None),
         }
     }
 
-    fn closed() -> StoreError {
+    /// The error of a call made after `close()`.
+    pub fn closed() -> StoreError {
         StoreError::Closed("this database was closed with close(); open it again".into())
     }
 
@@ -130,46 +130,41 @@ impl Backend {
     /// have settled.
     pub fn close(&self) {
         self.closing.set(true);
-        if let Some(mode) = self.replica.borrow_mut().take() {
-            mode.sync.stop();
+        let routed = self.store.borrow().clone();
+        if let Some(mode) = routed.and_then(|r| r.clear_mode()) {
+            mode.disconnect();
         }
         if self.busy.get() == 0 {
             self.store.borrow_mut().take();
         }
     }
 
+    /// What the API reads and writes through, unless the store was closed.
+    pub fn routed(&self) -> Result<Rc<RoutedStore>, StoreError> {
+        self.store.borrow().clone().ok_or_else(Self::closed)
+    }
+
     /// The store, unless it was closed.
     pub fn store(&self) -> Result<Rc<Store>, StoreError> {
-        self.store.borrow().clone().ok_or_else(Self::closed)
+        self.confirmed().map(|c| c.0)
     }
 
     /// The store's own log: the confirmed log when syncing, else the whole store.
     pub fn confirmed(&self) -> Result<Confirmed, StoreError> {
-        self.store().map(Confirmed)
+        self.routed().map(|r| r.inner().clone())
     }
 
-    /// The replica, when this database syncs.
-    pub fn replica(&self) -> Option<Rc<ReplicaMode>> {
-        self.replica.borrow().clone()
-    }
-
-    /// Puts the backend in replica mode (`db.sync()`), or gives it a new sync after
-    /// `sync.stop()`; `false` when a sync is running. A stopped sync leaves the backend in
-    /// replica mode: writes stay pending batches (the store's log is the server's), kept
-    /// for the next `db.sync()`.
-    pub fn set_replica(&self, mode: Rc<ReplicaMode>) -> bool {
-        let mut slot = self.replica.borrow_mut();
-        if slot.as_ref().is_some_and(|m| !m.sync.state().stopped) {
-            return false;
-        }
-        *slot = Some(mode);
-        true
+    /// The replica mode, once `db.sync()` entered it (a stopped sync leaves the backend
+    /// in replica mode: writes stay pending batches, the store's log being the
+    /// server's, kept for the next `db.sync()`).
+    pub fn replica(&self) -> Option<Rc<Mode>> {
+        self.store.borrow().as_ref().and_then(|r| r.mode())
     }
 
     /// The IndexedDB store, when this is one, it is open and its rows are the API's view
     /// (not syncing: then reads go through the replica's view).
     pub fn direct_idb(&self) -> Option<Rc<Store>> {
-        if self.replica.borrow().is_some() {
+        if self.replica().is_some() {
             return None;
         }
         self.idb()
@@ -177,10 +172,7 @@ impl Backend {
 
     /// The IndexedDB store, when this is one and it is open.
     pub fn idb(&self) -> Option<Rc<Store>> {
-        self.store
-            .borrow()
-            .clone()
-            .filter(|s| matches!(**s, Store::Idb(_)))
+        self.store().ok().filter(|s| matches!(**s, Store::Idb(_)))
     }
 }
 
@@ -194,21 +186,11 @@ macro_rules! dispatch {
     }};
 }
 
-/// Calls the method on the replica's view when syncing, else on the store.
+/// Calls the method on the routed store, unless it was closed.
 macro_rules! routed {
     ($self:expr, $s:ident => $call:expr) => {{
-        match $self.replica() {
-            Some(mode) => {
-                // The store must still be open (`close()` refuses new calls).
-                $self.store()?;
-                let $s = mode.replica.view().await?;
-                $call.await
-            }
-            None => {
-                let store = $self.store()?;
-                dispatch!(store, $s => $call)
-            }
-        }
+        let $s = $self.routed()?;
+        $call.await
     }};
 }
 
@@ -314,26 +296,9 @@ impl EventStore for Backend {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        let Some(mode) = self.replica() else {
-            let store = self.store()?;
-            return dispatch!(store, s => s.append(stream_id, expected, events));
-        };
-        self.store()?;
-        // A pending batch, shown at once and pushed by the sync; its versions and
-        // positions are provisional until the server confirms it.
-        let batch = mode.replica.append(stream_id, expected, events).await?;
-        mode.sync.wake();
-        let view = mode.replica.view().await?;
-        let n = batch.events.len() as u64;
-        let last_version = view.stream_version(stream_id).await?.unwrap_or(n);
-        let last_position = view.head_position().await?;
-        let before_first = n.saturating_sub(1);
-        Ok(AppendResult {
-            first_version: last_version.saturating_sub(before_first),
-            last_version,
-            first_position: last_position.saturating_sub(before_first),
-            last_position,
-        })
+        // In replica mode a pending batch, shown at once and pushed by the sync; its
+        // versions and positions are provisional until the server confirms it.
+        routed!(self, s => s.append(stream_id, expected, events))
     }
 
     async fn read_stream(

@@ -171,15 +171,14 @@ impl Bank {
                     // codes and the state after it, then kept by name so that the sync
                     // decides it again on the server's state if someone wrote first.
                     Some(mode) => {
-                        let view = mode.replica.view().await.map_err(store_error)?;
+                        let view = mode.view().await.map_err(store_error)?;
                         let mut account = CoreBank::new(&view)
                             .execute(&account_id, &command, &ctx)
                             .await
                             .map_err(bank_error)?;
                         drop(view);
                         let pending = commands::bank_command(&account_id, &command, &ctx);
-                        mode.replica.execute(pending).await.map_err(execute_error)?;
-                        mode.sync.wake();
+                        mode.execute(pending).await.map_err(execute_error)?;
                         account.id = account_id.clone();
                         account
                     }
@@ -317,15 +316,14 @@ impl Orders {
                 let order = match shared.store.replica() {
                     // Syncing: as for `Bank.execute`.
                     Some(mode) => {
-                        let view = mode.replica.view().await.map_err(store_error)?;
+                        let view = mode.view().await.map_err(store_error)?;
                         let order = CoreOrders::new(&view)
                             .execute(&order_id, &command, &ctx)
                             .await
                             .map_err(order_error)?;
                         drop(view);
                         let pending = commands::order_command(&order_id, &command, &ctx);
-                        mode.replica.execute(pending).await.map_err(execute_error)?;
-                        mode.sync.wake();
+                        mode.execute(pending).await.map_err(execute_error)?;
                         order
                     }
                     None => orders

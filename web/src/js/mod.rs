@@ -183,9 +183,9 @@ impl Chronik {
                         };
                         shared.projections.invalidate();
                         shared.changed();
-                        if let Some(mode) = shared.store.replica() {
-                            if mode.sync.state().leader {
-                                mode.sync.wake();
+                        if let Some(sync) = shared.store.replica().and_then(|m| m.sync()) {
+                            if sync.state().leader {
+                                sync.wake();
                             }
                         }
                     })

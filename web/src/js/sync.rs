@@ -1,24 +1,21 @@
 //! `db.sync({ url, store, token? })`: the database as a replica of a chronik-server store.
 //!
 //! A thin class over [`chronik_idb::sync::SyncHandle`] (the driver) and the backend's
-//! replica mode (`backend.rs`): from the moment `sync()` resolves, every write of this
-//! database is a pending batch that the sync pushes, and every read shows the
-//! server-confirmed log with the pending batches on top.
+//! replica mode, the shared [`ReplicaMode`] (`backend.rs`): from the moment `sync()`
+//! resolves, every write of this database is a pending batch that the sync pushes, and
+//! every read shows the server-confirmed log with the pending batches on top.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use chronik_core::sync::{
-    BatchOrigin, ExecuteError, Replica, ReplicaStore, SyncEngine, SyncStatus as CoreStatus,
-};
-use chronik_core::EventStore;
-use chronik_idb::sync::{HttpTransport, SyncChange, SyncConfig, SyncHandle};
-use chronik_idb::RandomUuids;
+use chronik_core::sync::{BatchOrigin, ExecuteError, SyncStatus as CoreStatus};
+use chronik_idb::replica_mode::{ReplicaMode, ReplicaModeError, SyncTarget};
+use chronik_idb::sync::{SyncChange, SyncConfig, SyncHandle};
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
-use super::backend::{Confirmed, ReplicaMode, Runner, Store};
+use super::backend::{Backend, Mode, Runner, Store};
 use super::{call, input, out, Chronik, Shared};
 use crate::error::{js_error, store_error};
 
@@ -229,7 +226,9 @@ pub(super) fn execute_error(e: ExecuteError) -> JsValue {
 #[wasm_bindgen(js_name = Sync)]
 pub struct SyncJs {
     shared: Rc<Shared>,
-    mode: Rc<ReplicaMode>,
+    mode: Rc<Mode>,
+    /// This sync (a later `db.sync()` starts another on the same replica mode).
+    sync: SyncHandle,
     /// The `change` listeners: `off` functions remove them.
     listeners: Rc<RefCell<Vec<(u64, js_sys::Function)>>>,
     /// The next listener's id (ids are never reused, so an old `off` removes nothing new).
@@ -238,7 +237,7 @@ pub struct SyncJs {
 
 impl SyncJs {
     fn state(&self, store_changed: bool) -> SyncState {
-        let s = self.mode.sync.state();
+        let s = self.sync.state();
         SyncState {
             status: s.status.into(),
             last_error: s.last_error,
@@ -263,8 +262,7 @@ impl SyncJs {
     /// The last failure's message, `null` after a success.
     #[wasm_bindgen(getter, js_name = lastError, unchecked_return_type = "string | null")]
     pub fn last_error(&self) -> JsValue {
-        self.mode
-            .sync
+        self.sync
             .state()
             .last_error
             .map_or(JsValue::NULL, |e| JsValue::from_str(&e))
@@ -274,7 +272,7 @@ impl SyncJs {
     /// others show its status and take over when it closes).
     #[wasm_bindgen(getter)]
     pub fn leader(&self) -> bool {
-        self.mode.sync.state().leader
+        self.sync.state().leader
     }
 
     /// The local writes not yet confirmed by the server, oldest first.
@@ -283,7 +281,7 @@ impl SyncJs {
         let mode = Rc::clone(&self.mode);
         call(&self.shared, || {
             Ok(async move {
-                let pending = mode.replica.pending().await.map_err(store_error)?;
+                let pending = mode.replica().pending().await.map_err(store_error)?;
                 out(&pending.iter().map(PendingBatch::from).collect::<Vec<_>>())
             })
         })
@@ -295,7 +293,7 @@ impl SyncJs {
         let mode = Rc::clone(&self.mode);
         call(&self.shared, || {
             Ok(async move {
-                let conflicts = mode.replica.conflicts().await.map_err(store_error)?;
+                let conflicts = mode.replica().conflicts().await.map_err(store_error)?;
                 out(&conflicts.iter().map(SyncConflict::from).collect::<Vec<_>>())
             })
         })
@@ -339,7 +337,7 @@ impl SyncJs {
         call(&self.shared, || {
             let id = Self::batch_id(&id)?;
             Ok(async move {
-                mode.replica.discard(&id).await.map_err(execute_error)?;
+                mode.discard(&id).await.map_err(execute_error)?;
                 shared.changed();
                 Ok(JsValue::UNDEFINED)
             })
@@ -359,8 +357,7 @@ impl SyncJs {
         call(&self.shared, || {
             let id = Self::batch_id(&id)?;
             Ok(async move {
-                mode.replica.retry(&id).await.map_err(execute_error)?;
-                mode.sync.wake();
+                mode.retry(&id).await.map_err(execute_error)?;
                 shared.changed();
                 Ok(JsValue::UNDEFINED)
             })
@@ -370,7 +367,7 @@ impl SyncJs {
     /// Stops syncing. Writes go on as before, shown at once and pending, kept in the
     /// database until the next `db.sync()` pushes them. Stopping twice does nothing.
     pub fn stop(&self) {
-        self.mode.sync.stop();
+        self.sync.stop();
         self.listeners.borrow_mut().clear();
     }
 }
@@ -419,54 +416,72 @@ impl Chronik {
     }
 }
 
+/// Replica mode's error as a `ChronikError`.
+fn mode_error(e: ReplicaModeError) -> JsValue {
+    match e {
+        ReplicaModeError::Store(e) => store_error(e),
+        ReplicaModeError::BadUrl(_) | ReplicaModeError::NoStore => {
+            input::invalid("options", e.to_string())
+        }
+        ReplicaModeError::Start(_) => js_error("Internal", &e.to_string()).into(),
+    }
+}
+
+/// Whether `mode` has a sync running.
+fn syncing(mode: &Mode) -> bool {
+    mode.sync().is_some_and(|h| !h.state().stopped)
+}
+
 async fn start(shared: Rc<Shared>, options: SyncOptions) -> Result<SyncJs, JsValue> {
-    if shared
-        .store
-        .replica()
-        .is_some_and(|m| !m.sync.state().stopped)
-    {
-        return Err(input::invalid("sync", "this database already syncs"));
+    let already = || input::invalid("sync", "this database already syncs");
+    if shared.store.replica().is_some_and(|m| syncing(&m)) {
+        return Err(already());
     }
-    let confirmed: Confirmed = shared.store.confirmed().map_err(store_error)?;
-    let state = confirmed.replica_state().await.map_err(store_error)?;
-    // A database used before it ever synced: its own log (local positions) becomes
-    // pending, to be uploaded, and the views show the same events as before.
-    if !state.synced && confirmed.head_position().await.map_err(store_error)? > 0 {
-        confirmed.adopt_local_log().await.map_err(store_error)?;
+    let routed = shared.store.routed().map_err(store_error)?;
+    let mode = match routed.mode() {
+        Some(mode) => mode,
+        None => {
+            // A database used before it ever synced adopts its own log (local
+            // positions): it becomes pending, to be uploaded, and the views show the
+            // same events as before.
+            let entered =
+                ReplicaMode::enter(routed.inner().clone(), Runner::default(), shared.clock)
+                    .await
+                    .map_err(mode_error)?;
+            if shared.store.is_closed() {
+                return Err(store_error(Backend::closed()));
+            }
+            // Another `db.sync()` may have entered it meanwhile.
+            routed.mode().unwrap_or_else(|| {
+                let entered = Rc::new(entered);
+                routed.set_mode(Rc::clone(&entered));
+                entered
+            })
+        }
+    };
+    if syncing(&mode) {
+        return Err(already());
     }
-    let lock_name = match &*confirmed.0 {
+    let lock_name = match &*routed.inner().0 {
         Store::Idb(idb) => Some(SyncConfig::lock_for_database(idb.name())),
         Store::Memory(_) => None,
     };
-    let mut transport = HttpTransport::new(&options.url, &options.store, options.token.clone());
-    if let Some(ms) = options.timeout_ms {
-        transport = transport.with_timeout(ms);
-    }
-    let clock = shared.clock;
-    let engine = SyncEngine::new(
-        Replica::new(confirmed.clone(), Runner::default(), clock, RandomUuids),
-        Rc::new(transport),
-    );
-    let config = SyncConfig {
+    let target = SyncTarget {
+        url: options.url,
+        store: options.store,
+        token: options.token,
+        timeout_ms: options.timeout_ms,
+        poll_ms: options.poll_ms.unwrap_or(30_000),
         lock_name,
-        poll_ms: options.poll_ms.unwrap_or(30_000).max(100),
-        ..SyncConfig::default()
     };
-    let handle = SyncHandle::start(engine, config).map_err(|e| js_error("Internal", &e))?;
-    let mode = Rc::new(ReplicaMode {
-        replica: Replica::new(confirmed, Runner::default(), clock, RandomUuids),
-        sync: handle.clone(),
-    });
-    if !shared.store.set_replica(Rc::clone(&mode)) {
-        handle.stop();
-        return Err(input::invalid("sync", "this database already syncs"));
-    }
+    let handle = mode.connect(&target).map_err(mode_error)?;
     // The views read so far may rest on the store alone.
     shared.projections.invalidate();
     let listeners: Rc<RefCell<Vec<(u64, js_sys::Function)>>> = Rc::default();
     let sync = SyncJs {
         shared: Rc::clone(&shared),
         mode: Rc::clone(&mode),
+        sync: handle.clone(),
         listeners: Rc::clone(&listeners),
         next_listener: std::cell::Cell::new(0),
     };

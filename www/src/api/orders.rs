@@ -7,7 +7,8 @@
 use chronik_core::{
     Aggregate, CommandContext, DomainEvent, EventStore, IdSource, ReadStreamOptions,
 };
-use chronik_examples::orders::{CurrentOrdersState, OrderHistoryState};
+use chronik_examples::commands::order_command;
+use chronik_examples::orders::{CurrentOrdersState, OrderError, OrderHistoryState};
 use chronik_examples::saga::{SagaEvent, StepStatus};
 use chronik_examples::services::{Inventory, StockLevel};
 use chronik_examples::{
@@ -127,8 +128,22 @@ fn parse_quantity(value: &str) -> Result<u32, AppError> {
 async fn execute(order_id: &str, command: OrderCommand) -> Result<Order, AppError> {
     let order_id = required(order_id, "an order id")?;
     let orders = Orders::new(store().await?);
+    let context = new_context();
+    if let Some(mode) = super::sync::mode().await? {
+        // Syncing: kept by name in the outbox, to be decided again on the server's
+        // state if another device wrote to the order first.
+        mode.execute(order_command(order_id, &command, &context))
+            .await
+            .map_err(AppError::from)?;
+        changed();
+        return orders
+            .order(order_id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::store(format!("{order_id}: {}", OrderError::OrderNotFound)));
+    }
     let order = orders
-        .execute(order_id, &command, &new_context())
+        .execute(order_id, &command, &context)
         .await
         .map_err(AppError::from)?;
     changed();
