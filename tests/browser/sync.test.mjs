@@ -265,6 +265,53 @@ test("IndexedDB: one tab of a database syncs, the other follows it and takes ove
   await context.close();
 });
 
+test("IndexedDB: a synced database opened again without sync() keeps its writes pending, and the next sync pushes them", async () => {
+  const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  const store = `reopen-${stamp}`;
+  const name = `sync-reopen-${stamp}`;
+  const context = await browser.newContext();
+  const page = await harnessPage(context);
+  await page.evaluate(
+    async ({ url, store, name }) => {
+      window.db = await window.chronik.Chronik.open(name);
+      window.sync = await window.db.sync({ url, store, pollMs: 500 });
+      await window.db.bank().execute("acc-r", { type: "OpenAccount", owner: "Re", initialDeposit: "10" });
+    },
+    { url: SERVER, store, name },
+  );
+  await settled(page);
+  // Closed and opened again, with no sync: a write is shown at once but stays pending.
+  const local = await page.evaluate(async (name) => {
+    window.sync.stop();
+    window.db.close();
+    window.db = await window.chronik.Chronik.open(name);
+    await window.db.bank().execute("acc-r", { type: "Deposit", amount: "2" });
+    return (await window.db.readAll()).map((e) => e.type);
+  }, name);
+  assert.deepEqual(local, ["AccountOpened", "MoneyDeposited", "MoneyDeposited"]);
+  assert.equal((await balance(page, "acc-r")), "12.00");
+  assert.deepEqual((await serverLog(store)).map((e) => e.type), ["AccountOpened", "MoneyDeposited"], "nothing pushed without a sync");
+  // The next sync pushes it; the local log is the server's.
+  await page.evaluate(
+    async ({ url, store }) => {
+      window.sync = await window.db.sync({ url, store, pollMs: 500 });
+    },
+    { url: SERVER, store },
+  );
+  await settled(page);
+  const log = await serverLog(store);
+  assert.deepEqual(log.map((e) => e.type), ["AccountOpened", "MoneyDeposited", "MoneyDeposited"]);
+  const after = await page.evaluate(() => window.db.readAll());
+  assert.deepEqual(after.map((e) => [e.id, e.position, e.version]), log.map((e) => [e.id, e.position, e.version]));
+  assert.deepEqual(page.errors, []);
+  await page.evaluate(async (name) => {
+    window.sync.stop();
+    window.db.close();
+    await window.chronik.Chronik.deleteDatabase(name);
+  }, name);
+  await context.close();
+});
+
 /** Every event of the server's log of `store`, page by page. */
 async function serverLogAll(store) {
   const events = [];

@@ -254,7 +254,9 @@ impl Chronik {
         wasm_bindgen_futures::spawn_local(async {
             IdbStore::request_persistence().await;
         });
-        Chronik::with_backend(Store::Idb(store), clock)
+        let chronik = Chronik::with_backend(Store::Idb(store), clock)?;
+        sync::resume(&chronik.shared).await?;
+        Ok(chronik)
     }
 
     /// A store that lives in memory only, in the browser or in Node.

@@ -432,6 +432,26 @@ fn syncing(mode: &Mode) -> bool {
     mode.sync().is_some_and(|h| !h.state().stopped)
 }
 
+/// A database that already is a replica (it synced before, or holds pending writes or
+/// conflicts) opens in replica mode, not connected: its log is the server's, so this
+/// tab's writes must be pending too (pushed by whichever tab syncs), never written into
+/// the confirmed log.
+pub(super) async fn resume(shared: &Rc<Shared>) -> Result<(), JsValue> {
+    let routed = shared.store.routed().map_err(store_error)?;
+    if routed.mode().is_some()
+        || !Mode::is_replica(routed.inner())
+            .await
+            .map_err(store_error)?
+    {
+        return Ok(());
+    }
+    let mode = ReplicaMode::enter(routed.inner().clone(), Runner::default(), shared.clock)
+        .await
+        .map_err(mode_error)?;
+    routed.set_mode(Rc::new(mode));
+    Ok(())
+}
+
 async fn start(shared: Rc<Shared>, options: SyncOptions) -> Result<SyncJs, JsValue> {
     let already = || input::invalid("sync", "this database already syncs");
     if shared.store.replica().is_some_and(|m| syncing(&m)) {
