@@ -20,7 +20,7 @@
 //! | [`ndjson`] | [`export_ndjson`], [`import_ndjson`], [`Importer`]: the log as one event a line, paged out, validated and resumable in |
 //! | [`previous`] | the event shape before the one shape (`eventId`, `eventType`, nested `metadata.extra`), read by the NDJSON import and the store migrations only |
 //! | [`limits`] | the bounds of accepted values: depth, name length, batch size |
-//! | [`sync`] | [`SyncEngine`](sync::SyncEngine), [`Replica`](sync::Replica), [`ReplicaStore`](sync::ReplicaStore): a local store as a replica of a server store, offline writes, rebase, conflicts |
+//! | [`sync`] | [`SyncEngine`](sync::SyncEngine), [`Replica`](sync::Replica), [`ReplicaStore`](sync::ReplicaStore): a local store as a replica of a server store, offline writes, rebase, conflicts, adoption of a never-synced local log |
 //! | [`stats`] | [`StoreStats`] |
 //! | [`testing`] | [`AggregateTest`](testing::AggregateTest): given/when/then |
 //! | `conformance` (feature `testkit`) | the suite every store must pass |
