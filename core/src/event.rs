@@ -159,6 +159,27 @@ impl ExpectedVersion {
             (ExpectedVersion::Exact(v), actual) => actual.unwrap_or(0) == v,
         }
     }
+
+    /// As the HTTP API (and the JS API) write it: a number, or `"any"`, `"noStream"`,
+    /// `"streamExists"`.
+    pub fn to_json(self) -> Value {
+        match self {
+            ExpectedVersion::Any => Value::from("any"),
+            ExpectedVersion::NoStream => Value::from("noStream"),
+            ExpectedVersion::StreamExists => Value::from("streamExists"),
+            ExpectedVersion::Exact(v) => Value::from(v),
+        }
+    }
+
+    /// Reads what [`to_json`](Self::to_json) writes; `None` for anything else.
+    pub fn from_json(value: &Value) -> Option<Self> {
+        match value {
+            Value::String(s) if s == "any" => Some(ExpectedVersion::Any),
+            Value::String(s) if s == "noStream" => Some(ExpectedVersion::NoStream),
+            Value::String(s) if s == "streamExists" => Some(ExpectedVersion::StreamExists),
+            other => other.as_u64().map(ExpectedVersion::Exact),
+        }
+    }
 }
 
 /// Where an append landed.

@@ -287,17 +287,6 @@ impl HttpTransport {
     }
 }
 
-/// The server's JSON for an expected version: a number or `any`, `noStream`,
-/// `streamExists`.
-fn expected_json(e: ExpectedVersion) -> Value {
-    match e {
-        ExpectedVersion::Any => json!("any"),
-        ExpectedVersion::NoStream => json!("noStream"),
-        ExpectedVersion::StreamExists => json!("streamExists"),
-        ExpectedVersion::Exact(v) => json!(v),
-    }
-}
-
 /// A push's answer as core sees it.
 fn push_result(answer: Result<Answer, String>) -> Result<AppendResult, PushError> {
     let answer = answer.map_err(PushError::Network)?;
@@ -354,7 +343,7 @@ impl Transport for HttpTransport {
             self.store_url(),
             String::from(js_sys::encode_uri_component(stream))
         );
-        let body = json!({ "expectedVersion": expected_json(expected), "events": events });
+        let body = json!({ "expectedVersion": expected.to_json(), "events": events });
         let answer = self.call("POST", &url, Some(&body.to_string())).await;
         push_result(answer)
     }

@@ -52,15 +52,6 @@ impl Http {
     }
 }
 
-fn expected_json(e: ExpectedVersion) -> Value {
-    match e {
-        ExpectedVersion::Any => json!("any"),
-        ExpectedVersion::NoStream => json!("noStream"),
-        ExpectedVersion::StreamExists => json!("streamExists"),
-        ExpectedVersion::Exact(v) => json!(v),
-    }
-}
-
 impl chronik_core::sync::Transport for Http {
     async fn push(
         &self,
@@ -75,7 +66,7 @@ impl chronik_core::sync::Transport for Http {
         let response = self
             .client
             .post(format!("{}/v1/stores/{STORE}/streams/{stream}", self.url))
-            .json(&json!({ "expectedVersion": expected_json(expected), "events": events }))
+            .json(&json!({ "expectedVersion": expected.to_json(), "events": events }))
             .send()
             .await
             .map_err(|e| PushError::Network(e.to_string()))?;

@@ -148,7 +148,7 @@ impl IntoResponse for V1Error {
                 Json(json!({
                     "error": self.to_string(),
                     "stream": stream,
-                    "expected": expected_json(*expected),
+                    "expected": expected.to_json(),
                     "actual": actual,
                 })),
             )
@@ -157,29 +157,12 @@ impl IntoResponse for V1Error {
     }
 }
 
-/// An expected version as the request writes it: a number or `any`, `noStream`,
-/// `streamExists`.
-fn expected_json(e: ExpectedVersion) -> Value {
-    match e {
-        ExpectedVersion::Any => json!("any"),
-        ExpectedVersion::NoStream => json!("noStream"),
-        ExpectedVersion::StreamExists => json!("streamExists"),
-        ExpectedVersion::Exact(v) => json!(v),
-    }
-}
-
 fn parse_expected(v: &Value) -> Result<ExpectedVersion, ApiError> {
-    match v {
-        Value::String(s) if s == "any" => Ok(ExpectedVersion::Any),
-        Value::String(s) if s == "noStream" => Ok(ExpectedVersion::NoStream),
-        Value::String(s) if s == "streamExists" => Ok(ExpectedVersion::StreamExists),
-        Value::Number(n) if n.as_u64().is_some() => Ok(ExpectedVersion::Exact(
-            n.as_u64().unwrap_or_default(),
-        )),
-        other => Err(ApiError::BadRequest(format!(
-            "expectedVersion must be a whole number >= 0 or one of \"any\", \"noStream\", \"streamExists\", got {other}"
-        ))),
-    }
+    ExpectedVersion::from_json(v).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "expectedVersion must be a whole number >= 0 or one of \"any\", \"noStream\", \"streamExists\", got {v}"
+        ))
+    })
 }
 
 /// An append's body.
