@@ -18,6 +18,17 @@
 //! | `orders.markProcessing` | [`OrderCommand::MarkProcessing`] | `{ orderId, paymentId }` |
 //! | `orders.complete` | [`OrderCommand::CompleteOrder`] | `{ orderId, trackingNumber }` |
 //! | `orders.cancel` | [`OrderCommand::CancelOrder`] | `{ orderId, reason }` |
+//! | `transfer.request` | [`TransferCommand::Request`] | `{ transferId, from, to, amount }` (cents) |
+//! | `transfer.markDebited` | [`TransferCommand::MarkDebited`] | `{ transferId }` |
+//! | `transfer.markFailed` | [`TransferCommand::MarkFailed`] | `{ transferId, reason }` |
+//! | `transfer.markCompleted` | [`TransferCommand::MarkCompleted`] | `{ transferId }` |
+//! | `transfer.markCreditFailed` | [`TransferCommand::MarkCreditFailed`] | `{ transferId, reason }` |
+//! | `transfer.markRefunded` | [`TransferCommand::MarkRefunded`] | `{ transferId }` |
+//!
+//! A transfer on a replica ([`ReplicaTransfers`]) records each of its steps as one of
+//! these commands, correlated by the transfer's stream: each is decided again on the
+//! server's state, and when one becomes a conflict (a debit the source no longer
+//! covers) the later steps are abandoned, so a refused debit never credits the target.
 //!
 //! Every input may also carry `commandId` and `correlationId` (the [`CommandContext`]).
 //! A rule's refusal (insufficient funds, an illegal transition) is
@@ -28,7 +39,12 @@ use chronik_core::sync::{CommandRunner, PendingCommand, RunError};
 use chronik_core::{CommandContext, EventStore, HandlerError};
 use serde_json::{Map, Value};
 
-use crate::bank::{bank_upcasters, BankAccount, BankCommand};
+use chronik_core::sync::{ExecuteError, Replica, ReplicaStore};
+
+use crate::bank::{
+    bank_upcasters, run_transfer, BankAccount, BankCommand, PendingTransfersState, Transfer,
+    TransferCommand, TransferRunError, TransferSteps,
+};
 use crate::orders::{Order, OrderCommand};
 
 /// `(name, variant)` of every bank command.
@@ -52,9 +68,31 @@ const ORDERS: [(&str, &str); 9] = [
     ("orders.cancel", "CancelOrder"),
 ];
 
+/// `(name, variant)` of every transfer step.
+const TRANSFERS: [(&str, &str); 6] = [
+    ("transfer.request", "Request"),
+    ("transfer.markDebited", "MarkDebited"),
+    ("transfer.markFailed", "MarkFailed"),
+    ("transfer.markCompleted", "MarkCompleted"),
+    ("transfer.markCreditFailed", "MarkCreditFailed"),
+    ("transfer.markRefunded", "MarkRefunded"),
+];
+
 /// Every command name [`DomainCommands`] knows.
 pub fn command_names() -> impl Iterator<Item = &'static str> {
-    BANK.iter().chain(ORDERS.iter()).map(|(name, _)| *name)
+    BANK.iter()
+        .chain(ORDERS.iter())
+        .chain(TRANSFERS.iter())
+        .map(|(name, _)| *name)
+}
+
+/// The pending command for step `command` of transfer `transfer_id`.
+pub fn transfer_command(
+    transfer_id: &str,
+    command: &TransferCommand,
+    context: &CommandContext,
+) -> PendingCommand {
+    named(&TRANSFERS, "transferId", transfer_id, command, context)
 }
 
 /// The pending command for `command` on account `account_id`.
@@ -178,11 +216,126 @@ impl CommandRunner for DomainCommands {
                 .map(drop)
                 .map_err(run_error);
         }
+        if let Some((_, variant)) = TRANSFERS.iter().find(|(n, _)| *n == command.name) {
+            let (id, typed, ctx) = parse::<TransferCommand>(variant, "transferId", command)?;
+            let handler =
+                chronik_core::CommandHandler::<_, Transfer>::new(store).with_max_attempts(1);
+            return handler
+                .handle(&id, &typed, &ctx)
+                .await
+                .map(drop)
+                .map_err(run_error);
+        }
         Err(RunError::Failed(format!(
             "unknown command '{}'; known: {}",
             command.name,
             command_names().collect::<Vec<_>>().join(", ")
         )))
+    }
+}
+
+/// Transfers on a sync [`Replica`]: the same process manager as
+/// [`Bank::transfer`](crate::Bank::transfer) ([`run_transfer`]), each step recorded as a
+/// named command (a pending batch, decided again on the server's state when its stream
+/// moved there). Reads go through the replica's view. Wake the sync after it.
+pub struct ReplicaTransfers<'a, S, R> {
+    replica: &'a Replica<S, R>,
+}
+
+impl<'a, S: ReplicaStore, R: CommandRunner> ReplicaTransfers<'a, S, R> {
+    /// Transfers recorded in `replica`, whose runner must know the `bank.*` and
+    /// `transfer.*` names ([`DomainCommands`] does).
+    pub fn new(replica: &'a Replica<S, R>) -> Self {
+        Self { replica }
+    }
+
+    /// Moves `amount` (a decimal string) from `from` to `to` as transfer `transfer_id`
+    /// (see [`Bank::transfer`](crate::Bank::transfer)); safe to re-run with the same
+    /// arguments.
+    pub async fn transfer(
+        &self,
+        transfer_id: &str,
+        from: &str,
+        to: &str,
+        amount: &str,
+    ) -> Result<Transfer, TransferRunError> {
+        run_transfer(self, transfer_id, from, to, amount).await
+    }
+
+    /// Finishes every unfinished transfer of the replica's view (see
+    /// [`Bank::resume_transfers`](crate::Bank::resume_transfers)).
+    pub async fn resume_transfers(&self) -> Result<Vec<Transfer>, TransferRunError> {
+        let unfinished = {
+            let view = self
+                .replica
+                .view()
+                .await
+                .map_err(|e| TransferRunError::Replica(e.into()))?;
+            crate::Bank::new(&view).unfinished_transfers().await?
+        };
+        let mut resumed = Vec::new();
+        for t in unfinished {
+            let amount = t.amount.to_string();
+            resumed.push(self.transfer(&t.id, &t.from, &t.to, &amount).await?);
+        }
+        Ok(resumed)
+    }
+
+    /// Finishes the transfers `pending` lists (see
+    /// [`Bank::resume_pending`](crate::Bank::resume_pending)).
+    pub async fn resume_pending(
+        &self,
+        pending: &PendingTransfersState,
+    ) -> Result<Vec<Transfer>, TransferRunError> {
+        let mut resumed = Vec::new();
+        for (id, t) in &pending.transfers {
+            let amount = t.amount.to_string();
+            resumed.push(self.transfer(id, &t.from, &t.to, &amount).await?);
+        }
+        Ok(resumed)
+    }
+
+    async fn execute(&self, command: PendingCommand) -> Result<Result<(), String>, ExecuteError> {
+        match self.replica.execute(command).await {
+            Ok(_) => Ok(Ok(())),
+            Err(ExecuteError::Run(RunError::Refused(reason))) => Ok(Err(reason)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<S: ReplicaStore, R: CommandRunner> TransferSteps for ReplicaTransfers<'_, S, R> {
+    async fn leg(
+        &self,
+        account_id: &str,
+        command: &BankCommand,
+        context: &CommandContext,
+    ) -> Result<Result<(), String>, TransferRunError> {
+        self.execute(bank_command(account_id, command, context))
+            .await
+            .map_err(TransferRunError::Replica)
+    }
+
+    async fn record(
+        &self,
+        transfer_id: &str,
+        command: &TransferCommand,
+        context: &CommandContext,
+    ) -> Result<Transfer, TransferRunError> {
+        let refused = |reason: String| {
+            TransferRunError::Replica(ExecuteError::Run(RunError::Refused(reason)))
+        };
+        self.execute(transfer_command(transfer_id, command, context))
+            .await
+            .map_err(TransferRunError::Replica)?
+            .map_err(refused)?;
+        let view = self
+            .replica
+            .view()
+            .await
+            .map_err(|e| TransferRunError::Replica(e.into()))?;
+        let handler = chronik_core::CommandHandler::<_, Transfer>::new(&view);
+        Ok(handler.load(transfer_id).await?.state)
     }
 }
 
@@ -298,7 +451,10 @@ mod tests {
         assert_eq!(submit.name, "orders.submit");
         let (id, typed, _) = parse::<OrderCommand>("SubmitOrder", "orderId", &submit).unwrap();
         assert_eq!((id.as_str(), typed), ("ord-1", OrderCommand::SubmitOrder));
-        assert_eq!(command_names().count(), BANK.len() + ORDERS.len());
+        assert_eq!(
+            command_names().count(),
+            BANK.len() + ORDERS.len() + TRANSFERS.len()
+        );
     }
 
     #[test]
@@ -554,6 +710,165 @@ mod tests {
             );
             // Created, p-1, submitted: nothing of A's addition.
             assert_eq!(server.0.head_position().await.unwrap(), 3);
+        });
+    }
+
+    async fn balance_of(device: &Device, account: &str) -> String {
+        let view = device.replica().view().await.unwrap();
+        chronik_core::CommandHandler::<_, BankAccount>::new(&view)
+            .with_upcasters(bank_upcasters())
+            .load(account)
+            .await
+            .unwrap()
+            .state
+            .balance
+            .to_string()
+    }
+
+    /// Devices A and B both hold `acc-1` with 100 and an empty `acc-2`, synced.
+    async fn two_devices_with_two_accounts() -> (Rc<Server>, Device, Device) {
+        let server = Rc::new(Server(MemoryStore::new(
+            ManualClock::new(0),
+            SequentialIds::new("server"),
+        )));
+        let mut a = device("a", &server);
+        let mut b = device("b", &server);
+        for (id, deposit) in [("acc-1", Some("100")), ("acc-2", None)] {
+            let open = BankCommand::OpenAccount {
+                owner: id.into(),
+                initial_deposit: deposit.map(str::to_string),
+                initial_balance: None,
+            };
+            a.replica()
+                .execute(bank_command(id, &open, &ctx()))
+                .await
+                .unwrap();
+        }
+        sync(&mut a).await;
+        sync(&mut b).await;
+        (server, a, b)
+    }
+
+    #[test]
+    fn a_transfer_on_a_replica_is_steps_by_name_and_completes_on_the_server() {
+        block_on(async {
+            let (server, mut a, mut b) = two_devices_with_two_accounts().await;
+            let t = ReplicaTransfers::new(a.replica())
+                .transfer("t-1", "acc-1", "acc-2", "30")
+                .await
+                .unwrap();
+            assert_eq!(t.status, crate::TransferStatus::Completed);
+            let names: Vec<String> = a
+                .replica()
+                .pending()
+                .await
+                .unwrap()
+                .iter()
+                .map(|b| match &b.origin {
+                    chronik_core::sync::BatchOrigin::Command { command } => command.name.clone(),
+                    chronik_core::sync::BatchOrigin::Raw => "raw".into(),
+                })
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "transfer.request",
+                    "bank.withdraw",
+                    "transfer.markDebited",
+                    "bank.deposit",
+                    "transfer.markCompleted"
+                ]
+            );
+            // Meanwhile B deposits into the source: every step is decided again.
+            b.replica()
+                .execute(bank_command("acc-1", &BankCommand::deposit("1"), &ctx()))
+                .await
+                .unwrap();
+            sync(&mut b).await;
+            sync(&mut a).await;
+            sync(&mut b).await;
+            assert!(a.replica().conflicts().await.unwrap().is_empty());
+            for device in [&a, &b] {
+                assert_eq!(balance_of(device, "acc-1").await, "71.00");
+                assert_eq!(balance_of(device, "acc-2").await, "30.00");
+            }
+            // 2 openings + 1 deposit, B's deposit, 5 transfer steps.
+            assert_eq!(server.0.head_position().await.unwrap(), 9);
+        });
+    }
+
+    #[test]
+    fn a_transfer_whose_debit_no_longer_fits_abandons_its_credit() {
+        block_on(async {
+            let (server, mut a, mut b) = two_devices_with_two_accounts().await;
+            // A, offline, transfers 80; B withdraws 50 and syncs first.
+            ReplicaTransfers::new(a.replica())
+                .transfer("t-1", "acc-1", "acc-2", "80")
+                .await
+                .unwrap();
+            assert_eq!(balance_of(&a, "acc-2").await, "80.00");
+            b.replica()
+                .execute(bank_command("acc-1", &BankCommand::withdraw("50"), &ctx()))
+                .await
+                .unwrap();
+            sync(&mut b).await;
+            sync(&mut a).await;
+
+            // The request went through; the debit is refused, and the steps after it
+            // (decided on the assumption that it succeeded) are abandoned, not sent.
+            let conflicts = a.replica().conflicts().await.unwrap();
+            let reasons: Vec<&ConflictReason> = conflicts.iter().map(|c| &c.reason).collect();
+            assert_eq!(conflicts.len(), 4, "{reasons:?}");
+            assert_eq!(
+                reasons[0],
+                &ConflictReason::Rejected {
+                    message: "insufficient funds: balance 50.00, amount 80.00".into()
+                }
+            );
+            for reason in &reasons[1..] {
+                assert_eq!(
+                    *reason,
+                    &ConflictReason::Abandoned {
+                        operation: "transfer-t-1".into(),
+                        batch: conflicts[0].batch.id.clone(),
+                    }
+                );
+            }
+            assert_eq!(balance_of(&a, "acc-1").await, "50.00");
+            assert_eq!(balance_of(&a, "acc-2").await, "0.00");
+            // An abandoned step alone cannot be retried: it would credit money that
+            // was never debited.
+            let err = a.replica().retry(&conflicts[2].batch.id).await.unwrap_err();
+            assert!(matches!(err, ExecuteError::Abandoned { .. }), "{err}");
+
+            // The process manager finishes the transfer from what the server has: the
+            // debit is refused again, so it fails and nothing moved.
+            let pending = crate::bank::PendingTransfersState {
+                transfers: [(
+                    "t-1".to_string(),
+                    crate::bank::PendingTransfer {
+                        from: "acc-1".into(),
+                        to: "acc-2".into(),
+                        amount: crate::Money::from_cents(8000),
+                        debited: false,
+                    },
+                )]
+                .into(),
+            };
+            let done = ReplicaTransfers::new(a.replica())
+                .resume_pending(&pending)
+                .await
+                .unwrap();
+            assert_eq!(done[0].status, crate::TransferStatus::Failed);
+            sync(&mut a).await;
+            sync(&mut b).await;
+            let bank = crate::Bank::new(&server.0);
+            let t = bank.transfer_status("t-1").await.unwrap().unwrap();
+            assert_eq!(t.status, crate::TransferStatus::Failed);
+            for device in [&a, &b] {
+                assert_eq!(balance_of(device, "acc-1").await, "50.00");
+                assert_eq!(balance_of(device, "acc-2").await, "0.00");
+            }
         });
     }
 }

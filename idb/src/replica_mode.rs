@@ -188,7 +188,9 @@ where
         self.replica.store().replica_state().await
     }
 
-    fn wake(&self) {
+    /// Wakes the sync to push: for writes made through [`replica`](Self::replica)
+    /// directly (the methods here wake it themselves).
+    pub fn wake(&self) {
         if let Some(sync) = self.sync() {
             sync.wake();
         }

@@ -22,7 +22,7 @@ export type ChronikErrorCode =
     | "AccountClosed" | "AccountNotFound" | "AccountAlreadyExists" | "BalanceNotZero"
     | "OrderNotFound" | "RetriesExhausted" | "VersionNotFound" | "ServiceFailed"
     | "RefundRejected" | "SagaOutOfOrder" | "Interrupted" | "ProjectionFailed" | "DemoConflict"
-    | "CommandRejected" | "UnknownBatch"
+    | "CommandRejected" | "UnknownBatch" | "AbandonedStep"
     | (string & {});
 
 /** What every error thrown by chronik carries besides `message` and `stack`. */

@@ -226,10 +226,15 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
                     reason: ConflictReason::Refused { message },
                     at: self.replica.now(),
                 });
-                // The later batches of the stream were decided on top of this one.
+                // The later batches of the stream, and of the operation, were decided on
+                // top of this one.
                 let rest = state.pending.into_iter().skip(1).collect();
                 let changed = HashSet::from([batch.stream_id.clone()]);
-                let rebase = self.rebase(rest, &[], changed).await?;
+                let failed = batch
+                    .operation()
+                    .map(|op| HashMap::from([(op.to_string(), batch.id.clone())]))
+                    .unwrap_or_default();
+                let rebase = self.rebase(rest, &[], changed, failed).await?;
                 conflicts.extend(rebase.conflicts);
                 self.phase = Phase::Pull;
                 if !self
@@ -329,7 +334,9 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
             }
         }
 
-        let rebase = self.rebase(pending, &page.events, HashSet::new()).await?;
+        let rebase = self
+            .rebase(pending, &page.events, HashSet::new(), HashMap::new())
+            .await?;
         let mut conflicts = state.conflicts;
         let new_conflicts = rebase.conflicts.len();
         conflicts.extend(rebase.conflicts);
@@ -352,13 +359,16 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
 
     /// Re-checks every batch not yet committed against the confirmed log plus `page`
     /// plus the batches before it: one whose expected version no longer holds, or that
-    /// follows a batch of its stream that changed here (or is in `changed`), is decided again (a command) or
-    /// becomes a conflict (a raw append, or a command now refused).
+    /// follows a batch of its stream that changed here (or is in `changed`), is decided
+    /// again (a command) or becomes a conflict (a raw append, or a command now refused).
+    /// A batch of an operation with a step that became a conflict (here, or in `failed`:
+    /// operation → that batch's id) is abandoned.
     async fn rebase(
         &self,
         batches: Vec<PendingBatch>,
         page: &[RecordedEvent],
         mut changed: HashSet<String>,
+        mut failed: HashMap<String, String>,
     ) -> Result<Rebased, SyncError> {
         let store = self.replica.store();
         let mut confirmed: BTreeMap<String, Option<u64>> = BTreeMap::new();
@@ -379,6 +389,22 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
                 out.pending.push(batch);
                 continue;
             }
+            let operation = batch.operation().map(str::to_string);
+            if let Some((op, first)) = operation
+                .as_ref()
+                .and_then(|op| failed.get_key_value(op.as_str()))
+            {
+                changed.insert(batch.stream_id.clone());
+                out.conflicts.push(Conflict {
+                    reason: ConflictReason::Abandoned {
+                        operation: op.clone(),
+                        batch: first.clone(),
+                    },
+                    batch,
+                    at: self.replica.now(),
+                });
+                continue;
+            }
             let actual = view_version(&batch.stream_id, &confirmed, &out.pending);
             let stale =
                 changed.contains(&batch.stream_id) || !batch.expected.is_satisfied_by(actual);
@@ -389,6 +415,9 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
             changed.insert(batch.stream_id.clone());
             let command = match &batch.origin {
                 BatchOrigin::Raw => {
+                    if let Some(op) = operation {
+                        failed.insert(op, batch.id.clone());
+                    }
                     out.conflicts.push(Conflict {
                         reason: ConflictReason::VersionConflict {
                             expected: batch.expected,
@@ -429,6 +458,9 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
                 }
                 Ok(None) => out.dropped += 1,
                 Err(ExecuteError::Run(RunError::Refused(message))) => {
+                    if let Some(op) = operation {
+                        failed.insert(op, batch.id.clone());
+                    }
                     out.conflicts.push(Conflict {
                         batch,
                         reason: ConflictReason::Rejected { message },

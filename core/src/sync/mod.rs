@@ -100,6 +100,18 @@ impl PendingBatch {
     pub fn unconfirmed(&self) -> &[NewEvent] {
         self.events.get(self.confirmed..).unwrap_or_default()
     }
+
+    /// The operation the batch is one step of: its events' correlation id when it is
+    /// not their causation id (a command that starts its own correlation is an
+    /// operation of one step). The steps of a transfer or a saga share one. When a step
+    /// becomes a conflict, the later pending steps of its operation are
+    /// [abandoned](ConflictReason::Abandoned): they were decided on the assumption that
+    /// it succeeded.
+    pub fn operation(&self) -> Option<&str> {
+        let metadata = &self.events.first()?.metadata;
+        let correlation = metadata.correlation_id.as_deref()?;
+        (metadata.causation_id.as_deref() != Some(correlation)).then_some(correlation)
+    }
 }
 
 /// Why a batch became a conflict.
@@ -126,6 +138,17 @@ pub enum ConflictReason {
         /// The server's message.
         message: String,
     },
+    /// An earlier step of the same [operation](PendingBatch::operation) (a transfer's
+    /// debit, a saga's step) became a conflict, and this step was decided on the
+    /// assumption that it succeeded: it is not sent. Retrying it alone is refused; retry
+    /// or discard the step that failed (the operation's process manager finishes it from
+    /// what the server has).
+    Abandoned {
+        /// The operation (the correlation id).
+        operation: String,
+        /// The batch that became a conflict first.
+        batch: String,
+    },
 }
 
 impl std::fmt::Display for ConflictReason {
@@ -138,6 +161,10 @@ impl std::fmt::Display for ConflictReason {
                 actual.map_or_else(|| "no stream".to_string(), |v| v.to_string())
             ),
             ConflictReason::Refused { message } => write!(f, "refused by the server: {message}"),
+            ConflictReason::Abandoned { operation, batch } => write!(
+                f,
+                "not sent: an earlier step of {operation} (batch {batch}) is a conflict"
+            ),
         }
     }
 }

@@ -193,6 +193,16 @@ pub enum ExecuteError {
     /// No conflict or pending batch has this id.
     #[error("no conflict with batch id '{0}'")]
     UnknownBatch(String),
+    /// The conflict is a step abandoned after an earlier step of its operation failed:
+    /// alone it would apply a step whose premise did not happen. Retry or discard the
+    /// batch that failed.
+    #[error("batch '{batch}' was abandoned after batch '{first}' of the same operation failed; retry or discard that one")]
+    Abandoned {
+        /// The abandoned batch.
+        batch: String,
+        /// The operation's batch that failed.
+        first: String,
+    },
 }
 
 /// How often a local write re-plans when another writer changed the outbox first.
@@ -390,6 +400,12 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
             let Some(conflict) = state.conflicts.iter().find(|c| c.batch.id == id).cloned() else {
                 return Err(ExecuteError::UnknownBatch(id.to_string()));
             };
+            if let super::ConflictReason::Abandoned { batch: first, .. } = &conflict.reason {
+                return Err(ExecuteError::Abandoned {
+                    batch: id.to_string(),
+                    first: first.clone(),
+                });
+            }
             let attempt = conflict.batch.attempt.saturating_add(1);
             let decision = match &conflict.batch.origin {
                 BatchOrigin::Command { command } => {

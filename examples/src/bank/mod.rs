@@ -71,7 +71,135 @@ pub enum TransferRunError {
     /// closed meanwhile). The money is held by the transfer; reopen nothing, but re-run
     /// the transfer once the source can take deposits, or settle it by hand.
     #[error("refund to the source failed: {0}")]
-    RefundRejected(BankError),
+    RefundRejected(String),
+    /// A replica could not record a step (see
+    /// [`ReplicaTransfers`](crate::commands::ReplicaTransfers)): its store failed, or a
+    /// recorded step was refused on the replica's view. Re-run the transfer with the same
+    /// id: it continues from the step its stream shows.
+    #[error("the replica could not record the step: {0}")]
+    Replica(chronik_core::sync::ExecuteError),
+}
+
+/// How a transfer's steps are carried out: [`Bank`] runs them on its store through its
+/// handlers; [`ReplicaTransfers`](crate::commands::ReplicaTransfers) records them as
+/// named commands of a sync replica, so that each is decided again on the server's
+/// state. [`run_transfer`] is the one process manager over either.
+#[allow(async_fn_in_trait)] // deliberate: no `Send` bound, like `EventStore`
+pub trait TransferSteps {
+    /// Runs an account leg (a withdrawal or deposit carrying the transfer id):
+    /// `Ok(Ok(()))` done (now or before), `Ok(Err(reason))` the account refused.
+    async fn leg(
+        &self,
+        account_id: &str,
+        command: &BankCommand,
+        context: &CommandContext,
+    ) -> Result<Result<(), String>, TransferRunError>;
+
+    /// Records `command` in transfer `transfer_id`'s stream and returns the transfer
+    /// after it.
+    async fn record(
+        &self,
+        transfer_id: &str,
+        command: &TransferCommand,
+        context: &CommandContext,
+    ) -> Result<Transfer, TransferRunError>;
+}
+
+/// The transfer process manager over `steps` (see [`Bank::transfer`]): it continues from
+/// the last recorded step and returns the finished transfer.
+pub async fn run_transfer<X: TransferSteps>(
+    steps: &X,
+    transfer_id: &str,
+    from: &str,
+    to: &str,
+    amount: &str,
+) -> Result<Transfer, TransferRunError> {
+    let cents = Money::parse(amount)?;
+    let amount = cents.to_string();
+    let step = |name: &str| {
+        CommandContext::new(format!("transfer:{transfer_id}:{name}"))
+            .correlated_with(Transfer::stream_id(transfer_id))
+    };
+    let request = TransferCommand::Request {
+        from: from.to_string(),
+        to: to.to_string(),
+        amount: cents,
+    };
+    let mut transfer = steps
+        .record(transfer_id, &request, &step("requested"))
+        .await?;
+    loop {
+        let leg = |deposit: bool| {
+            let (amount, transfer_id) = (amount.clone(), Some(transfer_id.to_string()));
+            if deposit {
+                BankCommand::Deposit {
+                    amount,
+                    transfer_id,
+                }
+            } else {
+                BankCommand::Withdraw {
+                    amount,
+                    transfer_id,
+                }
+            }
+        };
+        let next = match transfer.status {
+            TransferStatus::NotStarted | TransferStatus::Requested => {
+                match steps.leg(from, &leg(false), &step("debit")).await? {
+                    Ok(()) => (TransferCommand::MarkDebited, "debited"),
+                    Err(reason) => (TransferCommand::MarkFailed { reason }, "failed"),
+                }
+            }
+            TransferStatus::Debited => match steps.leg(to, &leg(true), &step("credit")).await? {
+                Ok(()) => (TransferCommand::MarkCompleted, "completed"),
+                Err(reason) => (
+                    TransferCommand::MarkCreditFailed {
+                        reason: format!("target {to}: {reason}"),
+                    },
+                    "credit-failed",
+                ),
+            },
+            TransferStatus::CreditFailed => {
+                match steps.leg(from, &leg(true), &step("refund")).await? {
+                    Ok(()) => (TransferCommand::MarkRefunded, "refunded"),
+                    Err(reason) => return Err(TransferRunError::RefundRejected(reason)),
+                }
+            }
+            TransferStatus::Completed | TransferStatus::Failed | TransferStatus::Refunded => {
+                transfer.id = transfer_id.to_string();
+                return Ok(transfer);
+            }
+        };
+        transfer = steps.record(transfer_id, &next.0, &step(next.1)).await?;
+    }
+}
+
+impl<S: EventStore + Clone> TransferSteps for Bank<S> {
+    async fn leg(
+        &self,
+        account_id: &str,
+        command: &BankCommand,
+        context: &CommandContext,
+    ) -> Result<Result<(), String>, TransferRunError> {
+        match self.accounts.handle(account_id, command, context).await {
+            Ok(_) => Ok(Ok(())),
+            Err(HandlerError::Rejected(reason)) => Ok(Err(reason.to_string())),
+            Err(other) => Err(TransferRunError::Account(other)),
+        }
+    }
+
+    async fn record(
+        &self,
+        transfer_id: &str,
+        command: &TransferCommand,
+        context: &CommandContext,
+    ) -> Result<Transfer, TransferRunError> {
+        Ok(self
+            .transfers
+            .handle(transfer_id, command, context)
+            .await?
+            .state)
+    }
 }
 
 /// The bank, ready-made: accounts through a [`CommandHandler`] reading through
@@ -157,104 +285,29 @@ impl<S: EventStore + Clone> Bank<S> {
         to: &str,
         amount: &str,
     ) -> Result<Transfer, TransferRunError> {
-        let cents = Money::parse(amount)?;
-        let amount = cents.to_string();
-        let step = |name: &str| {
-            CommandContext::new(format!("transfer:{transfer_id}:{name}"))
-                .correlated_with(Transfer::stream_id(transfer_id))
-        };
-        let mut transfer = self
-            .transfers
-            .handle(
-                transfer_id,
-                &TransferCommand::Request {
-                    from: from.to_string(),
-                    to: to.to_string(),
-                    amount: cents,
-                },
-                &step("requested"),
-            )
-            .await?
-            .state;
-        loop {
-            let next = match transfer.status {
-                TransferStatus::NotStarted | TransferStatus::Requested => {
-                    let leg = BankCommand::Withdraw {
-                        amount: amount.clone(),
-                        transfer_id: Some(transfer_id.to_string()),
-                    };
-                    match self.leg(from, &leg, &step("debit")).await? {
-                        Ok(()) => (TransferCommand::MarkDebited, "debited"),
-                        Err(reason) => (
-                            TransferCommand::MarkFailed {
-                                reason: reason.to_string(),
-                            },
-                            "failed",
-                        ),
-                    }
-                }
-                TransferStatus::Debited => {
-                    let leg = BankCommand::Deposit {
-                        amount: amount.clone(),
-                        transfer_id: Some(transfer_id.to_string()),
-                    };
-                    match self.leg(to, &leg, &step("credit")).await? {
-                        Ok(()) => (TransferCommand::MarkCompleted, "completed"),
-                        Err(reason) => (
-                            TransferCommand::MarkCreditFailed {
-                                reason: format!("target {to}: {reason}"),
-                            },
-                            "credit-failed",
-                        ),
-                    }
-                }
-                TransferStatus::CreditFailed => {
-                    let leg = BankCommand::Deposit {
-                        amount: amount.clone(),
-                        transfer_id: Some(transfer_id.to_string()),
-                    };
-                    match self.leg(from, &leg, &step("refund")).await? {
-                        Ok(()) => (TransferCommand::MarkRefunded, "refunded"),
-                        Err(reason) => return Err(TransferRunError::RefundRejected(reason)),
-                    }
-                }
-                TransferStatus::Completed | TransferStatus::Failed | TransferStatus::Refunded => {
-                    transfer.id = transfer_id.to_string();
-                    return Ok(transfer);
-                }
-            };
-            transfer = self
-                .transfers
-                .handle(transfer_id, &next.0, &step(next.1))
-                .await?
-                .state;
-        }
-    }
-
-    /// Runs one account leg: `Ok(Ok(()))` done (now or before), `Ok(Err(reason))` the
-    /// account refused, `Err` the store failed.
-    async fn leg(
-        &self,
-        account_id: &str,
-        command: &BankCommand,
-        context: &CommandContext,
-    ) -> Result<Result<(), BankError>, TransferRunError> {
-        match self.accounts.handle(account_id, command, context).await {
-            Ok(_) => Ok(Ok(())),
-            Err(HandlerError::Rejected(reason)) => Ok(Err(reason)),
-            Err(other) => Err(TransferRunError::Account(other)),
-        }
+        run_transfer(self, transfer_id, from, to, amount).await
     }
 
     /// Finishes every transfer whose stream stops mid-way (after a crash or a closed
     /// page). Returns the transfers it touched, finished.
     pub async fn resume_transfers(&self) -> Result<Vec<Transfer>, TransferRunError> {
+        let mut resumed = Vec::new();
+        for t in self.unfinished_transfers().await? {
+            let amount = t.amount.to_string();
+            resumed.push(self.transfer(&t.id, &t.from, &t.to, &amount).await?);
+        }
+        Ok(resumed)
+    }
+
+    /// Every transfer that was requested and is not finished, by loading every transfer
+    /// stream.
+    pub async fn unfinished_transfers(&self) -> Result<Vec<Transfer>, TransferRunError> {
         let streams = self
             .store
             .list_streams()
             .await
             .map_err(|e| TransferRunError::Transfer(e.into()))?;
-        let mut resumed = Vec::new();
+        let mut unfinished = Vec::new();
         for stream in streams
             .iter()
             .filter(|s| s.stream_type == Transfer::CATEGORY)
@@ -262,11 +315,10 @@ impl<S: EventStore + Clone> Bank<S> {
             let id = crate::codec::id_in(&stream.stream_id, Transfer::CATEGORY);
             let state = self.transfers.load(&id).await?.state;
             if !state.status.is_terminal() && state.status != TransferStatus::NotStarted {
-                let amount = state.amount.to_string();
-                resumed.push(self.transfer(&id, &state.from, &state.to, &amount).await?);
+                unfinished.push(Transfer { id, ..state });
             }
         }
-        Ok(resumed)
+        Ok(unfinished)
     }
 
     /// Finishes the transfers a [`PendingTransfers`] read model lists (those a closed page

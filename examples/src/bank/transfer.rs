@@ -109,10 +109,13 @@ impl DomainEvent for TransferEvent {
 }
 
 /// What the process manager tells a transfer stream (internal to [`Bank::transfer`],
-/// public so that tests and tools can drive a transfer by hand).
+/// public so that tests and tools can drive a transfer by hand). Its JSON shape is
+/// tagged by `type` with camelCase fields, as the sync outbox keeps it
+/// (`transfer.request`, `transfer.markDebited`, … in [`commands`](crate::commands)).
 ///
 /// [`Bank::transfer`]: super::Bank::transfer
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
 pub enum TransferCommand {
     /// Record the request (a no-op when the same request is already recorded).
     Request {

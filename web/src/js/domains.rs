@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use chronik_core::{Aggregate, AggregateState, Clock, CommandHandler, HandlerError};
 use chronik_examples::bank::{BankAccount, BankCommand, BankError};
-use chronik_examples::commands;
+use chronik_examples::commands::{self, ReplicaTransfers};
 use chronik_examples::orders::{Order, OrderCommand, OrderError};
 use chronik_examples::{
     registry, Bank as CoreBank, DemoConfig, DemoError, FulfilmentSagas, Orders as CoreOrders,
@@ -98,6 +98,7 @@ fn transfer_error(err: TransferRunError) -> JsValue {
         TransferRunError::Account(e) => bank_error(e),
         TransferRunError::Transfer(e) => domain_error(e, |_| ("InvalidCommand", Vec::new())),
         TransferRunError::RefundRejected(_) => js_error("RefundRejected", &message).into(),
+        TransferRunError::Replica(e) => execute_error(e),
     }
 }
 
@@ -238,10 +239,19 @@ impl Bank {
                     .map_err(|e| js_error("InvalidCommand", &format!("invalid input: {e}")))?;
             }
             Ok(async move {
-                let result = bank
-                    .transfer(&t.id, &t.from, &t.to, &t.amount)
-                    .await
-                    .map_err(transfer_error)?;
+                let result = match shared.store.replica() {
+                    // Syncing: every step kept by name, decided again on the server's
+                    // state; a debit refused there abandons the steps after it.
+                    Some(mode) => {
+                        let done = ReplicaTransfers::new(mode.replica())
+                            .transfer(&t.id, &t.from, &t.to, &t.amount)
+                            .await;
+                        mode.wake();
+                        done
+                    }
+                    None => bank.transfer(&t.id, &t.from, &t.to, &t.amount).await,
+                }
+                .map_err(transfer_error)?;
                 shared.changed();
                 out(&TransferView::from(result))
             })
@@ -254,7 +264,17 @@ impl Bank {
         let (bank, shared) = (Rc::clone(&self.bank), Rc::clone(&self.shared));
         call(&self.shared, || {
             Ok(async move {
-                let resumed = bank.resume_transfers().await.map_err(transfer_error)?;
+                let resumed = match shared.store.replica() {
+                    Some(mode) => {
+                        let done = ReplicaTransfers::new(mode.replica())
+                            .resume_transfers()
+                            .await;
+                        mode.wake();
+                        done
+                    }
+                    None => bank.resume_transfers().await,
+                }
+                .map_err(transfer_error)?;
                 shared.changed();
                 let views: Vec<TransferView> =
                     resumed.into_iter().map(TransferView::from).collect();

@@ -136,6 +136,9 @@ pub enum ConflictKind {
     VersionConflict,
     /// The server refused the batch.
     Refused,
+    /// An earlier step of the same operation (a transfer, a saga) is a conflict, and
+    /// this one was decided on top of it: it is not sent (retry or discard that one).
+    Abandoned,
 }
 
 /// A local write the server will not take as it is: nothing of it is applied. Discard
@@ -197,6 +200,7 @@ impl From<&chronik_core::sync::Conflict> for SyncConflict {
                 R::Rejected { .. } => ConflictKind::Rejected,
                 R::VersionConflict { .. } => ConflictKind::VersionConflict,
                 R::Refused { .. } => ConflictKind::Refused,
+                R::Abandoned { .. } => ConflictKind::Abandoned,
             },
             message: c.reason.to_string(),
             command: command_of(&c.batch.origin),
@@ -207,7 +211,8 @@ impl From<&chronik_core::sync::Conflict> for SyncConflict {
 }
 
 /// A replica's error as a `ChronikError`: a command refused on the current view is
-/// `CommandRejected`, an unknown batch id `UnknownBatch`.
+/// `CommandRejected`, an unknown batch id `UnknownBatch`, the retry of an abandoned step
+/// `AbandonedStep`.
 pub(super) fn execute_error(e: ExecuteError) -> JsValue {
     let message = e.to_string();
     match e {
@@ -216,6 +221,7 @@ pub(super) fn execute_error(e: ExecuteError) -> JsValue {
             js_error("CommandRejected", &message).into()
         }
         ExecuteError::UnknownBatch(_) => js_error("UnknownBatch", &message).into(),
+        ExecuteError::Abandoned { .. } => js_error("AbandonedStep", &message).into(),
         ExecuteError::Run(_) | ExecuteError::ManyAppends(_) => {
             js_error("Internal", &message).into()
         }

@@ -15,7 +15,7 @@ use chronik_examples::bank::{
     AccountBalancesState, BankAccount, BankCommand, BankError, DailySummaryState, DaySummary,
     PendingTransfersState, Transaction, TransactionHistoryState, TransactionKind, Transfer,
 };
-use chronik_examples::commands::bank_command;
+use chronik_examples::commands::{bank_command, ReplicaTransfers};
 use chronik_examples::{Bank, Money};
 use chronik_idb::RandomUuids;
 
@@ -148,7 +148,17 @@ pub async fn transfer(id: &str, from: &str, to: &str, amount: &str) -> Result<Tr
     if !under_way {
         check_source(&session.bank, from, cents).await?;
     }
-    let result = session.bank.transfer(id, from, to, amount).await;
+    let result = match super::sync::mode().await? {
+        // Syncing: every step kept by name and decided again on the server's state.
+        Some(mode) => {
+            let done = ReplicaTransfers::new(mode.replica())
+                .transfer(id, from, to, amount)
+                .await;
+            mode.wake();
+            done
+        }
+        None => session.bank.transfer(id, from, to, amount).await,
+    };
     // Even a failed run may have recorded steps.
     changed();
     result.map_err(AppError::from)
@@ -189,7 +199,16 @@ pub async fn resume_interrupted() -> Result<usize, AppError> {
     if pending.transfers.is_empty() {
         return Ok(0);
     }
-    let result = session.bank.resume_pending(&pending).await;
+    let result = match super::sync::mode().await? {
+        Some(mode) => {
+            let done = ReplicaTransfers::new(mode.replica())
+                .resume_pending(&pending)
+                .await;
+            mode.wake();
+            done
+        }
+        None => session.bank.resume_pending(&pending).await,
+    };
     changed();
     Ok(result.map_err(AppError::from)?.len())
 }

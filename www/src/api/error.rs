@@ -97,6 +97,7 @@ impl From<ExecuteError> for AppError {
             ExecuteError::Run(RunError::Refused(m)) => Self::Refused(m),
             ExecuteError::Run(RunError::Failed(m)) => Self::Store(m),
             ExecuteError::Store(e) => e.into(),
+            ExecuteError::Abandoned { .. } => Self::Refused(e.to_string()),
             other => Self::Store(other.to_string()),
         }
     }
@@ -150,6 +151,7 @@ impl From<TransferRunError> for AppError {
             }
             TransferRunError::Transfer(h) => h.into(),
             TransferRunError::Account(h) => Self::from(h).context("account step failed"),
+            TransferRunError::Replica(e) => Self::from(e).context("transfer step"),
             other => Self::Refused(other.to_string()),
         }
     }
