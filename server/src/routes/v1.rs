@@ -1,6 +1,7 @@
 //! The generic store API, per named store (`/v1/stores/{store}/…`): append to a stream
 //! with an expected version, read a stream, page through the global log, follow it live
-//! (Server-Sent Events), list the streams, count what the store holds. Documented by
+//! (Server-Sent Events), list the streams, count what the store holds, export it as
+//! NDJSON. Documented by
 //! `server/openapi.json`, served at `GET /v1/openapi.json`.
 //!
 //! Events are core's [`RecordedEvent`] serialized as it is, so the JSON shape follows
@@ -73,6 +74,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/v1/stores/{store}/events", get(events)),
         (Method::GET, "/v1/stores/{store}/live", get(live)),
         (Method::GET, "/v1/stores/{store}/stats", get(stats)),
+        (Method::GET, "/v1/stores/{store}/export", get(export)),
     ]
 }
 
@@ -595,6 +597,28 @@ async fn stats(
         })
         .await?;
     Ok(Json(stats))
+}
+
+/// `GET /v1/stores/{store}/export`: the whole log as NDJSON, written by core's
+/// [`export_ndjson`](chronik_core::export_ndjson), the function behind the browser
+/// package's `exportNdjson`: a device that synced the store exports the same bytes.
+/// The export is built in memory (about 300 bytes an event) before it is sent.
+async fn export(State(state): State<AppState>, Path(store): Path<String>) -> Response {
+    let body = state
+        .engine
+        .with_store(&store, |s| async move {
+            let mut out = String::new();
+            chronik_core::export_ndjson(&*s, chronik_core::ndjson::DEFAULT_EXPORT_PAGE, |chunk| {
+                out.push_str(chunk)
+            })
+            .await?;
+            Ok(out)
+        })
+        .await;
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response(),
+        Err(e) => V1Error::from(e).into_response(),
+    }
 }
 
 /// Middleware on the whole router: a successful write outside `/v1` (the seed APIs,
