@@ -13,14 +13,30 @@ use crate::util::{cmd, describe, exec, root};
 pub struct SyncServer {
     url: String,
     child: Child,
+    binary: std::path::PathBuf,
+    origin: String,
     /// Held for its `Drop`, which stops and deletes a throwaway cluster.
-    _database: crate::pg::Server,
+    database: crate::pg::Server,
 }
 
 impl SyncServer {
     /// The server's base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// What a test needs to run servers of its own on the same database (to kill one
+    /// under a push and start another): `CHRONIK_SERVER_BIN`,
+    /// `CHRONIK_SERVER_DATABASE_URL` and `CHRONIK_SERVER_ORIGIN` (the CORS origin).
+    pub fn env(&self) -> [(&'static str, String); 3] {
+        [
+            ("CHRONIK_SERVER_BIN", self.binary.display().to_string()),
+            (
+                "CHRONIK_SERVER_DATABASE_URL",
+                self.database.url().to_string(),
+            ),
+            ("CHRONIK_SERVER_ORIGIN", self.origin.clone()),
+        ]
     }
 }
 
@@ -58,7 +74,9 @@ pub fn start(origin: &str) -> Result<SyncServer, String> {
     let mut server = SyncServer {
         url: format!("http://127.0.0.1:{port}"),
         child,
-        _database: database,
+        binary,
+        origin: origin.to_string(),
+        database,
     };
     let started = Instant::now();
     loop {

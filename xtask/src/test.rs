@@ -345,20 +345,20 @@ fn browser_suite_with_server(dir: std::path::PathBuf, url_var: &str, tests: &str
             };
         }
     };
-    let tally = browser_suite(dir, url_var, tests, Some((port, server.url())));
+    let tally = browser_suite(dir, url_var, tests, Some((port, &server)));
     drop(server);
     tally
 }
 
 /// Serves `dir` on a free loopback port (or uses `served`: its port, and the sync
-/// server's URL for `CHRONIK_SERVER_URL`), tells the node tests in `tests/<tests>` its
+/// server, its URL in `CHRONIK_SERVER_URL` and [`crate::sync_server::SyncServer::env`]), tells the node tests in `tests/<tests>` its
 /// URL in the environment variable `url_var`, and runs them one file at a time (each
 /// drives its own headless Chromium).
 fn browser_suite(
     dir: std::path::PathBuf,
     url_var: &str,
     tests: &str,
-    served: Option<(u16, &str)>,
+    served: Option<(u16, &crate::sync_server::SyncServer)>,
 ) -> Tally {
     let port = match served {
         Some((port, _)) => port,
@@ -385,7 +385,8 @@ fn browser_suite(
     c.current_dir(root().join("tests"))
         .env(url_var, format!("http://127.0.0.1:{port}/"));
     if let Some((_, server)) = served {
-        c.env("CHRONIK_SERVER_URL", server);
+        c.env("CHRONIK_SERVER_URL", server.url());
+        c.envs(server.env());
     }
     suite(&mut c)
 }

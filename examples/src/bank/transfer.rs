@@ -223,28 +223,36 @@ impl Aggregate for Transfer {
                     })
                 }
             }
+            // A step already recorded (by another run of the same transfer, say on
+            // another device) decides nothing; a step that contradicts the recorded
+            // path is out of order.
             TransferCommand::MarkDebited => match self.status {
                 S::Requested => Ok(vec![TransferEvent::TransferDebited]),
+                S::Debited | S::CreditFailed | S::Completed | S::Refunded => Ok(Vec::new()),
                 _ => Err(out_of_order("debit")),
             },
             TransferCommand::MarkFailed { reason } => match self.status {
                 S::Requested => Ok(vec![TransferEvent::TransferFailed {
                     reason: reason.clone(),
                 }]),
+                S::Failed => Ok(Vec::new()),
                 _ => Err(out_of_order("failure")),
             },
             TransferCommand::MarkCompleted => match self.status {
                 S::Debited => Ok(vec![TransferEvent::TransferCompleted]),
+                S::Completed => Ok(Vec::new()),
                 _ => Err(out_of_order("completion")),
             },
             TransferCommand::MarkCreditFailed { reason } => match self.status {
                 S::Debited => Ok(vec![TransferEvent::TransferCreditFailed {
                     reason: reason.clone(),
                 }]),
+                S::CreditFailed | S::Refunded => Ok(Vec::new()),
                 _ => Err(out_of_order("credit failure")),
             },
             TransferCommand::MarkRefunded => match self.status {
                 S::CreditFailed => Ok(vec![TransferEvent::TransferRefunded]),
+                S::Refunded => Ok(Vec::new()),
                 _ => Err(out_of_order("refund")),
             },
         }
@@ -270,5 +278,54 @@ impl Aggregate for Transfer {
                 self.reason = Some(reason.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn after(events: &[TransferEvent]) -> Transfer {
+        let mut t = Transfer::default();
+        for e in events {
+            t.evolve(e);
+        }
+        t
+    }
+
+    #[test]
+    fn a_step_recorded_twice_decides_nothing_and_a_contradicting_one_is_out_of_order() {
+        let requested = TransferEvent::TransferRequested {
+            from: "a".into(),
+            to: "b".into(),
+            amount: Money::from_cents(100),
+        };
+        let debited = after(&[requested.clone(), TransferEvent::TransferDebited]);
+        assert_eq!(debited.decide(&TransferCommand::MarkDebited), Ok(vec![]));
+        let done = after(&[
+            requested.clone(),
+            TransferEvent::TransferDebited,
+            TransferEvent::TransferCompleted,
+        ]);
+        assert_eq!(done.decide(&TransferCommand::MarkCompleted), Ok(vec![]));
+        assert_eq!(done.decide(&TransferCommand::MarkDebited), Ok(vec![]));
+        let failed = |reason: &str| TransferCommand::MarkFailed {
+            reason: reason.into(),
+        };
+        assert!(matches!(
+            done.decide(&failed("late")),
+            Err(TransferError::OutOfOrder { .. })
+        ));
+        let gave_up = after(&[
+            requested,
+            TransferEvent::TransferFailed {
+                reason: "no money".into(),
+            },
+        ]);
+        assert_eq!(gave_up.decide(&failed("again")), Ok(vec![]));
+        assert!(matches!(
+            gave_up.decide(&TransferCommand::MarkDebited),
+            Err(TransferError::OutOfOrder { .. })
+        ));
     }
 }
