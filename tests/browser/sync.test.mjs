@@ -3,8 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch, harnessPage } from "./harness.mjs";
-
-const SERVER = process.env.CHRONIK_SERVER_URL;
+import { SERVER, device as deviceOf, waitFor, settled, balanceIs, balance, serverLog, storeName } from "./devices.mjs";
 
 let browser;
 before(async () => {
@@ -15,70 +14,10 @@ after(async () => {
   await browser?.close();
 });
 
-/** A device: its own browser context and page, an in-memory database syncing `store`. */
-async function device(store) {
-  const context = await browser.newContext();
-  const page = await harnessPage(context);
-  await page.evaluate(
-    async ({ url, store }) => {
-      const { Chronik } = window.chronik;
-      window.db = Chronik.inMemory();
-      window.sync = await window.db.sync({ url, store, pollMs: 500 });
-      window.changes = [];
-      window.sync.on("change", (s) => window.changes.push(s.status));
-    },
-    { url: SERVER, store },
-  );
-  return { context, page };
-}
-
-/** Polls `fn` (which may be async: `waitForFunction` would take its promise for a true
- * value) in the page until it returns a true value. */
-async function waitFor(page, fn, arg, what, timeout = 30_000) {
-  const started = Date.now();
-  for (;;) {
-    const value = await page.evaluate(fn, arg);
-    if (value) return value;
-    if (Date.now() - started > timeout) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Waits until the device has sent everything and is caught up. */
-async function settled(page, sync = "sync") {
-  await waitFor(
-    page,
-    async (name) => window[name].status === "live" && (await window[name].pending()).length === 0,
-    sync,
-    "a live sync with nothing pending",
-  );
-}
-
-/** Waits until account `account` shows `balance` on the device. */
-async function balanceIs(page, account, balance) {
-  await waitFor(
-    page,
-    async ({ account, balance }) => (await window.db.bank().state(account))?.balance === balance,
-    { account, balance },
-    `balance ${balance}`,
-  );
-}
-
-async function balance(page, account) {
-  return page.evaluate(async (account) => (await window.db.bank().state(account))?.balance, account);
-}
-
-/** The server's whole log of `store`. */
-async function serverLog(store) {
-  const response = await fetch(`${SERVER}/v1/stores/${store}/events?after=0&limit=1000`);
-  assert.equal(response.status, 200);
-  return (await response.json()).events;
-}
-
 test("two devices: an offline device's withdrawal that no longer fits becomes a conflict, everything else converges once", async () => {
-  const store = `sync-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-  const a = await device(store);
-  const b = await device(store);
+  const store = storeName("sync");
+  const a = await deviceOf(browser, store);
+  const b = await deviceOf(browser, store);
 
   await a.page.evaluate(() =>
     window.db.bank().execute("acc-1", { type: "OpenAccount", owner: "Alice", initialDeposit: "100" }),
@@ -312,19 +251,6 @@ test("IndexedDB: a synced database opened again without sync() keeps its writes 
   await context.close();
 });
 
-/** Every event of the server's log of `store`, page by page. */
-async function serverLogAll(store) {
-  const events = [];
-  for (let after = 0; ; ) {
-    const response = await fetch(`${SERVER}/v1/stores/${store}/events?after=${after}&limit=1000`);
-    assert.equal(response.status, 200);
-    const page = await response.json();
-    if (page.events.length === 0) return events;
-    events.push(...page.events);
-    after = page.next;
-  }
-}
-
 test("IndexedDB: an offline-first database of 10,000 events uploads them all, once, to an empty server store", async () => {
   const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const store = `upload-${stamp}`;
@@ -351,7 +277,7 @@ test("IndexedDB: an offline-first database of 10,000 events uploads them all, on
     { name, STREAMS, ROUNDS, BATCH },
   );
   assert.equal(local.length, STREAMS * ROUNDS * BATCH);
-  assert.deepEqual(await serverLogAll(store), [], "the server store starts empty");
+  assert.deepEqual(await serverLog(store), [], "the server store starts empty");
 
   await page.evaluate(
     async ({ url, store }) => {
@@ -367,7 +293,7 @@ test("IndexedDB: an offline-first database of 10,000 events uploads them all, on
     120_000,
   );
 
-  const log = await serverLogAll(store);
+  const log = await serverLog(store);
   assert.equal(log.length, local.length, "the server holds every event");
   assert.equal(new Set(log.map((e) => e.id)).size, log.length, "each event once");
   // Same events, same order in each stream, versions 1..n.

@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use chronik_core::sync::{BatchOrigin, SyncStatus};
+use chronik_core::sync::{BatchOrigin, ConflictReason, SyncStatus};
 use chronik_core::EventStore;
 use chronik_examples::commands::DomainCommands;
 use chronik_idb::replica_mode::SyncTarget;
@@ -211,6 +211,9 @@ pub struct ConflictInfo {
     pub what: String,
     /// Why it is a conflict.
     pub reason: String,
+    /// Whether Retry applies: not to a step abandoned after an earlier step of its
+    /// operation failed (retry or discard that one).
+    pub retryable: bool,
     /// When it became one (ms since the epoch).
     pub at: i64,
 }
@@ -262,6 +265,7 @@ pub async fn overview() -> Result<Overview, AppError> {
                 }
             },
             reason: c.reason.to_string(),
+            retryable: !matches!(c.reason, ConflictReason::Abandoned { .. }),
             at: c.at,
         })
         .collect();

@@ -200,9 +200,11 @@ fn ConflictList(
                         </p>
                         <p class="error" data-testid="conflict-reason">{c.reason.clone()}</p>
                         <p class="hint">{format!("since {}", format::time(c.at))}</p>
-                        <button type="button" data-testid="conflict-retry"
-                            aria-label=format!("Retry the conflict on {}", c.stream_id)
-                            on:click=move |_| act(retry_id.clone(), true)>"Retry"</button>
+                        {c.retryable.then(|| view! {
+                            <button type="button" data-testid="conflict-retry"
+                                aria-label=format!("Retry the conflict on {}", c.stream_id)
+                                on:click=move |_| act(retry_id.clone(), true)>"Retry"</button>
+                        })}
                         <button type="button" data-testid="conflict-discard"
                             aria-label=format!("Discard the conflict on {}", c.stream_id)
                             on:click=move |_| act(discard_id.clone(), false)>"Discard"</button>
