@@ -17,7 +17,10 @@
 //! - `meta`, keyed by `key`: `{ key: "schemaVersion", value }` and `{ key: "createdAt", value }`;
 //! - `outbox`, keyed by `key`: `{ key: "state", value }`, the store's
 //!   [`ReplicaState`] as a sync replica (revision, synced mark, pending batches,
-//!   conflicts) as JSON; no record is the empty state.
+//!   conflicts) as one JSON text (IndexedDB clones a string at memory speed, where an
+//!   object tree of thousands of pending events costs it a walk per read and write;
+//!   a record written as an object by an earlier build is read too); no record is the
+//!   empty state.
 //!
 //! **Versioning.** The database version is the schema version. Opening runs the missing
 //! migration steps (one per version, see `open.rs`; version 3 rewrote the rows of older
@@ -1061,27 +1064,27 @@ fn rows_from_js<T: DeserializeOwned>(rows: Vec<JsValue>) -> Result<Vec<T>, Store
 }
 
 /// The [`ReplicaState`] in an `outbox` record read by `get` (the empty state when there is
-/// none), decoded through one JSON string like [`rows_from_js`].
+/// none): its JSON text, or (written by an earlier build) an object, stringified first.
 fn state_from_row(row: JsValue) -> Result<ReplicaState, StoreError> {
     if row.is_undefined() || row.is_null() {
         return Ok(ReplicaState::default());
     }
     let value = js_sys::Reflect::get(&row, &JsValue::from_str("value"))
         .map_err(|_| StoreError::Corrupt("the outbox record has no value".into()))?;
-    let text = js_sys::JSON::stringify(&value)
-        .map_err(|e| StoreError::Corrupt(format!("cannot read the outbox: {e:?}")))?;
-    serde_json::from_str(&String::from(text))
-        .map_err(|e| StoreError::Corrupt(format!("the outbox: {e}")))
+    let text = match value.as_string() {
+        Some(text) => text,
+        None => js_sys::JSON::stringify(&value)
+            .map_err(|e| StoreError::Corrupt(format!("cannot read the outbox: {e:?}")))?
+            .into(),
+    };
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("the outbox: {e}")))
 }
 
-/// The `outbox` record `{ key: "state", value }` holding `state`, made by one
-/// `JSON.parse` like [`rows_to_js`].
+/// The `outbox` record `{ key: "state", value }` holding `state` as its JSON text.
 fn state_row(state: &ReplicaState) -> Result<JsValue, StoreError> {
     let text = serde_json::to_string(state)
         .map_err(|e| StoreError::InvalidInput(format!("cannot store the outbox: {e}")))?;
-    let value = js_sys::JSON::parse(&text)
-        .map_err(|e| StoreError::InvalidInput(format!("cannot store the outbox: {e:?}")))?;
-    Ok(open::meta_record(REPLICA_STATE, value))
+    Ok(open::meta_record(REPLICA_STATE, JsValue::from_str(&text)))
 }
 
 fn key(parts: &[JsValue]) -> JsValue {
