@@ -590,7 +590,9 @@ impl<S: EventStore + Clone> SagaEffects for StoreEffects<'_, S> {
     }
 
     async fn call(&mut self, call: &ServiceCall) -> Result<Option<String>, ServiceError> {
-        self.services.call(call).await
+        // A saga's calls are keyed by its order: one operation with the saga's records.
+        let saga = SagaState::stream_id(call.key());
+        self.services.call_in(call, Some(&saga)).await
     }
 
     async fn update_order(

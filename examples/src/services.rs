@@ -1050,6 +1050,17 @@ impl<S: EventStore + Clone> Services<S> {
     /// service's aggregate (a repeated call records nothing and answers as the first),
     /// and returns its [`reference`](ServiceCall::reference).
     pub async fn call(&self, call: &ServiceCall) -> Result<Option<String>, ServiceError> {
+        self.call_in(call, None).await
+    }
+
+    /// [`call`](Self::call) as one step of the operation `correlation` (its events carry
+    /// it as their correlation id: the fulfilment saga passes its stream, so that on a
+    /// sync replica a refused call abandons the saga's later steps).
+    pub async fn call_in(
+        &self,
+        call: &ServiceCall,
+        correlation: Option<&str>,
+    ) -> Result<Option<String>, ServiceError> {
         self.count(|c| match call {
             ServiceCall::Reserve { .. } => c.reserve += 1,
             ServiceCall::Release { .. } => c.release += 1,
@@ -1062,7 +1073,10 @@ impl<S: EventStore + Clone> Services<S> {
         if let Some(operation) = call.injectable() {
             self.faults.check(operation, call.key())?;
         }
-        let ctx = CommandContext::new(call.command_id());
+        let mut ctx = CommandContext::new(call.command_id());
+        if let Some(correlation) = correlation {
+            ctx = ctx.correlated_with(correlation);
+        }
         let key = call.key();
         match call.command(self.untracked) {
             ServiceCommand::Inventory(c) => self

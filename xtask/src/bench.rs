@@ -117,12 +117,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         // repository root, the server allowing that origin.
         crate::package::build("web", "pkg")?;
         let port = crate::serve::serve_in_background(root())?;
-        let server = crate::sync_server::start(&format!("http://127.0.0.1:{port}"))?;
+        let server = crate::sync_server::start(&format!("http://127.0.0.1:{port}"), true)?;
         let result = exec(
             cmd("node", &["bench/sync.mjs"])
                 .env("BENCH_URL", format!("http://127.0.0.1:{port}/"))
                 .env("BENCH_SERVER_URL", server.url())
-                .env("BENCH_SERVER_BUILD", "debug (target/debug/chronik-server)")
+                .env(
+                    "BENCH_SERVER_BUILD",
+                    "release (target/release/chronik-server)",
+                )
                 .env(
                     "BENCH_COMMAND",
                     format!("cargo xtask bench {}", args.join(" ")).trim_end(),

@@ -47,16 +47,21 @@ impl Drop for SyncServer {
     }
 }
 
-/// Builds and starts chronik-server for pages served from `origin`; waits until
-/// `/ready` answers 200 (at most 60 s).
-pub fn start(origin: &str) -> Result<SyncServer, String> {
+/// Builds (in release when `release`, as benchmarks need) and starts chronik-server for
+/// pages served from `origin`; waits until `/ready` answers 200 (at most 60 s).
+pub fn start(origin: &str, release: bool) -> Result<SyncServer, String> {
     let database = crate::pg::test_server()?;
-    exec(&mut cmd("cargo", &["build", "-p", "chronik-server"]))?;
+    let mut build = vec!["build", "-p", "chronik-server"];
+    if release {
+        build.push("--release");
+    }
+    exec(&mut cmd("cargo", &build))?;
     let binary = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .map(|p| if p.is_absolute() { p } else { root().join(p) })
         .unwrap_or_else(|| root().join("target"))
-        .join("debug/chronik-server");
+        .join(if release { "release" } else { "debug" })
+        .join("chronik-server");
     let port = TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?

@@ -335,7 +335,7 @@ fn browser_suite_with_server(dir: std::path::PathBuf, url_var: &str, tests: &str
             };
         }
     };
-    let server = match crate::sync_server::start(&format!("http://127.0.0.1:{port}")) {
+    let server = match crate::sync_server::start(&format!("http://127.0.0.1:{port}"), false) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("cannot start chronik-server: {e}");
