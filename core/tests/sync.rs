@@ -747,3 +747,47 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_view_built_before_sync_confirms_its_batches_reads_each_event_once() {
+    let (_server, _clock, mut d) = setup(&["a"]);
+    d[0].execute(deposit("1", 100)).unwrap();
+    d[0].sync();
+    d[0].execute(deposit("1", 5)).unwrap();
+    d[0].execute(withdraw("1", 30)).unwrap();
+    // Another tab's replica of the same store, whose view stays open meanwhile.
+    let tab = Replica::new(
+        Rc::clone(&d[0].store),
+        Bank,
+        ManualClock::new(0),
+        SequentialIds::new("tab"),
+    );
+    let view = block_on(tab.view()).unwrap();
+    let before = block_on(view.read_stream("account-1", Default::default())).unwrap();
+    assert_eq!(before.len(), 3);
+    // Sync pushes and confirms both pending batches while the view is in use.
+    d[0].sync();
+    assert_eq!(d[0].pending(), 0);
+    block_on(async {
+        let after = view
+            .read_stream("account-1", Default::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            after.iter().map(|e| e.version).collect::<Vec<_>>(),
+            [1, 2, 3],
+            "each event once, as the view saw them"
+        );
+        assert_eq!(view.stream_version("account-1").await.unwrap(), Some(3));
+        assert_eq!(
+            view.read_all(ReadAllOptions::default())
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        // A command decided on it now is decided on what it shows.
+        let handler = CommandHandler::<_, Account>::new(&view);
+        assert_eq!(handler.load("1").await.unwrap().state.balance, 75);
+    });
+}

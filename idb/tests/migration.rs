@@ -395,9 +395,22 @@ async fn a_version_3_database_opens_with_its_events_and_an_empty_outbox_that_can
         Some("state")
     );
     let value = js_sys::Reflect::get(&row, &"value".into()).unwrap();
-    let text = String::from(js_sys::JSON::stringify(&value).unwrap());
+    let text = value
+        .as_string()
+        .expect("the state is stored as one JSON text");
     let stored: ReplicaState = serde_json::from_str(&text).unwrap();
     assert_eq!(stored, adopted, "the record holds the state as JSON");
+
+    // A record an earlier build wrote as an object tree is read as well.
+    let tx = db
+        .transaction_with_str_and_mode("outbox", web_sys::IdbTransactionMode::Readwrite)
+        .unwrap();
+    let object = js_sys::JSON::parse(&text).unwrap();
+    js_sys::Reflect::set(&row, &"value".into(), &object).unwrap();
+    result(&tx.object_store("outbox").unwrap().put(&row).unwrap()).await;
     db.close();
+    let store = IdbStore::open(&name, JsClock, RandomUuids).await.unwrap();
+    assert_eq!(store.replica_state().await.unwrap(), adopted);
+    store.close();
     IdbStore::delete_database(&name).await.unwrap();
 }

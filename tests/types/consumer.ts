@@ -83,8 +83,8 @@ export async function syncOnce(db: Chronik, url: string): Promise<string[]> {
   const names = pending.map((p) => p.command?.name ?? p.streamId);
   const conflicts: SyncConflict[] = await sync.conflicts();
   for (const c of conflicts) {
-    const reason: "rejected" | "versionConflict" | "refused" = c.reason;
-    if (reason === "rejected") await sync.discard(c.id);
+    const reason: "rejected" | "versionConflict" | "refused" | "abandoned" = c.reason;
+    if (reason === "rejected" || reason === "abandoned") await sync.discard(c.id);
     else await sync.retry(c.id);
   }
   const last: string | null = sync.lastError;

@@ -31,6 +31,10 @@ pub struct Decision {
 /// positions continuing the confirmed ones and the batch's `created_at` as their time.
 ///
 /// A snapshot of the replica when it was built: build one per read (or per command).
+/// Reads of the base stop at its head as it was then, so sync confirming more events
+/// meanwhile does not show them twice (once confirmed, once still pending); build it
+/// from a [`ReplicaState`](super::ReplicaState) read together with that head (see
+/// [`Replica::view`](super::Replica::view)).
 /// It is an [`EventStore`], so command handlers, projection runners and exports work on
 /// it unchanged, with three rules that keep the confirmed prefix the only durable truth:
 /// - [`append`](EventStore::append) writes nothing: it checks the expected version
@@ -141,11 +145,42 @@ impl<S: EventStore> Overlay<S> {
             .or_else(|| self.base_versions.get(stream_id).copied().flatten())
     }
 
-    /// The stream's version in the base, read once.
+    /// `events` of the base without those written after the overlay was built (sync
+    /// confirming more meanwhile): the overlay stays the snapshot it was.
+    fn at_head(&self, mut events: Vec<RecordedEvent>) -> Vec<RecordedEvent> {
+        events.retain(|e| e.position <= self.base_head);
+        events
+    }
+
+    /// The stream's version in the base as of the overlay's base head: captured at
+    /// creation for the streams of the tail, else read (and, if sync confirmed events of
+    /// the stream since, found among its events at or below the head).
     async fn base_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
-        match self.base_versions.get(stream_id) {
-            Some(v) => Ok(*v),
-            None => self.base.stream_version(stream_id).await,
+        if let Some(v) = self.base_versions.get(stream_id) {
+            return Ok(*v);
+        }
+        let Some(mut version) = self.base.stream_version(stream_id).await? else {
+            return Ok(None);
+        };
+        loop {
+            let older = self
+                .base
+                .read_stream(
+                    stream_id,
+                    ReadStreamOptions {
+                        from_version: Some(version),
+                        limit: Some(16),
+                        direction: Direction::Backward,
+                    },
+                )
+                .await?;
+            if let Some(e) = older.iter().find(|e| e.position <= self.base_head) {
+                return Ok(Some(e.version));
+            }
+            match older.last() {
+                Some(e) if e.version > 1 => version = e.version - 1,
+                _ => return Ok(None),
+            }
         }
     }
 }
@@ -201,7 +236,9 @@ impl<S: EventStore> EventStore for Overlay<S> {
             Direction::Forward => {
                 let from = options.from_version.unwrap_or(1).max(1);
                 let mut out = match self.base_version(stream_id).await? {
-                    Some(v) if v >= from => self.base.read_stream(stream_id, options).await?,
+                    Some(v) if v >= from => {
+                        self.at_head(self.base.read_stream(stream_id, options).await?)
+                    }
                     _ => Vec::new(),
                 };
                 let rest = limit.saturating_sub(out.len());
@@ -222,18 +259,18 @@ impl<S: EventStore> EventStore for Overlay<S> {
                 let rest = limit.saturating_sub(out.len());
                 let base = self.base_version(stream_id).await?.unwrap_or(0);
                 if rest > 0 && base > 0 && from > 0 {
-                    out.extend(
-                        self.base
-                            .read_stream(
-                                stream_id,
-                                ReadStreamOptions {
-                                    from_version: Some(from.min(base)),
-                                    limit: Some(rest),
-                                    direction: Direction::Backward,
-                                },
-                            )
-                            .await?,
-                    );
+                    let older = self
+                        .base
+                        .read_stream(
+                            stream_id,
+                            ReadStreamOptions {
+                                from_version: Some(from.min(base)),
+                                limit: Some(rest),
+                                direction: Direction::Backward,
+                            },
+                        )
+                        .await?;
+                    out.extend(self.at_head(older));
                 }
                 Ok(out)
             }
@@ -243,7 +280,7 @@ impl<S: EventStore> EventStore for Overlay<S> {
     async fn read_all(&self, options: ReadAllOptions) -> Result<Vec<RecordedEvent>, StoreError> {
         let limit = options.limit.unwrap_or(usize::MAX);
         let mut out = if options.from_position <= self.base_head {
-            self.base.read_all(options.clone()).await?
+            self.at_head(self.base.read_all(options.clone()).await?)
         } else {
             Vec::new()
         };
@@ -266,9 +303,11 @@ impl<S: EventStore> EventStore for Overlay<S> {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let limit = options.limit.unwrap_or(usize::MAX);
         let mut out = if options.from_position <= self.base_head {
-            self.base
+            let base = self
+                .base
                 .read_time_range(from_ms, to_ms, options.clone())
-                .await?
+                .await?;
+            self.at_head(base)
         } else {
             Vec::new()
         };
@@ -300,6 +339,9 @@ impl<S: EventStore> EventStore for Overlay<S> {
     }
 
     async fn list_streams(&self) -> Result<Vec<StreamInfo>, StoreError> {
+        // A stream sync confirmed after the overlay was built shows its newer head (its
+        // id and category are what callers list streams for); the tail's streams show
+        // the overlay's.
         let mut streams: BTreeMap<String, StreamInfo> = self
             .base
             .list_streams()

@@ -249,10 +249,28 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
         self.clock.now_ms()
     }
 
-    /// What the user sees now: the confirmed log, then the pending batches.
+    /// What the user sees now: the confirmed log, then the pending batches, as one
+    /// consistent snapshot (see [`snapshot`](Self::snapshot)).
     pub async fn view(&self) -> Result<Overlay<&S>, StoreError> {
-        let state = self.store.replica_state().await?;
-        Overlay::new(&self.store, Vec::new(), &state.pending).await
+        Ok(self.snapshot().await?.1)
+    }
+
+    /// The outbox and the view built on it, consistent with each other: the view's
+    /// confirmed log is the one the outbox was written with. (Sync may confirm a batch
+    /// between reading the outbox and reading the log; a view of both would show the
+    /// batch twice. The outbox is read again after the log's head, and the view built
+    /// again until no write came between.)
+    pub async fn snapshot(&self) -> Result<(ReplicaState, Overlay<&S>), StoreError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let state = self.store.replica_state().await?;
+            let view = Overlay::new(&self.store, Vec::new(), &state.pending).await?;
+            let again = self.store.replica_state().await?;
+            if again.revision == state.revision || tries >= LOCAL_ATTEMPTS {
+                return Ok((state, view));
+            }
+        }
     }
 
     /// The pending batches, oldest first.
@@ -285,8 +303,8 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
         let mut tries = 0;
         loop {
             tries += 1;
-            let state = self.store.replica_state().await?;
-            let decision = self.decide(&state.pending, Vec::new(), &command).await?;
+            let (state, view) = self.snapshot().await?;
+            let decision = self.decide_on(view, &command).await?;
             let Some(decision) = decision else {
                 return Ok(None);
             };
@@ -320,8 +338,7 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
         let mut tries = 0;
         loop {
             tries += 1;
-            let state = self.store.replica_state().await?;
-            let view = Overlay::new(&self.store, Vec::new(), &state.pending).await?;
+            let (state, view) = self.snapshot().await?;
             view.append(stream_id, expected, events.clone()).await?;
             let decision = view.decisions().remove(0);
             let batch = batch_of(id.clone(), decision, BatchOrigin::Raw, 0, self.now());
@@ -356,6 +373,16 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
         command: &PendingCommand,
     ) -> Result<Option<Decision>, ExecuteError> {
         let overlay = Overlay::new(&self.store, confirmed, pending).await?;
+        self.decide_on(overlay, command).await
+    }
+
+    /// Decides `command` on `overlay`: the one decision it appended, `None` when it
+    /// appended nothing.
+    async fn decide_on(
+        &self,
+        overlay: Overlay<&S>,
+        command: &PendingCommand,
+    ) -> Result<Option<Decision>, ExecuteError> {
         self.runner.run(&overlay, command).await?;
         let mut decisions = overlay.decisions();
         match decisions.len() {
@@ -396,7 +423,7 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
     /// the user's explicit choice to write them over what happened meanwhile.
     pub async fn retry(&self, id: &str) -> Result<Option<PendingBatch>, ExecuteError> {
         loop {
-            let state = self.store.replica_state().await?;
+            let (state, view) = self.snapshot().await?;
             let Some(conflict) = state.conflicts.iter().find(|c| c.batch.id == id).cloned() else {
                 return Err(ExecuteError::UnknownBatch(id.to_string()));
             };
@@ -408,11 +435,8 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
             }
             let attempt = conflict.batch.attempt.saturating_add(1);
             let decision = match &conflict.batch.origin {
-                BatchOrigin::Command { command } => {
-                    self.decide(&state.pending, Vec::new(), command).await?
-                }
+                BatchOrigin::Command { command } => self.decide_on(view, command).await?,
                 BatchOrigin::Raw => {
-                    let view = Overlay::new(&self.store, Vec::new(), &state.pending).await?;
                     let expected = match view.stream_version(&conflict.batch.stream_id).await? {
                         Some(v) => ExpectedVersion::Exact(v),
                         None => ExpectedVersion::NoStream,
