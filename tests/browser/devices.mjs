@@ -58,13 +58,22 @@ export async function waitFor(page, fn, arg, what, timeout = 30_000) {
 
 /** Waits until the device has sent everything and is caught up. */
 export async function settled(page, sync = "sync", timeout = 30_000) {
-  await waitFor(
-    page,
-    async (name) => window[name].status === "live" && (await window[name].pending()).length === 0,
-    sync,
-    "a live sync with nothing pending",
-    timeout,
-  );
+  try {
+    await waitFor(
+      page,
+      async (name) => window[name].status === "live" && (await window[name].pending()).length === 0,
+      sync,
+      "a live sync with nothing pending",
+      timeout,
+    );
+  } catch (e) {
+    const state = await page.evaluate(async (name) => {
+      const s = window[name];
+      const pending = await s.pending();
+      return `status ${s.status}, last error ${s.lastError}, leader ${s.leader}, ${pending.length} pending (first: ${JSON.stringify(pending[0] ?? null)?.slice(0, 300)})`;
+    }, sync);
+    throw new Error(`${e.message}: ${state}`);
+  }
 }
 
 /** Waits until account `account` shows `balance` on the device. */

@@ -81,7 +81,9 @@ function replay(log) {
   return { balances, legs, transfers, external, negative };
 }
 
-test("three devices, 200 commands each, random offline periods and transfers: all converge on the server's log byte for byte, money is conserved, no balance goes negative", async () => {
+test("three devices, 200 commands each, random offline periods and transfers: all converge on the server's log byte for byte, money is conserved, no balance goes negative", async (t) => {
+  const started = Date.now();
+  const phase = (what) => t.diagnostic(`${what} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const seed = Number(process.env.CHRONIK_SYNC_SEED ?? 20261203);
   const random = rng(seed);
   const pick = (list) => list[Math.floor(random() * list.length)];
@@ -134,6 +136,7 @@ test("three devices, 200 commands each, random offline periods and transfers: al
       await d.context.setOffline(false);
     }),
   );
+  phase(`600 commands (${[...outcomes].map(([k, n]) => `${k} ${n}`).join(", ")})`);
   for (const kind of ["ok", "refused:InsufficientFunds", "transfer:completed"]) {
     assert.ok(outcomes.get(kind) > 0, `seed ${seed}: the script exercised ${kind}: ${[...outcomes]}`);
   }
@@ -141,6 +144,7 @@ test("three devices, 200 commands each, random offline periods and transfers: al
   // Everyone sends what it has; then each device in turn finishes the transfers whose
   // debit the server refused (their credit was abandoned), until nothing is left.
   for (const d of devices) await settled(d.page, "sync", 120_000);
+  phase("every device sent everything");
   for (let round = 0; ; round++) {
     assert.ok(round < 5, `seed ${seed}: transfers still unfinished after ${round} rounds`);
     let resumed = 0;
@@ -150,6 +154,7 @@ test("three devices, 200 commands each, random offline periods and transfers: al
       resumed += await d.page.evaluate(async () => (await window.db.bank().resumeTransfers()).length);
       await settled(d.page, "sync", 60_000);
     }
+    phase(`resume round ${round}: ${resumed} transfers finished`);
     if (resumed === 0) break;
   }
 

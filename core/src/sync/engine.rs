@@ -84,6 +84,10 @@ pub enum StepOutcome {
     Idle,
 }
 
+/// At most this many batches are pushed between two pulls, so confirmations (and the
+/// server's news) keep coming while a long outbox drains.
+const PUSHES_PER_PULL: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Pull,
@@ -98,6 +102,8 @@ pub struct SyncEngine<S, R, T> {
     replica: Replica<S, R>,
     transport: T,
     page_limit: usize,
+    /// Batches pushed since the last pull (their events come with the next one).
+    pushed_since_pull: usize,
     phase: Phase,
     status: SyncStatus,
     last_error: Option<String>,
@@ -110,6 +116,7 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
             replica,
             transport,
             page_limit: 1_000,
+            pushed_since_pull: 0,
             phase: Phase::Pull,
             status: SyncStatus::Connecting,
             last_error: None,
@@ -187,16 +194,20 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
             return self.pull().await;
         }
         let state = self.replica.store().replica_state().await?;
-        let Some(batch) = state.pending.first().cloned() else {
+        if state.pending.is_empty() {
             return match self.pull().await? {
                 StepOutcome::Pulled { events: 0, .. } => Ok(StepOutcome::Idle),
                 other => Ok(other),
             };
-        };
-        if batch.is_committed() {
+        }
+        // Batches are pushed in outbox order, several before a pull confirms them (each
+        // was decided on the ones before it, which the server then holds).
+        let next = state.pending.iter().position(|b| !b.is_committed());
+        let Some(index) = next.filter(|_| self.pushed_since_pull < PUSHES_PER_PULL) else {
             self.phase = Phase::Pull;
             return self.pull().await;
-        }
+        };
+        let batch = state.pending[index].clone();
         let answer = self
             .transport
             .push(&batch.stream_id, batch.expected, &batch.events)
@@ -207,10 +218,10 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
                 // Recorded so that the batch is never decided again; a lost write here
                 // is harmless: a retry of the same ids answers the same result.
                 let mut pending = state.pending;
-                if let Some(first) = pending.first_mut() {
-                    first.pushed = Some(result);
+                if let Some(pushed) = pending.get_mut(index) {
+                    pushed.pushed = Some(result);
                 }
-                self.phase = Phase::Pull;
+                self.pushed_since_pull += 1;
                 self.write(state.revision, Vec::new(), pending, state.conflicts)
                     .await?;
                 Ok(StepOutcome::Pushed { batch: batch.id })
@@ -227,8 +238,13 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
                     at: self.replica.now(),
                 });
                 // The later batches of the stream, and of the operation, were decided on
-                // top of this one.
-                let rest = state.pending.into_iter().skip(1).collect();
+                // top of this one (the ones before it are committed: kept as they are).
+                let rest = state
+                    .pending
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, b)| (i != index).then_some(b))
+                    .collect();
                 let changed = HashSet::from([batch.stream_id.clone()]);
                 let failed = batch
                     .operation()
@@ -274,6 +290,7 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
     }
 
     async fn pull(&mut self) -> Result<StepOutcome, SyncError> {
+        self.pushed_since_pull = 0;
         let store = self.replica.store();
         let head = store.head_position().await?;
         let page = match self.transport.pull(head, self.page_limit).await {
