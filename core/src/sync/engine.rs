@@ -1,15 +1,16 @@
 //! [`SyncEngine`]: the pull/push state machine, one step at a time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use crate::error::StoreError;
 use crate::event::RecordedEvent;
 use crate::limits::MAX_BATCH_EVENTS;
+use crate::store::EventStore;
 
-use super::replica::{batch_of, is_stale_outbox, view_version};
+use super::replica::{batch_of, is_stale_outbox};
 use super::{
-    BatchOrigin, CommandRunner, Conflict, ConflictReason, ExecuteError, PendingBatch, PullError,
-    PushError, Replica, ReplicaStore, ReplicaWrite, RunError, SyncStatus, Transport,
+    BatchOrigin, CommandRunner, Conflict, ConflictReason, ExecuteError, Overlay, PendingBatch,
+    PullError, PushError, Replica, ReplicaStore, ReplicaWrite, RunError, SyncStatus, Transport,
 };
 
 /// What went wrong in a step that retrying the same step will not fix by itself.
@@ -387,22 +388,14 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
         mut changed: HashSet<String>,
         mut failed: HashMap<String, String>,
     ) -> Result<Rebased, SyncError> {
-        let store = self.replica.store();
-        let mut confirmed: BTreeMap<String, Option<u64>> = BTreeMap::new();
-        for stream in batches.iter().map(|b| b.stream_id.as_str()) {
-            if !confirmed.contains_key(stream) {
-                let version = store.stream_version(stream).await?;
-                confirmed.insert(stream.to_string(), version);
-            }
-        }
-        for e in page {
-            if let Some(v) = confirmed.get_mut(&e.stream_id) {
-                *v = Some(e.version);
-            }
-        }
+        // One view for the whole pass: the confirmed log, the page, then each batch as it
+        // is kept or decided again, so every batch is checked (and decided) on exactly
+        // what precedes it.
+        let mut view = Overlay::new(self.replica.store(), page.to_vec(), &[]).await?;
         let mut out = Rebased::default();
         for batch in batches {
             if batch.is_committed() {
+                view.push_batch(&batch).await?;
                 out.pending.push(batch);
                 continue;
             }
@@ -422,10 +415,11 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
                 });
                 continue;
             }
-            let actual = view_version(&batch.stream_id, &confirmed, &out.pending);
+            let actual = view.stream_version(&batch.stream_id).await?;
             let stale =
                 changed.contains(&batch.stream_id) || !batch.expected.is_satisfied_by(actual);
             if !stale {
+                view.push_batch(&batch).await?;
                 out.pending.push(batch);
                 continue;
             }
@@ -447,30 +441,14 @@ impl<S: ReplicaStore, R: CommandRunner, T: Transport> SyncEngine<S, R, T> {
                 }
                 BatchOrigin::Command { command } => command.clone(),
             };
-            let decided = self
-                .replica
-                .decide(&out.pending, page.to_vec(), &command)
-                .await;
-            match decided {
+            match self.replica.decide_on(&view, &command).await {
                 Ok(Some(decision)) => {
-                    for stream in [&decision.stream_id] {
-                        changed.insert(stream.clone());
-                        if !confirmed.contains_key(stream.as_str()) {
-                            let version = match page.iter().rev().find(|e| &e.stream_id == stream) {
-                                Some(e) => Some(e.version),
-                                None => store.stream_version(stream).await?,
-                            };
-                            confirmed.insert(stream.clone(), version);
-                        }
-                    }
+                    changed.insert(decision.stream_id.clone());
                     let attempt = batch.attempt.saturating_add(1);
-                    out.pending.push(batch_of(
-                        batch.id,
-                        decision,
-                        batch.origin,
-                        attempt,
-                        batch.created_at,
-                    ));
+                    let decided =
+                        batch_of(batch.id, decision, batch.origin, attempt, batch.created_at);
+                    view.push_batch(&decided).await?;
+                    out.pending.push(decided);
                     out.rebased += 1;
                 }
                 Ok(None) => out.dropped += 1,

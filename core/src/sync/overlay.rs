@@ -99,30 +99,51 @@ impl<S: EventStore> Overlay<S> {
             decisions: RefCell::new(Vec::new()),
         };
         for batch in pending {
-            let current = overlay.version_of(&batch.stream_id);
-            let mut version = current.unwrap_or(0);
-            for event in batch.unconfirmed() {
-                version = version.saturating_add(1);
-                let position = overlay.head().saturating_add(1);
-                overlay.tail.push(RecordedEvent {
-                    event_id: event.event_id.clone().unwrap_or_default(),
-                    stream_id: batch.stream_id.clone(),
-                    version,
-                    position,
-                    event_type: event.event_type.clone(),
-                    schema_version: event.schema_version,
-                    data: event.data.clone(),
-                    metadata: event.metadata.clone(),
-                    recorded_at: batch.created_at,
-                });
-            }
+            overlay.stack(batch);
         }
         Ok(overlay)
+    }
+
+    /// Puts `batch`'s unconfirmed events on top, after the events already shown (as
+    /// [`new`](Self::new) does with each pending batch): a rebase builds one overlay and
+    /// stacks each batch as it keeps or decides it, instead of a new overlay per batch.
+    pub async fn push_batch(&mut self, batch: &PendingBatch) -> Result<(), StoreError> {
+        if !self.base_versions.contains_key(&batch.stream_id) {
+            let version = self.base_version(&batch.stream_id).await?;
+            self.base_versions.insert(batch.stream_id.clone(), version);
+        }
+        self.stack(batch);
+        Ok(())
+    }
+
+    /// Stacks `batch`, whose stream's base version is in `base_versions`.
+    fn stack(&mut self, batch: &PendingBatch) {
+        let mut version = self.version_of(&batch.stream_id).unwrap_or(0);
+        for event in batch.unconfirmed() {
+            version = version.saturating_add(1);
+            let position = self.head().saturating_add(1);
+            self.tail.push(RecordedEvent {
+                event_id: event.event_id.clone().unwrap_or_default(),
+                stream_id: batch.stream_id.clone(),
+                version,
+                position,
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+                data: event.data.clone(),
+                metadata: event.metadata.clone(),
+                recorded_at: batch.created_at,
+            });
+        }
     }
 
     /// The appends recorded so far, in order.
     pub fn decisions(&self) -> Vec<Decision> {
         self.decisions.borrow().clone()
+    }
+
+    /// The appends recorded so far, in order, forgetting them.
+    pub fn take_decisions(&self) -> Vec<Decision> {
+        std::mem::take(&mut *self.decisions.borrow_mut())
     }
 
     /// The confirmed store underneath.

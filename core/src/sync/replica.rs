@@ -1,7 +1,7 @@
 //! The local side of sync: [`ReplicaStore`] (what a store keeps), [`plan_replica_write`]
 //! (the decision every store shares) and [`Replica`] (local writes, pending, conflicts).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -304,7 +304,7 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
         loop {
             tries += 1;
             let (state, view) = self.snapshot().await?;
-            let decision = self.decide_on(view, &command).await?;
+            let decision = self.decide_on(&view, &command).await?;
             let Some(decision) = decision else {
                 return Ok(None);
             };
@@ -364,27 +364,17 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
         Ok(())
     }
 
-    /// Decides `command` on the confirmed log, `confirmed` on top of it, then `pending`:
-    /// the one decision it appended, `None` when it appended nothing.
-    pub(crate) async fn decide(
-        &self,
-        pending: &[PendingBatch],
-        confirmed: Vec<RecordedEvent>,
-        command: &PendingCommand,
-    ) -> Result<Option<Decision>, ExecuteError> {
-        let overlay = Overlay::new(&self.store, confirmed, pending).await?;
-        self.decide_on(overlay, command).await
-    }
-
     /// Decides `command` on `overlay`: the one decision it appended, `None` when it
-    /// appended nothing.
-    async fn decide_on(
+    /// appended nothing. The overlay forgets the decision (it records nothing of it).
+    pub(crate) async fn decide_on(
         &self,
-        overlay: Overlay<&S>,
+        overlay: &Overlay<&S>,
         command: &PendingCommand,
     ) -> Result<Option<Decision>, ExecuteError> {
-        self.runner.run(&overlay, command).await?;
-        let mut decisions = overlay.decisions();
+        overlay.take_decisions();
+        let ran = self.runner.run(overlay, command).await;
+        let mut decisions = overlay.take_decisions();
+        ran?;
         match decisions.len() {
             0 => Ok(None),
             1 => Ok(decisions.pop()),
@@ -435,7 +425,7 @@ impl<S: ReplicaStore, R: CommandRunner> Replica<S, R> {
             }
             let attempt = conflict.batch.attempt.saturating_add(1);
             let decision = match &conflict.batch.origin {
-                BatchOrigin::Command { command } => self.decide_on(view, command).await?,
+                BatchOrigin::Command { command } => self.decide_on(&view, command).await?,
                 BatchOrigin::Raw => {
                     let expected = match view.stream_version(&conflict.batch.stream_id).await? {
                         Some(v) => ExpectedVersion::Exact(v),
@@ -526,23 +516,5 @@ pub(crate) fn batch_of(
         created_at,
         pushed: None,
         confirmed: 0,
-    }
-}
-
-/// Stream versions after `confirmed_versions` plus the unconfirmed events of `pending`.
-pub(crate) fn view_version(
-    stream_id: &str,
-    confirmed: &BTreeMap<String, Option<u64>>,
-    pending: &[PendingBatch],
-) -> Option<u64> {
-    let base = confirmed.get(stream_id).copied().flatten();
-    let extra: u64 = pending
-        .iter()
-        .filter(|b| b.stream_id == stream_id)
-        .map(|b| b.unconfirmed().len() as u64)
-        .sum();
-    match (base, extra) {
-        (None, 0) => None,
-        (base, extra) => Some(base.unwrap_or(0).saturating_add(extra)),
     }
 }
