@@ -143,7 +143,7 @@ test("three devices, 200 commands each, random offline periods and transfers: al
 
   // Everyone sends what it has; then each device in turn finishes the transfers whose
   // debit the server refused (their credit was abandoned), until nothing is left.
-  for (const d of devices) await settled(d.page, "sync", 120_000);
+  for (const d of devices) await settled(d.page, "sync", 300_000);
   phase("every device sent everything");
   for (let round = 0; ; round++) {
     assert.ok(round < 5, `seed ${seed}: transfers still unfinished after ${round} rounds`);
