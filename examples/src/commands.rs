@@ -42,8 +42,8 @@ use serde_json::{Map, Value};
 use chronik_core::sync::{ExecuteError, Replica, ReplicaStore};
 
 use crate::bank::{
-    bank_upcasters, run_transfer, BankAccount, BankCommand, PendingTransfersState, Transfer,
-    TransferCommand, TransferRunError, TransferSteps,
+    bank_upcasters, resume_each, run_transfer, BankAccount, BankCommand, PendingTransfersState,
+    Transfer, TransferCommand, TransferRunError, TransferSteps,
 };
 use crate::orders::{Order, OrderCommand};
 
@@ -273,12 +273,10 @@ impl<'a, S: ReplicaStore, R: CommandRunner> ReplicaTransfers<'a, S, R> {
                 .map_err(|e| TransferRunError::Replica(e.into()))?;
             crate::Bank::new(&view).unfinished_transfers().await?
         };
-        let mut resumed = Vec::new();
-        for t in unfinished {
-            let amount = t.amount.to_string();
-            resumed.push(self.transfer(&t.id, &t.from, &t.to, &amount).await?);
-        }
-        Ok(resumed)
+        let each = unfinished
+            .iter()
+            .map(|t| (t.id.as_str(), t.from.as_str(), t.to.as_str(), t.amount));
+        resume_each(self, each).await
     }
 
     /// Finishes the transfers `pending` lists (see
@@ -287,12 +285,7 @@ impl<'a, S: ReplicaStore, R: CommandRunner> ReplicaTransfers<'a, S, R> {
         &self,
         pending: &PendingTransfersState,
     ) -> Result<Vec<Transfer>, TransferRunError> {
-        let mut resumed = Vec::new();
-        for (id, t) in &pending.transfers {
-            let amount = t.amount.to_string();
-            resumed.push(self.transfer(id, &t.from, &t.to, &amount).await?);
-        }
-        Ok(resumed)
+        resume_each(self, pending.to_resume()).await
     }
 
     async fn execute(&self, command: PendingCommand) -> Result<Result<(), String>, ExecuteError> {
@@ -422,6 +415,15 @@ mod tests {
         CommandContext::default()
     }
 
+    /// Runs a bank command on the device (it must be accepted there).
+    async fn bank(device: &Device, account: &str, command: &BankCommand) {
+        device
+            .replica()
+            .execute(bank_command(account, command, &ctx()))
+            .await
+            .unwrap();
+    }
+
     async fn balance(device: &Device) -> String {
         let view = device.replica().view().await.unwrap();
         let handler = chronik_core::CommandHandler::<_, BankAccount>::new(&view)
@@ -501,10 +503,7 @@ mod tests {
                 initial_deposit: Some("100".into()),
                 initial_balance: None,
             };
-            a.replica()
-                .execute(bank_command("acc-1", &open, &ctx()))
-                .await
-                .unwrap();
+            bank(&a, "acc-1", &open).await;
             sync(&mut a).await;
             sync(&mut b).await;
             assert_eq!(balance(&b).await, "100.00");
@@ -517,10 +516,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(balance(&a).await, "30.00");
-            b.replica()
-                .execute(bank_command("acc-1", &BankCommand::withdraw("60"), &ctx()))
-                .await
-                .unwrap();
+            bank(&b, "acc-1", &BankCommand::withdraw("60")).await;
             sync(&mut b).await;
 
             // The runner itself refuses the withdrawal on the server's state.
@@ -570,20 +566,11 @@ mod tests {
                 initial_deposit: None,
                 initial_balance: Some("50".into()),
             };
-            a.replica()
-                .execute(bank_command("acc-1", &open, &ctx()))
-                .await
-                .unwrap();
+            bank(&a, "acc-1", &open).await;
             sync(&mut a).await;
             sync(&mut b).await;
-            a.replica()
-                .execute(bank_command("acc-1", &BankCommand::deposit("5"), &ctx()))
-                .await
-                .unwrap();
-            b.replica()
-                .execute(bank_command("acc-1", &BankCommand::withdraw("20"), &ctx()))
-                .await
-                .unwrap();
+            bank(&a, "acc-1", &BankCommand::deposit("5")).await;
+            bank(&b, "acc-1", &BankCommand::withdraw("20")).await;
             sync(&mut b).await;
             sync(&mut a).await;
             sync(&mut b).await;
@@ -739,10 +726,7 @@ mod tests {
                 initial_deposit: deposit.map(str::to_string),
                 initial_balance: None,
             };
-            a.replica()
-                .execute(bank_command(id, &open, &ctx()))
-                .await
-                .unwrap();
+            bank(&a, id, &open).await;
         }
         sync(&mut a).await;
         sync(&mut b).await;
@@ -780,10 +764,7 @@ mod tests {
                 ]
             );
             // Meanwhile B deposits into the source: every step is decided again.
-            b.replica()
-                .execute(bank_command("acc-1", &BankCommand::deposit("1"), &ctx()))
-                .await
-                .unwrap();
+            bank(&b, "acc-1", &BankCommand::deposit("1")).await;
             sync(&mut b).await;
             sync(&mut a).await;
             sync(&mut b).await;
@@ -807,10 +788,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(balance_of(&a, "acc-2").await, "80.00");
-            b.replica()
-                .execute(bank_command("acc-1", &BankCommand::withdraw("50"), &ctx()))
-                .await
-                .unwrap();
+            bank(&b, "acc-1", &BankCommand::withdraw("50")).await;
             sync(&mut b).await;
             sync(&mut a).await;
 

@@ -2,12 +2,27 @@
 // tests share. `cargo xtask test` starts the server and names it in CHRONIK_SERVER_URL;
 // CHRONIK_SERVER_BIN, CHRONIK_SERVER_DATABASE_URL and CHRONIK_SERVER_ORIGIN let a test run
 // servers of its own on the same database.
+import { before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { harnessPage } from "./harness.mjs";
+import { harnessPage, launch } from "./harness.mjs";
 
 export const SERVER = process.env.CHRONIK_SERVER_URL;
+
+/** One headless Chromium for a test file, launched before its tests and closed after:
+ * `shared.browser`. Fails the file when no chronik-server is named. */
+export function sharedBrowser() {
+  const shared = { browser: undefined };
+  before(async () => {
+    assert.ok(SERVER, "CHRONIK_SERVER_URL names the chronik-server to sync with (cargo xtask test starts one)");
+    shared.browser = await launch();
+  });
+  after(async () => {
+    await shared.browser?.close();
+  });
+  return shared;
+}
 
 /** A fresh store name. */
 export function storeName(prefix) {

@@ -1,18 +1,10 @@
 // Many devices, randomly offline, and a server killed under a push: IndexedDB databases
 // in separate browser contexts syncing with a real chronik-server on PostgreSQL.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch } from "./harness.mjs";
-import { SERVER, device, closeDevice, settled, serverLog, storeName, freePort, ownServer, waitFor } from "./devices.mjs";
+import { SERVER, sharedBrowser, device, closeDevice, settled, serverLog, storeName, freePort, ownServer, waitFor } from "./devices.mjs";
 
-let browser;
-before(async () => {
-  assert.ok(SERVER, "CHRONIK_SERVER_URL names the chronik-server to sync with (cargo xtask test starts one)");
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-});
+const shared = sharedBrowser();
 
 /** mulberry32: a small seeded PRNG, so that a failing run can be replayed. */
 function rng(seed) {
@@ -91,7 +83,7 @@ test("three devices, 200 commands each, random offline periods and transfers: al
   const store = storeName("devices");
   const names = ["a", "b", "c"];
   const devices = [];
-  for (const name of names) devices.push(await device(browser, store, { idb: `${store}-${name}` }));
+  for (const name of names) devices.push(await device(shared.browser, store, { idb: `${store}-${name}` }));
   const ACCOUNTS = ["acc-1", "acc-2", "acc-3", "acc-4"];
   for (const id of ACCOUNTS) {
     const opened = await devices[0].page.evaluate(
@@ -215,7 +207,7 @@ test("the server is killed during a push and restarted: the device sends everyth
   const port = await freePort();
   let server = await ownServer(port);
   const store = storeName("killed");
-  const d = await device(browser, store, { url: server.url, idb: `${store}-db` });
+  const d = await device(shared.browser, store, { url: server.url, idb: `${store}-db` });
   const N = 150;
   // Written offline, then pushed one batch after another once the device is online.
   await d.context.setOffline(true);

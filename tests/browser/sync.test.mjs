@@ -1,23 +1,16 @@
 // Devices (browser contexts) syncing with a real chronik-server (on PostgreSQL), which
 // `cargo xtask test` starts and names in CHRONIK_SERVER_URL.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, harnessPage } from "./harness.mjs";
-import { SERVER, device as deviceOf, waitFor, settled, balanceIs, balance, serverLog, storeName } from "./devices.mjs";
+import { harnessPage } from "./harness.mjs";
+import { SERVER, sharedBrowser, device as deviceOf, waitFor, settled, balanceIs, balance, serverLog, storeName } from "./devices.mjs";
 
-let browser;
-before(async () => {
-  assert.ok(SERVER, "CHRONIK_SERVER_URL names the chronik-server to sync with (cargo xtask test starts one)");
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-});
+const shared = sharedBrowser();
 
 test("two devices: an offline device's withdrawal that no longer fits becomes a conflict, everything else converges once", async () => {
   const store = storeName("sync");
-  const a = await deviceOf(browser, store);
-  const b = await deviceOf(browser, store);
+  const a = await deviceOf(shared.browser, store);
+  const b = await deviceOf(shared.browser, store);
 
   await a.page.evaluate(() =>
     window.db.bank().execute("acc-1", { type: "OpenAccount", owner: "Alice", initialDeposit: "100" }),
@@ -104,7 +97,7 @@ test("two devices: an offline device's withdrawal that no longer fits becomes a 
 });
 
 test("sync refuses bad options and a second sync with a ChronikError", async () => {
-  const context = await browser.newContext();
+  const context = await shared.browser.newContext();
   const page = await harnessPage(context);
   const result = await page.evaluate(async (url) => {
     const { Chronik } = window.chronik;
@@ -144,7 +137,7 @@ test("the README's sync example runs as written", async () => {
     .replace('"http://127.0.0.1:8080"', JSON.stringify(SERVER))
     .replace('"my-app"', JSON.stringify(store));
   assert.notEqual(body, example, "the example names the server and store it syncs with");
-  const context = await browser.newContext();
+  const context = await shared.browser.newContext();
   const page = await harnessPage(context);
   const logs = [];
   page.on("console", (m) => logs.push(m.text()));
@@ -162,7 +155,7 @@ test("the README's sync example runs as written", async () => {
 test("IndexedDB: one tab of a database syncs, the other follows it and takes over when it closes", async () => {
   const store = `tabs-${Date.now()}`;
   const name = `sync-tabs-${Date.now()}`;
-  const context = await browser.newContext();
+  const context = await shared.browser.newContext();
   const open = async () => {
     const page = await harnessPage(context);
     await page.evaluate(
@@ -208,7 +201,7 @@ test("IndexedDB: a synced database opened again without sync() keeps its writes 
   const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const store = `reopen-${stamp}`;
   const name = `sync-reopen-${stamp}`;
-  const context = await browser.newContext();
+  const context = await shared.browser.newContext();
   const page = await harnessPage(context);
   await page.evaluate(
     async ({ url, store, name }) => {
@@ -258,7 +251,7 @@ test("IndexedDB: an offline-first database of 10,000 events uploads them all, on
   const STREAMS = 10;
   const ROUNDS = 2;
   const BATCH = 500; // 10 streams × 2 rounds × 500 = 10,000 events, streams interleaved
-  const context = await browser.newContext();
+  const context = await shared.browser.newContext();
   const page = await harnessPage(context);
   const local = await page.evaluate(
     async ({ name, STREAMS, ROUNDS, BATCH }) => {

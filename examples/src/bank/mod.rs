@@ -174,6 +174,34 @@ pub async fn run_transfer<X: TransferSteps>(
     }
 }
 
+/// Runs [`run_transfer`] over `steps` for each `(id, from, to, amount)`, in order (the
+/// resumption of unfinished transfers), and returns them finished.
+pub async fn resume_each<'t, X: TransferSteps>(
+    steps: &X,
+    transfers: impl IntoIterator<Item = (&'t str, &'t str, &'t str, Money)>,
+) -> Result<Vec<Transfer>, TransferRunError> {
+    let mut resumed = Vec::new();
+    for (id, from, to, amount) in transfers {
+        let amount = amount.to_string();
+        resumed.push(run_transfer(steps, id, from, to, &amount).await?);
+    }
+    Ok(resumed)
+}
+
+/// What [`resume_each`] takes of a [`Transfer`].
+fn parts(t: &Transfer) -> (&str, &str, &str, Money) {
+    (&t.id, &t.from, &t.to, t.amount)
+}
+
+impl PendingTransfersState {
+    /// Every listed transfer as [`resume_each`] takes it.
+    pub fn to_resume(&self) -> impl Iterator<Item = (&str, &str, &str, Money)> {
+        self.transfers
+            .iter()
+            .map(|(id, t)| (id.as_str(), t.from.as_str(), t.to.as_str(), t.amount))
+    }
+}
+
 impl<S: EventStore + Clone> TransferSteps for Bank<S> {
     async fn leg(
         &self,
@@ -291,12 +319,8 @@ impl<S: EventStore + Clone> Bank<S> {
     /// Finishes every transfer whose stream stops mid-way (after a crash or a closed
     /// page). Returns the transfers it touched, finished.
     pub async fn resume_transfers(&self) -> Result<Vec<Transfer>, TransferRunError> {
-        let mut resumed = Vec::new();
-        for t in self.unfinished_transfers().await? {
-            let amount = t.amount.to_string();
-            resumed.push(self.transfer(&t.id, &t.from, &t.to, &amount).await?);
-        }
-        Ok(resumed)
+        let unfinished = self.unfinished_transfers().await?;
+        resume_each(self, unfinished.iter().map(parts)).await
     }
 
     /// Every transfer that was requested and is not finished, by loading every transfer
@@ -329,15 +353,7 @@ impl<S: EventStore + Clone> Bank<S> {
         &self,
         pending: &PendingTransfersState,
     ) -> Result<Vec<Transfer>, TransferRunError> {
-        let mut resumed = Vec::new();
-        for (id, transfer) in &pending.transfers {
-            let amount = transfer.amount.to_string();
-            resumed.push(
-                self.transfer(id, &transfer.from, &transfer.to, &amount)
-                    .await?,
-            );
-        }
-        Ok(resumed)
+        resume_each(self, pending.to_resume()).await
     }
 
     /// A runner for one of the bank read models over this bank's store, reading through
