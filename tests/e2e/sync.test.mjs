@@ -163,3 +163,75 @@ test("two devices sync one store: a deposit travels, an offline withdrawal that 
   await a.context.close();
   await b.context.close();
 });
+
+test("a transfer made offline whose debit no longer fits: the credit is never sent, and the app fails the transfer when it opens again", async () => {
+  assert.ok(SERVER_URL, "CHRONIK_SERVER_URL names the chronik-server (cargo xtask test starts one)");
+  const store = `e2e-transfer-${Date.now()}`;
+  const a = await device();
+  const b = await device();
+  await connect(a.page, store);
+  await nav(a.page, "Bank");
+  await command(a.page, "Open account", { Account: "acc-x", Owner: "Xan" });
+  await feedback(a.page, "Opened acc-x");
+  await command(a.page, "Open account", { Account: "acc-y", Owner: "Yu" });
+  await feedback(a.page, "Opened acc-y");
+  await command(a.page, "Deposit", { Account: "acc-x", Amount: "100" });
+  await feedback(a.page, "Deposited 100.00 to acc-x; balance 100.00.");
+  await connect(b.page, store);
+  await nav(b.page, "Bank");
+  await balance(b.page, "acc-x", "100.00");
+
+  // A, offline, transfers 80; B withdraws 50 meanwhile, and the server takes it.
+  await a.context.setOffline(true);
+  await badge(a.page, "offline");
+  await command(a.page, "Transfer", { Account: "acc-x", Amount: "80", "To account": "acc-y" });
+  await feedback(a.page, "Transferred 80.00 from acc-x to acc-y.");
+  await balance(a.page, "acc-y", "80.00");
+  await command(b.page, "Withdraw", { Account: "acc-x", Amount: "50" });
+  await feedback(b.page, "Withdrew 50.00 from acc-x; balance 50.00.");
+  await nav(b.page, "Sync");
+  await b.page.getByTestId("sync-pending").getByText("0", { exact: true }).waitFor({ timeout: 30_000 });
+
+  // Back online: the debit is refused on the server's state, and the steps after it
+  // (the credit among them) are abandoned: listed, never sent, no Retry of their own.
+  await a.context.setOffline(false);
+  await nav(a.page, "Sync");
+  const conflicts = a.page.getByTestId("conflict");
+  await conflicts.nth(3).waitFor({ timeout: 60_000 });
+  assert.equal(await conflicts.count(), 4);
+  assert.equal(
+    await conflicts.nth(0).getByTestId("conflict-reason").textContent(),
+    "command rejected: insufficient funds: balance 50.00, amount 80.00",
+  );
+  assert.match(await conflicts.nth(0).getByTestId("conflict-what").textContent(), /^bank\.withdraw /);
+  assert.equal(await conflicts.nth(0).getByTestId("conflict-retry").count(), 1);
+  const steps = [];
+  for (let i = 1; i < 4; i++) {
+    assert.match(await conflicts.nth(i).getByTestId("conflict-reason").textContent(), /^not sent: an earlier step of transfer-.* is a conflict$/);
+    assert.equal(await conflicts.nth(i).getByTestId("conflict-retry").count(), 0, "an abandoned step has no Retry");
+    steps.push((await conflicts.nth(i).getByTestId("conflict-what").textContent()).split(" ")[0]);
+  }
+  assert.deepEqual(steps, ["transfer.markDebited", "bank.deposit", "transfer.markCompleted"]);
+  await a.page.screenshot({ path: `${ARTIFACTS}sync-transfer-abandoned.png`, fullPage: true });
+  await nav(a.page, "Bank");
+  await balance(a.page, "acc-x", "50.00");
+  await balance(a.page, "acc-y", "0.00");
+
+  // Opened again, the app finishes the transfer from what the server has: it fails.
+  await a.page.reload();
+  await feedback(a.page, "Finished 1 interrupted transfer.");
+  await badge(a.page, "live");
+  await nav(a.page, "Sync");
+  await a.page.getByTestId("sync-pending").getByText("0", { exact: true }).waitFor({ timeout: 30_000 });
+  const log = await serverLog(store);
+  const transfer = log.filter((e) => e.streamId.startsWith("transfer-")).map((e) => e.type);
+  assert.deepEqual(transfer, ["TransferRequested", "TransferFailed"]);
+  assert.equal(log.filter((e) => e.data?.transferId).length, 0, "no leg of it reached the server");
+  await nav(b.page, "Bank");
+  await balance(b.page, "acc-x", "50.00");
+  await balance(b.page, "acc-y", "0.00");
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
+  await a.context.close();
+  await b.context.close();
+});
