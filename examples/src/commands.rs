@@ -42,8 +42,8 @@ use serde_json::{Map, Value};
 use chronik_core::sync::{ExecuteError, Replica, ReplicaStore};
 
 use crate::bank::{
-    bank_upcasters, resume_each, run_transfer, BankAccount, BankCommand, PendingTransfersState,
-    Transfer, TransferCommand, TransferRunError, TransferSteps,
+    bank_upcasters, resume_each, BankAccount, BankCommand, PendingTransfersState, Transfer,
+    TransferCommand, TransferRunError, TransferSteps,
 };
 use crate::orders::{Order, OrderCommand};
 
@@ -234,8 +234,8 @@ impl CommandRunner for DomainCommands {
     }
 }
 
-/// Transfers on a sync [`Replica`]: the same process manager as
-/// [`Bank::transfer`](crate::Bank::transfer) ([`run_transfer`]), each step recorded as a
+/// Transfers on a sync [`Replica`] ([`TransferSteps::transfer`]): the same process
+/// manager as [`Bank::transfer`](crate::Bank::transfer) ([`run_transfer`](crate::bank::run_transfer)), each step recorded as a
 /// named command (a pending batch, decided again on the server's state when its stream
 /// moved there). Reads go through the replica's view. Wake the sync after it.
 pub struct ReplicaTransfers<'a, S, R> {
@@ -247,19 +247,6 @@ impl<'a, S: ReplicaStore, R: CommandRunner> ReplicaTransfers<'a, S, R> {
     /// `transfer.*` names ([`DomainCommands`] does).
     pub fn new(replica: &'a Replica<S, R>) -> Self {
         Self { replica }
-    }
-
-    /// Moves `amount` (a decimal string) from `from` to `to` as transfer `transfer_id`
-    /// (see [`Bank::transfer`](crate::Bank::transfer)); safe to re-run with the same
-    /// arguments.
-    pub async fn transfer(
-        &self,
-        transfer_id: &str,
-        from: &str,
-        to: &str,
-        amount: &str,
-    ) -> Result<Transfer, TransferRunError> {
-        run_transfer(self, transfer_id, from, to, amount).await
     }
 
     /// Finishes every unfinished transfer of the replica's view (see

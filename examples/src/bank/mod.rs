@@ -103,6 +103,22 @@ pub trait TransferSteps {
         command: &TransferCommand,
         context: &CommandContext,
     ) -> Result<Transfer, TransferRunError>;
+
+    /// Moves `amount` (a decimal string) from `from` to `to` as transfer `transfer_id`:
+    /// [`run_transfer`] over these steps (see [`Bank::transfer`]); safe to re-run with
+    /// the same arguments.
+    async fn transfer(
+        &self,
+        transfer_id: &str,
+        from: &str,
+        to: &str,
+        amount: &str,
+    ) -> Result<Transfer, TransferRunError>
+    where
+        Self: Sized,
+    {
+        run_transfer(self, transfer_id, from, to, amount).await
+    }
 }
 
 /// The transfer process manager over `steps` (see [`Bank::transfer`]): it continues from

@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use chronik_core::{Aggregate, AggregateState, Clock, CommandHandler, HandlerError};
-use chronik_examples::bank::{BankAccount, BankCommand, BankError};
+use chronik_examples::bank::{BankAccount, BankCommand, BankError, TransferSteps};
 use chronik_examples::commands::{self, ReplicaTransfers};
 use chronik_examples::orders::{Order, OrderCommand, OrderError};
 use chronik_examples::{

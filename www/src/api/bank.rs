@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use chronik_core::{utc_date, CommandContext, IdSource};
+use chronik_examples::bank::TransferSteps;
 use chronik_examples::bank::{
     AccountBalancesState, BankAccount, BankCommand, BankError, DailySummaryState, DaySummary,
     PendingTransfersState, Transaction, TransactionHistoryState, TransactionKind, Transfer,
