@@ -89,12 +89,12 @@ pub fn plan_append(
     let now = clock.now_ms();
     let current = ctx.current_version.unwrap_or(0);
     // Checked once for the last event, so every earlier one fits too.
-    nth(
-        current,
-        events.len(),
-        &format!("the version of stream '{stream_id}'"),
-    )?;
-    nth(ctx.head_position, events.len(), "the log's position")?;
+    nth(current, events.len(), || {
+        format!("the version of stream '{stream_id}'")
+    })?;
+    nth(ctx.head_position, events.len(), || {
+        "the log's position".into()
+    })?;
     let recorded = events
         .into_iter()
         .enumerate()
@@ -113,13 +113,15 @@ pub fn plan_append(
     Ok(AppendPlan::Write(recorded))
 }
 
-/// `first + offset`, or an error when the numbers run out (only a corrupt store or a
-/// hostile context can get there).
-fn nth(first: u64, offset: usize, what: &str) -> Result<u64, StoreError> {
+/// `first + offset`, or an error naming `what()` when the numbers run out (only a
+/// corrupt store or a hostile context can get there; the name is only built then).
+fn nth(first: u64, offset: usize, what: impl FnOnce() -> String) -> Result<u64, StoreError> {
     u64::try_from(offset)
         .ok()
         .and_then(|offset| first.checked_add(offset))
-        .ok_or_else(|| StoreError::InvalidInput(format!("{what} would pass the largest number")))
+        .ok_or_else(|| {
+            StoreError::InvalidInput(format!("{} would pass the largest number", what()))
+        })
 }
 
 /// At most this many characters of a metadata key go into an error message.
@@ -321,18 +323,18 @@ pub fn plan_import(
             Some(head) => head.version,
             None => ctx.stream_versions.get(&e.stream_id).copied().unwrap_or(0),
         };
-        let version = nth(
-            current,
-            1,
-            &format!("the version of stream '{}'", e.stream_id),
-        )?;
+        let version = nth(current, 1, || {
+            format!("the version of stream '{}'", e.stream_id)
+        })?;
         if e.version != version {
             return Err(invalid(format!(
                 "it has version {}, but it would be version {version} of stream '{}' (at version {current}); imported versions must continue the stream",
                 e.version, e.stream_id
             )));
         }
-        let position = nth(ctx.head_position, i.saturating_add(1), "the log's position")?;
+        let position = nth(ctx.head_position, i.saturating_add(1), || {
+            "the log's position".into()
+        })?;
         if e.position != position {
             return Err(invalid(format!(
                 "it has position {}, but it would be position {position} (the store's head is {}); imports keep positions, so they must continue the global log",

@@ -1,7 +1,11 @@
 //! [`MemoryStore`]: the reference implementation of [`EventStore`], kept in memory.
 
 use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::append::{
     import_streams, plan_append, plan_import, AppendContext, AppendPlan, ImportContext, StoredId,
@@ -25,7 +29,7 @@ struct Inner {
     /// Per stream, the positions of its events in version order.
     streams: BTreeMap<String, Vec<u64>>,
     /// Event id to position.
-    ids: HashMap<String, u64>,
+    ids: IdIndex,
     /// Snapshots by (stream, version).
     snapshots: BTreeMap<(String, u64), Snapshot>,
     checkpoints: HashMap<String, Checkpoint>,
@@ -33,11 +37,56 @@ struct Inner {
     replica: ReplicaState,
 }
 
+/// The position of every stored event by its id, without a second copy of the id: an
+/// entry holds the id's hash and the event's position, and a lookup compares the id
+/// with the stored event's. Ids are hashed with a randomly keyed hasher, as a
+/// `HashMap`'s are.
+#[derive(Default)]
+struct IdIndex {
+    /// (hash of the id, position) per stored event.
+    table: HashTable<(u64, u64)>,
+    hasher: RandomState,
+}
+
+impl IdIndex {
+    /// The position of the event with `id` in `events` (the log this indexes).
+    fn get(&self, events: &[RecordedEvent], id: &str) -> Option<u64> {
+        let hash = self.hasher.hash_one(id);
+        self.table
+            .find(hash, |&(h, position)| {
+                h == hash && event_at(events, position).is_some_and(|e| e.event_id == id)
+            })
+            .map(|&(_, position)| position)
+    }
+
+    /// Makes room for `additional` more ids.
+    fn reserve(&mut self, additional: usize) {
+        self.table.reserve(additional, |&(hash, _)| hash);
+    }
+
+    /// Records that the event with `id` is at `position`. Ids are unique in a store: the
+    /// append and import plans refuse any id already stored.
+    fn insert(&mut self, id: &str, position: u64) {
+        let hash = self.hasher.hash_one(id);
+        self.table
+            .insert_unique(hash, (hash, position), |&(hash, _)| hash);
+    }
+
+    fn clear(&mut self) {
+        self.table.clear();
+    }
+}
+
+/// The event at `position` of `events` (the log, `events[p - 1]` at position `p`).
+fn event_at(events: &[RecordedEvent], position: u64) -> Option<&RecordedEvent> {
+    let index = usize::try_from(position.checked_sub(1)?).ok()?;
+    events.get(index)
+}
+
 impl Inner {
     /// The event at `position`, `None` outside the log.
     fn event(&self, position: u64) -> Option<&RecordedEvent> {
-        let index = usize::try_from(position.checked_sub(1)?).ok()?;
-        self.events.get(index)
+        event_at(&self.events, position)
     }
 
     /// The events at `positions`, in that order (every stored position is in the log).
@@ -51,7 +100,7 @@ impl Inner {
     /// Where each of the batch's ids is already stored.
     fn stored_ids<'a>(&self, ids: impl Iterator<Item = Option<&'a str>>) -> Vec<Option<StoredId>> {
         ids.map(|id| {
-            let position = *self.ids.get(id?)?;
+            let position = self.ids.get(&self.events, id?)?;
             let stored = self.event(position)?;
             Some(StoredId {
                 stream_id: stored.stream_id.clone(),
@@ -99,13 +148,23 @@ impl Inner {
 
     /// Adds planned events (versions and positions checked by the planner) to the log.
     fn push(&mut self, events: Vec<RecordedEvent>) {
-        for event in events {
-            self.streams
-                .entry(event.stream_id.clone())
-                .or_default()
-                .push(event.position);
-            self.ids.insert(event.event_id.clone(), event.position);
-            self.events.push(event);
+        self.ids.reserve(events.len());
+        for event in &events {
+            // The stream's id is copied once, when the stream begins.
+            match self.streams.get_mut(event.stream_id.as_str()) {
+                Some(positions) => positions.push(event.position),
+                None => {
+                    self.streams
+                        .insert(event.stream_id.clone(), vec![event.position]);
+                }
+            }
+            self.ids.insert(&event.event_id, event.position);
+        }
+        if self.events.is_empty() {
+            // The first write keeps the planned events' allocation as the log.
+            self.events = events;
+        } else {
+            self.events.extend(events);
         }
     }
 }
