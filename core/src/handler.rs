@@ -397,8 +397,31 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
     ) -> Result<CommandOutcome<A>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
         self.core
-            .handle(&Typed::<A>::NEW, &stream, command, context)
+            .handle(
+                &Typed::<A>::NEW,
+                &stream,
+                command,
+                context,
+                Recorded::Return,
+            )
             .await
+    }
+
+    /// Handles `command` for the aggregate `id` exactly as [`handle`](Self::handle)
+    /// does, and returns only the aggregate's state and the stream's version after it:
+    /// the recorded events are not read back from the store for the caller.
+    pub async fn handle_state(
+        &self,
+        id: &str,
+        command: &A::Command,
+        context: &CommandContext,
+    ) -> Result<(A, u64), HandlerError<A::Error>> {
+        let stream = A::stream_id(id);
+        let outcome = self
+            .core
+            .handle(&Typed::<A>::NEW, &stream, command, context, Recorded::Skip)
+            .await?;
+        Ok((outcome.state, outcome.version))
     }
 
     /// Replays the aggregate's whole stream (ignoring existing snapshots) and saves a
@@ -409,6 +432,16 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         let stream = A::stream_id(id);
         self.core.snapshot_now(&Typed::<A>::NEW, &stream).await
     }
+}
+
+/// Whether a handled command's outcome carries the recorded events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// Read the appended events back for [`CommandOutcome::events`].
+    Return,
+    /// Leave [`CommandOutcome::events`] empty (the events are read back only when the
+    /// handler needs them itself).
+    Skip,
 }
 
 /// A typed [`Aggregate`] seen as a [`Decider`]: its state is `A` itself, and the events
@@ -762,6 +795,18 @@ impl<S: EventStore> HandlerCore<S> {
         d: &D,
         recorded: RecordedEvent,
     ) -> CoreResult<D::Event, D> {
+        if self
+            .upcasters
+            .current_version(&recorded.event_type)
+            .is_none()
+        {
+            // No upcaster for the type: read as stored (what `upcast` would return).
+            let original_schema_version = recorded.schema_version;
+            return d.decode_event(UpcastEvent {
+                event: recorded,
+                original_schema_version,
+            });
+        }
         let stream = recorded.stream_id.clone();
         let version = recorded.version;
         let up = self
@@ -804,12 +849,15 @@ impl<S: EventStore> HandlerCore<S> {
         self.decode(d, provisional)
     }
 
+    /// Handles `command` for `stream` (see [`CommandHandler::handle`]); with
+    /// [`Recorded::Skip`], the outcome's `events` are left empty instead of read back.
     pub(crate) async fn handle<D: Decider>(
         &self,
         d: &D,
         stream: &str,
         command: &D::Command,
         context: &CommandContext,
+        events: Recorded,
     ) -> CoreResult<CommandOutcome<D::State>, D> {
         let metadata = context.metadata();
         let mut attempts = 0;
@@ -902,9 +950,16 @@ impl<S: EventStore> HandlerCore<S> {
                     snapshot_saved: false,
                 });
             }
-            let recorded = self
-                .read_range(stream, result.first_version, result.last_version)
-                .await?;
+            let snapshot_saved = self.snapshots.should_snapshot(before, result.last_version);
+            // The events as recorded: for the outcome, the fold of envelopes, and the
+            // snapshot's time; a caller that wants only the state may need none.
+            let recorded = if events == Recorded::Return || before_fold.is_some() || snapshot_saved
+            {
+                self.read_range(stream, result.first_version, result.last_version)
+                    .await?
+            } else {
+                Vec::new()
+            };
             if let Some(before_fold) = before_fold {
                 // Fold what was recorded (real positions and times) onto the state as
                 // loaded; the provisional fold above proved each event can be folded.
@@ -923,7 +978,6 @@ impl<S: EventStore> HandlerCore<S> {
                 }
                 loaded.state = state;
             }
-            let snapshot_saved = self.snapshots.should_snapshot(before, result.last_version);
             if snapshot_saved {
                 self.store
                     .save_snapshot(Snapshot {
@@ -937,6 +991,10 @@ impl<S: EventStore> HandlerCore<S> {
                     })
                     .await?;
             }
+            let recorded = match events {
+                Recorded::Return => recorded,
+                Recorded::Skip => Vec::new(),
+            };
             return Ok(CommandOutcome {
                 events: recorded,
                 version: result.last_version,

@@ -30,8 +30,10 @@ struct Inner {
     streams: BTreeMap<String, Vec<u64>>,
     /// Event id to position.
     ids: IdIndex,
-    /// Snapshots by (stream, version).
-    snapshots: BTreeMap<(String, u64), Snapshot>,
+    /// Snapshots by stream, then version (looked up by `&str`, without a key to build).
+    snapshots: BTreeMap<String, BTreeMap<u64, Snapshot>>,
+    /// How many snapshots `snapshots` holds.
+    snapshot_count: u64,
     checkpoints: HashMap<String, Checkpoint>,
     /// The outbox and conflicts when the store is a replica.
     replica: ReplicaState,
@@ -328,10 +330,17 @@ impl EventStore for MemoryStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.inner
-            .borrow_mut()
-            .snapshots
-            .insert((snapshot.stream_id.clone(), snapshot.version), snapshot);
+        let inner = &mut *self.inner.borrow_mut();
+        let versions = match inner.snapshots.get_mut(snapshot.stream_id.as_str()) {
+            Some(versions) => versions,
+            None => inner
+                .snapshots
+                .entry(snapshot.stream_id.clone())
+                .or_default(),
+        };
+        if versions.insert(snapshot.version, snapshot).is_none() {
+            inner.snapshot_count += 1;
+        }
         Ok(())
     }
 
@@ -342,10 +351,11 @@ impl EventStore for MemoryStore {
         at_or_below: Option<u64>,
     ) -> Result<Option<Snapshot>, StoreError> {
         let inner = self.inner.borrow();
-        let upper = (stream_id.to_string(), at_or_below.unwrap_or(u64::MAX));
-        Ok(inner
-            .snapshots
-            .range((stream_id.to_string(), 0)..=upper)
+        let Some(versions) = inner.snapshots.get(stream_id) else {
+            return Ok(None);
+        };
+        Ok(versions
+            .range(..=at_or_below.unwrap_or(u64::MAX))
             .rev()
             .map(|(_, s)| s)
             .find(|s| s.schema_version == schema_version)
@@ -356,13 +366,13 @@ impl EventStore for MemoryStore {
         let inner = self.inner.borrow();
         Ok(inner
             .snapshots
-            .range((stream_id.to_string(), 0)..=(stream_id.to_string(), u64::MAX))
-            .map(|(_, s)| s.clone())
-            .collect())
+            .get(stream_id)
+            .map(|versions| versions.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn snapshot_count(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.borrow().snapshots.len() as u64)
+        Ok(self.inner.borrow().snapshot_count)
     }
 
     async fn save_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
@@ -413,6 +423,7 @@ impl ReplicaStore for MemoryStore {
         inner.streams.clear();
         inner.ids.clear();
         inner.snapshots.clear();
+        inner.snapshot_count = 0;
         inner.checkpoints.clear();
         inner.replica = state.clone();
         Ok(state)
