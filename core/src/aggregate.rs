@@ -73,7 +73,7 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned {
 
     /// The stream that holds the aggregate with `id`.
     fn stream_id(id: &str) -> String {
-        format!("{}-{id}", Self::CATEGORY)
+        [Self::CATEGORY, "-", id].concat()
     }
 
     /// Decides which events `command` causes in the current state, or rejects it.

@@ -151,13 +151,19 @@ impl Inner {
     /// Adds planned events (versions and positions checked by the planner) to the log.
     fn push(&mut self, events: Vec<RecordedEvent>) {
         self.ids.reserve(events.len());
-        for event in &events {
-            // The stream's id is copied once, when the stream begins.
+        for (i, event) in events.iter().enumerate() {
+            // The stream's id is copied once, when the stream begins, with room for the
+            // positions of the events of the stream that follow in this write.
             match self.streams.get_mut(event.stream_id.as_str()) {
                 Some(positions) => positions.push(event.position),
                 None => {
-                    self.streams
-                        .insert(event.stream_id.clone(), vec![event.position]);
+                    let run = events[i..]
+                        .iter()
+                        .take_while(|e| e.stream_id == event.stream_id)
+                        .count();
+                    let mut positions = Vec::with_capacity(run);
+                    positions.push(event.position);
+                    self.streams.insert(event.stream_id.clone(), positions);
                 }
             }
             self.ids.insert(&event.event_id, event.position);
@@ -208,7 +214,12 @@ impl EventStore for MemoryStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         let mut inner = self.inner.borrow_mut();
-        let stored_ids = inner.stored_ids(events.iter().map(|e| e.event_id.as_deref()));
+        // Without ids there is nothing to look up (the planner accepts no lookups then).
+        let stored_ids = if events.iter().any(|e| e.event_id.is_some()) {
+            inner.stored_ids(events.iter().map(|e| e.event_id.as_deref()))
+        } else {
+            Vec::new()
+        };
         let ctx = inner.context(stream_id, &stored_ids);
         let plan = plan_append(
             stream_id,
