@@ -94,7 +94,7 @@ if (process.env.BENCH_REPORT_SYNC_ONLY === "1") {
 
 // ------------------------------------------------------------------ native (criterion)
 
-function criterion() {
+function criterion(dir = CRITERION_DIR) {
   const found = new Map();
   const walk = (dir) => {
     for (const name of readdirSync(dir)) {
@@ -115,29 +115,32 @@ function criterion() {
       }
     }
   };
-  if (existsSync(CRITERION_DIR)) walk(CRITERION_DIR);
+  if (existsSync(dir)) walk(dir);
   return found;
 }
 const native = criterion();
+// Seed 003's own benches, when `cargo xtask bench --seed003` ran them in this run.
+const SEED003_DIR = process.env.SEED003_CRITERION_DIR;
+const seedRun = SEED003_DIR ? criterion(SEED003_DIR) : new Map();
 
-// The seed 003 order system's published numbers (its README, "Performance"), and the
-// chronik benchmark that runs the same workload.
+// The seed 003 order system's published numbers (its README, "Performance"), the
+// chronik benchmark that runs the same workload, and seed 003's own benchmark id.
 const SEED = [
-  ["Append single event", "~1.8 µs", "store/append one event"],
-  ["Append batch (10 events)", "~10.5 µs", "store/append batch of 10"],
-  ["Append with version check", "~1.8 µs", "store/append with version check"],
-  ["Retrieve 100 events", "~25.6 µs", "store/read 100 events"],
-  ["Stream 1,000 events", "~354 µs", "store/stream 1,000 events"],
-  ["Create order", "~3.2 µs", "orders/create order"],
-  ["Full cycle (create + add item + submit)", "~8.0 µs", "orders/full cycle (create, add item, submit)"],
-  ["Reconstruct from 50 events", "~42.9 µs", "aggregate/rebuild from 50 events"],
-  ["Reconstruct from 100 events", "~87.2 µs", "aggregate/rebuild from 100 events"],
-  ["Process single event", "~3.4 µs", "order read models/process one event"],
-  ["Catch-up 300 events", "~305 µs", "order read models/catch-up over 300 events"],
-  ["Catch-up 3,000 events", "~3.1 ms", "projection/catch-up 3000 events"],
-  ["Query all orders (100)", "~8.6 µs", "order read models/query all orders (100)"],
-  ["Query by customer", "~632 ns", "order read models/query by customer"],
-  ["Rebuild 300 events", "~302 µs", "order read models/rebuild over 300 events"],
+  ["Append single event", "~1.8 µs", "store/append one event", "event_store/append_single_event"],
+  ["Append batch (10 events)", "~10.5 µs", "store/append batch of 10", "event_store/append_batch_10"],
+  ["Append with version check", "~1.8 µs", "store/append with version check", "event_store/append_with_version_check"],
+  ["Retrieve 100 events", "~25.6 µs", "store/read 100 events", "event_store/get_events_100"],
+  ["Stream 1,000 events", "~354 µs", "store/stream 1,000 events", "event_store/stream_1000_events"],
+  ["Create order", "~3.2 µs", "orders/create order", "domain/create_order"],
+  ["Full cycle (create + add item + submit)", "~8.0 µs", "orders/full cycle (create, add item, submit)", "domain/full_create_add_submit"],
+  ["Reconstruct from 50 events", "~42.9 µs", "orders/rebuild from 51 events (created, 50 items)", "domain/reconstruct_50_events"],
+  ["Reconstruct from 100 events", "~87.2 µs", "orders/rebuild from 100 events (created, 99 items)", "domain/reconstruct_100_events"],
+  ["Process single event", "~3.4 µs", "order read models/process one new OrderCreated (build, encode, apply)", "projections/process_single_event"],
+  ["Catch-up 300 events", "~305 µs", "order read models/catch-up over 300 events", "projections/catch_up_300_events"],
+  ["Catch-up 3,000 events", "~3.1 ms", "order read models/catch-up over 3000 events", "projections/catch_up_3000_events"],
+  ["Query all orders (100)", "~8.6 µs", "order read models/query all orders (100), cloned", "projections/query_all_100_orders"],
+  ["Query by customer", "~632 ns", "order read models/query by customer (scan 100 orders, 5 match, cloned)", "projections/query_by_customer"],
+  ["Rebuild 300 events", "~302 µs", "order read models/rebuild over 300 events", "projections/rebuild_300_events"],
 ];
 
 function nativeRow(id) {
@@ -250,9 +253,28 @@ const nativeAll = [...native.values()]
   .sort((a, b) => a.id.localeCompare(b.id))
   .map((b) => [b.id, time(b.median), b.elements ? rate((b.elements * 1e9) / b.median) : "–"]);
 
+// Seed 003 measured in this run, and how many times faster chronik's median is.
+function seedRow(seedId, id) {
+  const theirs = seedRun.get(seedId);
+  const ours = native.get(id);
+  if (!theirs) return ["–", "–"];
+  return [time(theirs.median), ours ? ratio(theirs.median / ours.median) : "–"];
+}
 const seedTable = table(
-  ["seed 003 benchmark", "seed 003 (its README)", "chronik median", "chronik throughput", "chronik benchmark"],
-  SEED.map(([label, theirs, id]) => [label, theirs, ...nativeRow(id), `\`${id}\``]),
+  [
+    "seed 003 benchmark",
+    "seed 003 (its README)",
+    "seed 003 (this run)",
+    "chronik median",
+    "chronik speed-up (this run)",
+    "chronik throughput",
+    "chronik benchmark",
+  ],
+  SEED.map(([label, theirs, id, seedId]) => {
+    const [median, throughput] = nativeRow(id);
+    const [measured, speedUp] = seedRow(seedId, id);
+    return [label, theirs, measured, median, speedUp, throughput, `\`${id}\``];
+  }),
 );
 
 const appendTable = table(
@@ -396,7 +418,9 @@ ${bundleTable}
 
 ${serverSection}${syncSection}## Native (criterion, \`MemoryStore\`)
 
-Next to the seed 003 order system's published numbers (its README; its own machine, unknown):
+Next to the seed 003 order system's published numbers (its README; its own machine, unknown)
+and, when \`${COMMAND} --seed003\` ran them, its own benches measured in this run on this machine
+(\`${SEED003_DIR ?? "not run"}\`; the speed-up is seed 003's median over chronik's):
 
 ${seedTable}
 
@@ -450,11 +474,11 @@ ${targets}
 Native (\`MemoryStore\`), next to the seed 003 order system's published numbers:
 
 ${table(
-  ["benchmark", "seed 003", "chronik", "throughput"],
-  SEED.map(([label, theirs, id]) => [label, theirs, ...nativeRow(id)]),
+  ["benchmark", "seed 003", "seed 003 (this run)", "chronik", "throughput"],
+  SEED.map(([label, theirs, id, seedId]) => [label, theirs, seedRow(seedId, id)[0], ...nativeRow(id)]),
 )}
-| state at version 500,005 of 1,000,000, snapshots every 10 | – | ${nWith ? time(nWith.median) : "–"} | – |
-| the same without snapshots | – | ${nWithout ? time(nWithout.median) : "–"} | ${nativeTemporal ? ratio(nativeTemporal) + " slower" : "–"} |
+| state at version 500,005 of 1,000,000, snapshots every 10 | – | – | ${nWith ? time(nWith.median) : "–"} | – |
+| the same without snapshots | – | – | ${nWithout ? time(nWithout.median) : "–"} | ${nativeTemporal ? ratio(nativeTemporal) + " slower" : "–"} |
 `;
 writeFileSync(readmePath, readme.slice(0, start) + section + readme.slice(end));
 console.error("bench: wrote bench/results.md and README.md's Benchmarks section");

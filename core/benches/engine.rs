@@ -1,7 +1,9 @@
 //! Engine benchmarks on the MemoryStore: `cargo bench -p chronik-core`.
 //!
-//! Store appends and reads, aggregate rebuilds, projection catch-up, and state at a
-//! version in the middle of a 1,000,000-event stream with and without snapshots.
+//! Store appends and reads (seed 003's store rows, on its events and with a new store per
+//! append as it does), aggregate rebuilds and projection catch-up of a test account,
+//! and state at a version in the middle of a 1,000,000-event stream with and without
+//! snapshots. Seed 003's order rows are in `examples/benches/seed003.rs`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -49,51 +51,84 @@ fn account_store(n: usize) -> MemoryStore {
     store
 }
 
+/// A UUID-shaped id (36 characters, as seed 003's `AggregateId::to_string()`) made from
+/// a counter: the same string work without a random number per id.
+fn uuid_like(n: u64) -> String {
+    // As `Uuid::to_string` does it: hex digits written into a buffer, no `format!`.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = *b"00000000-0000-4000-8000-000000000000";
+    let (high, low) = (n >> 48, n & 0xffff_ffff_ffff);
+    for (i, at) in (0..8).rev().zip(0..8) {
+        id[at] = HEX[((high >> (4 * i)) & 0xf) as usize];
+    }
+    for (i, at) in (0..12).rev().zip(24..36) {
+        id[at] = HEX[((low >> (4 * i)) & 0xf) as usize];
+    }
+    String::from_utf8(id.to_vec()).expect("hex digits")
+}
+
+/// Seed 003's store benchmark event: an `OrderCreated` of order `order_id` (its
+/// `make_event`: the payload is a ready JSON value, nothing is serialized).
+fn order_created(order_id: &str) -> NewEvent {
+    NewEvent::new(
+        "OrderCreated",
+        json!({
+            "type": "OrderCreated",
+            "data": {
+                "order_id": order_id,
+                "customer_id": "00000000-0000-0000-0000-000000000001"
+            }
+        }),
+    )
+}
+
+/// A store with `streams` orders of `per_stream` [`order_created`] events each.
+fn order_store(streams: u64, per_stream: usize) -> MemoryStore {
+    let store = new_store();
+    for s in 0..streams {
+        let id = uuid_like(s);
+        let events = (0..per_stream).map(|_| order_created(&id)).collect();
+        block_on(store.append(&format!("order-{id}"), ExpectedVersion::Any, events)).unwrap();
+    }
+    store
+}
+
+/// The store rows of seed 003's benchmark set, doing its work per iteration: a new
+/// store, a new order id, the event(s) built, one append, everything dropped.
 fn store_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(1));
-    let store = account_store(1);
+    let next = Cell::new(0u64);
+    let order_id = || {
+        next.set(next.get() + 1);
+        uuid_like(next.get())
+    };
+    let append = |expected: ExpectedVersion, events: usize| {
+        let store = new_store();
+        let id = order_id();
+        let batch = (0..events).map(|_| order_created(&id)).collect();
+        block_on(store.append(&["order-", &id].concat(), expected, batch)).unwrap()
+    };
     g.bench_function("append one event", |b| {
-        b.iter(|| {
-            block_on(store.append("account-1", ExpectedVersion::Any, vec![deposited(1)])).unwrap()
-        })
+        b.iter(|| append(ExpectedVersion::Any, 1))
     });
-    let store = account_store(1);
-    let version = Cell::new(1);
     g.bench_function("append with version check", |b| {
-        b.iter(|| {
-            let r = block_on(store.append(
-                "account-1",
-                ExpectedVersion::Exact(version.get()),
-                vec![deposited(1)],
-            ))
-            .unwrap();
-            version.set(r.last_version);
-        })
+        b.iter(|| append(ExpectedVersion::NoStream, 1))
     });
     g.throughput(Throughput::Elements(10));
-    let store = account_store(1);
     g.bench_function("append batch of 10", |b| {
-        b.iter(|| {
-            block_on(store.append(
-                "account-1",
-                ExpectedVersion::Any,
-                (0..10).map(deposited).collect(),
-            ))
-            .unwrap()
-        })
+        b.iter(|| append(ExpectedVersion::Any, 10))
     });
     g.throughput(Throughput::Elements(100));
-    let store = account_store(100);
+    let store = order_store(1, 100);
+    let stream = format!("order-{}", uuid_like(0));
     g.bench_function("read 100 events", |b| {
         b.iter(|| {
-            black_box(
-                block_on(store.read_stream("account-1", ReadStreamOptions::default())).unwrap(),
-            )
+            black_box(block_on(store.read_stream(&stream, ReadStreamOptions::default())).unwrap())
         })
     });
     g.throughput(Throughput::Elements(1_000));
-    let store = account_store(1_000);
+    let store = order_store(10, 100);
     g.bench_function("stream 1,000 events", |b| {
         b.iter(|| {
             // The global log in pages of 100, as a subscriber reads it.

@@ -38,6 +38,15 @@ pub trait DomainEvent: Serialize + DeserializeOwned {
         let _ = event_type;
         serde_json::from_value(data)
     }
+
+    /// [`from_data`](Self::from_data) from a borrowed payload, for readers that keep
+    /// the event: the handler's check that a decided event will load, projections. It
+    /// must give what `from_data` gives. The default clones `data` for `from_data`;
+    /// override it when the event can be read from the payload without a copy (for the
+    /// default `from_data`: `Self::deserialize(data)`).
+    fn from_data_ref(event_type: &str, data: &Value) -> Result<Self, serde_json::Error> {
+        Self::from_data(event_type, data.clone())
+    }
 }
 
 /// An event-sourced aggregate: its state is the fold of its events.
@@ -64,7 +73,7 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned {
 
     /// The stream that holds the aggregate with `id`.
     fn stream_id(id: &str) -> String {
-        format!("{}-{id}", Self::CATEGORY)
+        [Self::CATEGORY, "-", id].concat()
     }
 
     /// Decides which events `command` causes in the current state, or rejects it.

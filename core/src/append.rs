@@ -52,7 +52,8 @@ pub struct AppendContext<'a> {
     /// The global position of the newest event in the store (0 when empty).
     pub head_position: u64,
     /// For each event of the batch, where an already stored event with its id lives
-    /// (`None` when the event has no id or the id is new). Same length as the batch.
+    /// (`None` when the event has no id or the id is new). Same length as the batch,
+    /// or empty when no event of the batch has an id (there is nothing to look up).
     pub stored_ids: &'a [Option<StoredId>],
 }
 
@@ -67,7 +68,8 @@ pub fn plan_append(
     ids: &dyn IdSource,
 ) -> Result<AppendPlan, StoreError> {
     validate(stream_id, &events)?;
-    if ctx.stored_ids.len() != events.len() {
+    let no_ids = ctx.stored_ids.is_empty() && events.iter().all(|e| e.event_id.is_none());
+    if ctx.stored_ids.len() != events.len() && !no_ids {
         return Err(StoreError::InvalidInput(format!(
             "the store looked up {} ids for a batch of {} events",
             ctx.stored_ids.len(),
@@ -89,12 +91,12 @@ pub fn plan_append(
     let now = clock.now_ms();
     let current = ctx.current_version.unwrap_or(0);
     // Checked once for the last event, so every earlier one fits too.
-    nth(
-        current,
-        events.len(),
-        &format!("the version of stream '{stream_id}'"),
-    )?;
-    nth(ctx.head_position, events.len(), "the log's position")?;
+    nth(current, events.len(), || {
+        format!("the version of stream '{stream_id}'")
+    })?;
+    nth(ctx.head_position, events.len(), || {
+        "the log's position".into()
+    })?;
     let recorded = events
         .into_iter()
         .enumerate()
@@ -113,13 +115,15 @@ pub fn plan_append(
     Ok(AppendPlan::Write(recorded))
 }
 
-/// `first + offset`, or an error when the numbers run out (only a corrupt store or a
-/// hostile context can get there).
-fn nth(first: u64, offset: usize, what: &str) -> Result<u64, StoreError> {
+/// `first + offset`, or an error naming `what()` when the numbers run out (only a
+/// corrupt store or a hostile context can get there; the name is only built then).
+fn nth(first: u64, offset: usize, what: impl FnOnce() -> String) -> Result<u64, StoreError> {
     u64::try_from(offset)
         .ok()
         .and_then(|offset| first.checked_add(offset))
-        .ok_or_else(|| StoreError::InvalidInput(format!("{what} would pass the largest number")))
+        .ok_or_else(|| {
+            StoreError::InvalidInput(format!("{} would pass the largest number", what()))
+        })
 }
 
 /// At most this many characters of a metadata key go into an error message.
@@ -321,18 +325,18 @@ pub fn plan_import(
             Some(head) => head.version,
             None => ctx.stream_versions.get(&e.stream_id).copied().unwrap_or(0),
         };
-        let version = nth(
-            current,
-            1,
-            &format!("the version of stream '{}'", e.stream_id),
-        )?;
+        let version = nth(current, 1, || {
+            format!("the version of stream '{}'", e.stream_id)
+        })?;
         if e.version != version {
             return Err(invalid(format!(
                 "it has version {}, but it would be version {version} of stream '{}' (at version {current}); imported versions must continue the stream",
                 e.version, e.stream_id
             )));
         }
-        let position = nth(ctx.head_position, i.saturating_add(1), "the log's position")?;
+        let position = nth(ctx.head_position, i.saturating_add(1), || {
+            "the log's position".into()
+        })?;
         if e.position != position {
             return Err(invalid(format!(
                 "it has position {}, but it would be position {position} (the store's head is {}); imports keep positions, so they must continue the global log",
@@ -380,4 +384,49 @@ fn validate_import(events: &[RecordedEvent]) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{ManualClock, SequentialIds};
+    use serde_json::json;
+
+    fn plan(
+        events: Vec<NewEvent>,
+        stored_ids: &[Option<StoredId>],
+    ) -> Result<AppendPlan, StoreError> {
+        let ctx = AppendContext {
+            current_version: None,
+            head_position: 0,
+            stored_ids,
+        };
+        plan_append(
+            "s-1",
+            ExpectedVersion::Any,
+            events,
+            ctx,
+            &ManualClock::new(5),
+            &SequentialIds::new("e"),
+        )
+    }
+
+    #[test]
+    fn lookups_may_be_left_out_only_when_no_event_has_an_id() {
+        let plain = || NewEvent::new("T", json!({}));
+        let Ok(AppendPlan::Write(written)) = plan(vec![plain(), plain()], &[]) else {
+            panic!("a batch without ids needs no lookups");
+        };
+        let ids: Vec<_> = written.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, ["e-1", "e-2"]);
+        assert!(matches!(
+            plan(vec![plain(), plain().with_id("x")], &[]),
+            Err(StoreError::InvalidInput(m)) if m.contains("looked up 0 ids for a batch of 2")
+        ));
+        assert!(matches!(
+            plan(vec![plain(), plain()], &[None]),
+            Err(StoreError::InvalidInput(_))
+        ));
+        assert!(plan(vec![plain(), plain().with_id("x")], &[None, None]).is_ok());
+    }
 }

@@ -69,7 +69,24 @@ impl IdSource for SequentialIds {
     fn next_id(&self) -> String {
         let n = self.next.get();
         self.next.set(n + 1);
-        format!("{}-{n}", self.prefix)
+        // `format!` without the formatting machinery: one exact allocation per id.
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        let mut rest = n;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let digits = &digits[start..];
+        let mut id = String::with_capacity(self.prefix.len() + 1 + digits.len());
+        id.push_str(&self.prefix);
+        id.push('-');
+        id.extend(digits.iter().map(|&d| char::from(d)));
+        id
     }
 }
 
@@ -82,5 +99,21 @@ impl<T: Clock + ?Sized> Clock for std::rc::Rc<T> {
 impl<T: IdSource + ?Sized> IdSource for std::rc::Rc<T> {
     fn next_id(&self) -> String {
         (**self).next_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequential_ids_count_from_one() {
+        let ids = SequentialIds::new("evt");
+        let made: Vec<String> = (0..11).map(|_| ids.next_id()).collect();
+        assert_eq!(made[0], "evt-1");
+        assert_eq!(made[9], "evt-10");
+        assert_eq!(made[10], "evt-11");
+        ids.next.set(u64::MAX - 1);
+        assert_eq!(ids.next_id(), format!("evt-{}", u64::MAX - 1));
     }
 }

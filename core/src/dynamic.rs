@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::aggregate::AggregateState;
 use crate::event::{Metadata, NewEvent, RecordedEvent};
 use crate::handler::{
-    CommandContext, CommandOutcome, Decider, HandlerCore, HandlerError, SnapshotPolicy,
+    CommandContext, CommandOutcome, Decider, HandlerCore, HandlerError, Recorded, SnapshotPolicy,
 };
 use crate::limits;
 use crate::store::EventStore;
@@ -320,7 +320,13 @@ impl<S: EventStore, D: DynamicAggregate> DynamicHandler<S, D> {
     ) -> Result<CommandOutcome<Value>, DynamicError<D::Error>> {
         let stream = self.stream_id(id);
         self.core
-            .handle(&Json(&self.aggregate), &stream, command, context)
+            .handle(
+                &Json(&self.aggregate),
+                &stream,
+                command,
+                context,
+                Recorded::Return,
+            )
             .await
     }
 

@@ -397,8 +397,31 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
     ) -> Result<CommandOutcome<A>, HandlerError<A::Error>> {
         let stream = A::stream_id(id);
         self.core
-            .handle(&Typed::<A>::NEW, &stream, command, context)
+            .handle(
+                &Typed::<A>::NEW,
+                &stream,
+                command,
+                context,
+                Recorded::Return,
+            )
             .await
+    }
+
+    /// Handles `command` for the aggregate `id` exactly as [`handle`](Self::handle)
+    /// does, and returns only the aggregate's state and the stream's version after it:
+    /// the recorded events are not read back from the store for the caller.
+    pub async fn handle_state(
+        &self,
+        id: &str,
+        command: &A::Command,
+        context: &CommandContext,
+    ) -> Result<(A, u64), HandlerError<A::Error>> {
+        let stream = A::stream_id(id);
+        let outcome = self
+            .core
+            .handle(&Typed::<A>::NEW, &stream, command, context, Recorded::Skip)
+            .await?;
+        Ok((outcome.state, outcome.version))
     }
 
     /// Replays the aggregate's whole stream (ignoring existing snapshots) and saves a
@@ -409,6 +432,16 @@ impl<S: EventStore, A: Aggregate> CommandHandler<S, A> {
         let stream = A::stream_id(id);
         self.core.snapshot_now(&Typed::<A>::NEW, &stream).await
     }
+}
+
+/// Whether a handled command's outcome carries the recorded events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// Read the appended events back for [`CommandOutcome::events`].
+    Return,
+    /// Leave [`CommandOutcome::events`] empty (the events are read back only when the
+    /// handler needs them itself).
+    Skip,
 }
 
 /// A typed [`Aggregate`] seen as a [`Decider`]: its state is `A` itself, and the events
@@ -448,28 +481,30 @@ impl<A: Aggregate> Decider for Typed<A> {
         up: UpcastEvent,
     ) -> Result<A::Event, HandlerError<A::Error, Infallible>> {
         let UpcastEvent { event: up, .. } = up;
-        let (stream, version) = (up.stream_id, up.version);
-        let event_type = up.event_type;
-        let event =
-            A::Event::from_data(&event_type, up.data).map_err(|e| HandlerError::Decode {
-                stream: stream.clone(),
-                version,
-                event_type: event_type.clone(),
-                schema_version: up.schema_version,
-                message: e.to_string(),
-            })?;
-        if event.schema_version() != up.schema_version {
-            return Err(HandlerError::Upcast {
-                stream,
-                version,
-                source: UpcastError::MissingStep {
-                    event_type,
-                    version: up.schema_version,
-                    current: event.schema_version(),
-                },
-            });
-        }
-        Ok(event)
+        let decoded = A::Event::from_data(&up.event_type, up.data);
+        typed_event::<A>(
+            decoded,
+            &up.stream_id,
+            up.version,
+            &up.event_type,
+            up.schema_version,
+        )
+    }
+
+    fn decode_unchanged(
+        &self,
+        stream: &str,
+        version: u64,
+        event: &NewEvent,
+    ) -> Option<CoreResult<A::Event, Self>> {
+        let decoded = A::Event::from_data_ref(&event.event_type, &event.data);
+        Some(typed_event::<A>(
+            decoded,
+            stream,
+            version,
+            &event.event_type,
+            event.schema_version,
+        ))
     }
 
     fn evolve(&self, state: &mut A, event: &A::Event) -> Result<(), Infallible> {
@@ -497,6 +532,37 @@ impl<A: Aggregate> Decider for Typed<A> {
     }
 }
 
+/// A decoded event of a typed aggregate, or the error naming where it is: at `version`
+/// of `stream`, of `event_type` with payload `schema_version` (after upcasting), which
+/// must be the version the event's code reads.
+fn typed_event<A: Aggregate>(
+    decoded: Result<A::Event, serde_json::Error>,
+    stream: &str,
+    version: u64,
+    event_type: &str,
+    schema_version: u32,
+) -> Result<A::Event, HandlerError<A::Error, Infallible>> {
+    let event = decoded.map_err(|e| HandlerError::Decode {
+        stream: stream.to_string(),
+        version,
+        event_type: event_type.to_string(),
+        schema_version,
+        message: e.to_string(),
+    })?;
+    if event.schema_version() != schema_version {
+        return Err(HandlerError::Upcast {
+            stream: stream.to_string(),
+            version,
+            source: UpcastError::MissingStep {
+                event_type: event_type.to_string(),
+                version: schema_version,
+                current: event.schema_version(),
+            },
+        });
+    }
+    Ok(event)
+}
+
 /// What the shared handler core needs from an aggregate definition: a typed
 /// [`Aggregate`] or a JSON one defined at run time.
 pub(crate) trait Decider {
@@ -519,6 +585,17 @@ pub(crate) trait Decider {
     fn encode_state(&self, state: &Self::State) -> Result<Value, String>;
     /// Decodes a stored event that has been upcast.
     fn decode_event(&self, up: UpcastEvent) -> CoreResult<Self::Event, Self>;
+    /// Decodes `event`, about to be appended at `version` of `stream`, as
+    /// [`decode_event`](Self::decode_event) would once it is stored, when no upcaster
+    /// changes it. `None`: no shortcut, the handler builds the stored event to decode.
+    fn decode_unchanged(
+        &self,
+        _stream: &str,
+        _version: u64,
+        _event: &NewEvent,
+    ) -> Option<CoreResult<Self::Event, Self>> {
+        None
+    }
     fn evolve(&self, state: &mut Self::State, event: &Self::Event)
         -> Result<(), Self::EvolveError>;
     fn decide(
@@ -718,6 +795,18 @@ impl<S: EventStore> HandlerCore<S> {
         d: &D,
         recorded: RecordedEvent,
     ) -> CoreResult<D::Event, D> {
+        if self
+            .upcasters
+            .current_version(&recorded.event_type)
+            .is_none()
+        {
+            // No upcaster for the type: read as stored (what `upcast` would return).
+            let original_schema_version = recorded.schema_version;
+            return d.decode_event(UpcastEvent {
+                event: recorded,
+                original_schema_version,
+            });
+        }
         let stream = recorded.stream_id.clone();
         let version = recorded.version;
         let up = self
@@ -731,12 +820,44 @@ impl<S: EventStore> HandlerCore<S> {
         d.decode_event(up)
     }
 
+    /// Decodes `event`, about to be appended at `version` of `stream`, exactly as a load
+    /// will decode it once stored: upcast, then decoded for `d`.
+    fn decode_planned<D: Decider>(
+        &self,
+        d: &D,
+        stream: &str,
+        version: u64,
+        event: &NewEvent,
+    ) -> CoreResult<D::Event, D> {
+        if self.upcasters.current_version(&event.event_type).is_none() {
+            // No upcaster for the type: the stored event is read as it is written.
+            if let Some(decoded) = d.decode_unchanged(stream, version, event) {
+                return decoded;
+            }
+        }
+        let provisional = RecordedEvent {
+            event_id: event.event_id.clone().unwrap_or_default(),
+            stream_id: stream.to_string(),
+            version,
+            position: 0,
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            data: event.data.clone(),
+            metadata: event.metadata.clone(),
+            recorded_at: 0,
+        };
+        self.decode(d, provisional)
+    }
+
+    /// Handles `command` for `stream` (see [`CommandHandler::handle`]); with
+    /// [`Recorded::Skip`], the outcome's `events` are left empty instead of read back.
     pub(crate) async fn handle<D: Decider>(
         &self,
         d: &D,
         stream: &str,
         command: &D::Command,
         context: &CommandContext,
+        events: Recorded,
     ) -> CoreResult<CommandOutcome<D::State>, D> {
         let metadata = context.metadata();
         let mut attempts = 0;
@@ -787,18 +908,7 @@ impl<S: EventStore> HandlerCore<S> {
             // an event that no load could fold must never be stored.
             for (offset, event) in (1..).zip(&new_events) {
                 let version = before + offset;
-                let provisional = RecordedEvent {
-                    event_id: event.event_id.clone().unwrap_or_default(),
-                    stream_id: stream.to_string(),
-                    version,
-                    position: 0,
-                    event_type: event.event_type.clone(),
-                    schema_version: event.schema_version,
-                    data: event.data.clone(),
-                    metadata: event.metadata.clone(),
-                    recorded_at: 0,
-                };
-                let decoded = self.decode(d, provisional)?;
+                let decoded = self.decode_planned(d, stream, version, event)?;
                 d.evolve(&mut loaded.state, &decoded)
                     .map_err(|error| HandlerError::Evolve {
                         stream: stream.to_string(),
@@ -840,9 +950,16 @@ impl<S: EventStore> HandlerCore<S> {
                     snapshot_saved: false,
                 });
             }
-            let recorded = self
-                .read_range(stream, result.first_version, result.last_version)
-                .await?;
+            let snapshot_saved = self.snapshots.should_snapshot(before, result.last_version);
+            // The events as recorded: for the outcome, the fold of envelopes, and the
+            // snapshot's time; a caller that wants only the state may need none.
+            let recorded = if events == Recorded::Return || before_fold.is_some() || snapshot_saved
+            {
+                self.read_range(stream, result.first_version, result.last_version)
+                    .await?
+            } else {
+                Vec::new()
+            };
             if let Some(before_fold) = before_fold {
                 // Fold what was recorded (real positions and times) onto the state as
                 // loaded; the provisional fold above proved each event can be folded.
@@ -861,7 +978,6 @@ impl<S: EventStore> HandlerCore<S> {
                 }
                 loaded.state = state;
             }
-            let snapshot_saved = self.snapshots.should_snapshot(before, result.last_version);
             if snapshot_saved {
                 self.store
                     .save_snapshot(Snapshot {
@@ -875,6 +991,10 @@ impl<S: EventStore> HandlerCore<S> {
                     })
                     .await?;
             }
+            let recorded = match events {
+                Recorded::Return => recorded,
+                Recorded::Skip => Vec::new(),
+            };
             return Ok(CommandOutcome {
                 events: recorded,
                 version: result.last_version,

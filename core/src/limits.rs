@@ -94,9 +94,23 @@ pub fn depth(value: &Value) -> usize {
     deepest
 }
 
+/// Whether `value` nests deeper than `levels` (see [`MAX_DEPTH`]). It stops descending
+/// once `levels` containers deep, so it recurses at most `levels + 1` frames whatever
+/// the value, and allocates nothing: the check every appended event goes through.
+fn deeper_than(value: &Value, levels: usize) -> bool {
+    let Some(inner) = levels.checked_sub(1) else {
+        return matches!(value, Value::Array(_) | Value::Object(_));
+    };
+    match value {
+        Value::Array(items) => items.iter().any(|v| deeper_than(v, inner)),
+        Value::Object(map) => map.values().any(|v| deeper_than(v, inner)),
+        _ => false,
+    }
+}
+
 /// `Err` when `value` nests deeper than [`MAX_DEPTH`]; `what` names it in the error.
 pub fn check_depth(what: &str, value: &Value) -> Result<(), LimitError> {
-    if depth(value) > MAX_DEPTH {
+    if deeper_than(value, MAX_DEPTH) {
         return Err(LimitError::TooDeep { what: what.into() });
     }
     Ok(())
@@ -126,6 +140,22 @@ mod tests {
         assert_eq!(depth(&json!(1)), 0);
         assert_eq!(depth(&json!([])), 1);
         assert_eq!(depth(&json!({ "a": [1, { "b": [] }] })), 4);
+    }
+
+    #[test]
+    fn the_check_agrees_with_depth() {
+        let mut v = json!(1);
+        for d in 0..=MAX_DEPTH + 2 {
+            assert_eq!(depth(&v), d);
+            assert_eq!(deeper_than(&v, MAX_DEPTH), d > MAX_DEPTH, "depth {d}");
+            assert!(!deeper_than(&v, d));
+            assert_eq!(deeper_than(&v, d.saturating_sub(1)), d > 0);
+            v = if d % 2 == 0 {
+                json!([0, v])
+            } else {
+                json!({ "a": null, "b": v })
+            };
+        }
     }
 
     #[test]

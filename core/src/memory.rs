@@ -1,7 +1,11 @@
 //! [`MemoryStore`]: the reference implementation of [`EventStore`], kept in memory.
 
 use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::append::{
     import_streams, plan_append, plan_import, AppendContext, AppendPlan, ImportContext, StoredId,
@@ -25,19 +29,66 @@ struct Inner {
     /// Per stream, the positions of its events in version order.
     streams: BTreeMap<String, Vec<u64>>,
     /// Event id to position.
-    ids: HashMap<String, u64>,
-    /// Snapshots by (stream, version).
-    snapshots: BTreeMap<(String, u64), Snapshot>,
+    ids: IdIndex,
+    /// Snapshots by stream, then version (looked up by `&str`, without a key to build).
+    snapshots: BTreeMap<String, BTreeMap<u64, Snapshot>>,
+    /// How many snapshots `snapshots` holds.
+    snapshot_count: u64,
     checkpoints: HashMap<String, Checkpoint>,
     /// The outbox and conflicts when the store is a replica.
     replica: ReplicaState,
 }
 
+/// The position of every stored event by its id, without a second copy of the id: an
+/// entry holds the id's hash and the event's position, and a lookup compares the id
+/// with the stored event's. Ids are hashed with a randomly keyed hasher, as a
+/// `HashMap`'s are.
+#[derive(Default)]
+struct IdIndex {
+    /// (hash of the id, position) per stored event.
+    table: HashTable<(u64, u64)>,
+    hasher: RandomState,
+}
+
+impl IdIndex {
+    /// The position of the event with `id` in `events` (the log this indexes).
+    fn get(&self, events: &[RecordedEvent], id: &str) -> Option<u64> {
+        let hash = self.hasher.hash_one(id);
+        self.table
+            .find(hash, |&(h, position)| {
+                h == hash && event_at(events, position).is_some_and(|e| e.event_id == id)
+            })
+            .map(|&(_, position)| position)
+    }
+
+    /// Makes room for `additional` more ids.
+    fn reserve(&mut self, additional: usize) {
+        self.table.reserve(additional, |&(hash, _)| hash);
+    }
+
+    /// Records that the event with `id` is at `position`. Ids are unique in a store: the
+    /// append and import plans refuse any id already stored.
+    fn insert(&mut self, id: &str, position: u64) {
+        let hash = self.hasher.hash_one(id);
+        self.table
+            .insert_unique(hash, (hash, position), |&(hash, _)| hash);
+    }
+
+    fn clear(&mut self) {
+        self.table.clear();
+    }
+}
+
+/// The event at `position` of `events` (the log, `events[p - 1]` at position `p`).
+fn event_at(events: &[RecordedEvent], position: u64) -> Option<&RecordedEvent> {
+    let index = usize::try_from(position.checked_sub(1)?).ok()?;
+    events.get(index)
+}
+
 impl Inner {
     /// The event at `position`, `None` outside the log.
     fn event(&self, position: u64) -> Option<&RecordedEvent> {
-        let index = usize::try_from(position.checked_sub(1)?).ok()?;
-        self.events.get(index)
+        event_at(&self.events, position)
     }
 
     /// The events at `positions`, in that order (every stored position is in the log).
@@ -51,7 +102,7 @@ impl Inner {
     /// Where each of the batch's ids is already stored.
     fn stored_ids<'a>(&self, ids: impl Iterator<Item = Option<&'a str>>) -> Vec<Option<StoredId>> {
         ids.map(|id| {
-            let position = *self.ids.get(id?)?;
+            let position = self.ids.get(&self.events, id?)?;
             let stored = self.event(position)?;
             Some(StoredId {
                 stream_id: stored.stream_id.clone(),
@@ -99,13 +150,29 @@ impl Inner {
 
     /// Adds planned events (versions and positions checked by the planner) to the log.
     fn push(&mut self, events: Vec<RecordedEvent>) {
-        for event in events {
-            self.streams
-                .entry(event.stream_id.clone())
-                .or_default()
-                .push(event.position);
-            self.ids.insert(event.event_id.clone(), event.position);
-            self.events.push(event);
+        self.ids.reserve(events.len());
+        for (i, event) in events.iter().enumerate() {
+            // The stream's id is copied once, when the stream begins, with room for the
+            // positions of the events of the stream that follow in this write.
+            match self.streams.get_mut(event.stream_id.as_str()) {
+                Some(positions) => positions.push(event.position),
+                None => {
+                    let run = events[i..]
+                        .iter()
+                        .take_while(|e| e.stream_id == event.stream_id)
+                        .count();
+                    let mut positions = Vec::with_capacity(run);
+                    positions.push(event.position);
+                    self.streams.insert(event.stream_id.clone(), positions);
+                }
+            }
+            self.ids.insert(&event.event_id, event.position);
+        }
+        if self.events.is_empty() {
+            // The first write keeps the planned events' allocation as the log.
+            self.events = events;
+        } else {
+            self.events.extend(events);
         }
     }
 }
@@ -147,7 +214,12 @@ impl EventStore for MemoryStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         let mut inner = self.inner.borrow_mut();
-        let stored_ids = inner.stored_ids(events.iter().map(|e| e.event_id.as_deref()));
+        // Without ids there is nothing to look up (the planner accepts no lookups then).
+        let stored_ids = if events.iter().any(|e| e.event_id.is_some()) {
+            inner.stored_ids(events.iter().map(|e| e.event_id.as_deref()))
+        } else {
+            Vec::new()
+        };
         let ctx = inner.context(stream_id, &stored_ids);
         let plan = plan_append(
             stream_id,
@@ -269,10 +341,17 @@ impl EventStore for MemoryStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.inner
-            .borrow_mut()
-            .snapshots
-            .insert((snapshot.stream_id.clone(), snapshot.version), snapshot);
+        let inner = &mut *self.inner.borrow_mut();
+        let versions = match inner.snapshots.get_mut(snapshot.stream_id.as_str()) {
+            Some(versions) => versions,
+            None => inner
+                .snapshots
+                .entry(snapshot.stream_id.clone())
+                .or_default(),
+        };
+        if versions.insert(snapshot.version, snapshot).is_none() {
+            inner.snapshot_count += 1;
+        }
         Ok(())
     }
 
@@ -283,10 +362,11 @@ impl EventStore for MemoryStore {
         at_or_below: Option<u64>,
     ) -> Result<Option<Snapshot>, StoreError> {
         let inner = self.inner.borrow();
-        let upper = (stream_id.to_string(), at_or_below.unwrap_or(u64::MAX));
-        Ok(inner
-            .snapshots
-            .range((stream_id.to_string(), 0)..=upper)
+        let Some(versions) = inner.snapshots.get(stream_id) else {
+            return Ok(None);
+        };
+        Ok(versions
+            .range(..=at_or_below.unwrap_or(u64::MAX))
             .rev()
             .map(|(_, s)| s)
             .find(|s| s.schema_version == schema_version)
@@ -297,13 +377,13 @@ impl EventStore for MemoryStore {
         let inner = self.inner.borrow();
         Ok(inner
             .snapshots
-            .range((stream_id.to_string(), 0)..=(stream_id.to_string(), u64::MAX))
-            .map(|(_, s)| s.clone())
-            .collect())
+            .get(stream_id)
+            .map(|versions| versions.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn snapshot_count(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.borrow().snapshots.len() as u64)
+        Ok(self.inner.borrow().snapshot_count)
     }
 
     async fn save_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), StoreError> {
@@ -354,6 +434,7 @@ impl ReplicaStore for MemoryStore {
         inner.streams.clear();
         inner.ids.clear();
         inner.snapshots.clear();
+        inner.snapshot_count = 0;
         inner.checkpoints.clear();
         inner.replica = state.clone();
         Ok(state)

@@ -155,8 +155,10 @@ pub struct ProjectionRunner<S, P: Projection> {
     loaded: bool,
     state: P::State,
     position: u64,
-    /// The state as last saved, to roll back to when an event fails half-applied.
-    saved_state: Value,
+    /// The state as last saved, to roll back to when an event fails half-applied;
+    /// `None` once the runner has saved it: the checkpoint it wrote holds it then (read
+    /// back only on such a failure, so a save does not copy the whole state).
+    saved_state: Option<Value>,
     /// The position of the last saved checkpoint.
     saved_position: u64,
     /// The events applied since the last save, re-applied over `saved_state` when a
@@ -190,7 +192,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             loaded: false,
             state,
             position: 0,
-            saved_state: Value::Null,
+            saved_state: None,
             saved_position: 0,
             unsaved: Vec::new(),
             status: ProjectionStatus::CatchingUp,
@@ -276,7 +278,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             match serde_json::from_value(cp.state.clone()) {
                 Ok(state) => {
                     self.state = state;
-                    self.saved_state = cp.state;
+                    self.saved_state = Some(cp.state);
                 }
                 Err(e) => {
                     self.status = ProjectionStatus::Failed {
@@ -288,9 +290,26 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
                 }
             }
         } else {
-            self.saved_state = to_json(&self.state)?;
+            self.saved_state = Some(to_json(&self.state)?);
         }
         Ok(())
+    }
+
+    /// The state as last saved (see `saved_state`): the runner's copy, or the state of
+    /// the checkpoint it saved at `saved_position`, read back from the store.
+    async fn saved_state(&self) -> Result<Value, ProjectionError> {
+        if let Some(state) = &self.saved_state {
+            return Ok(state.clone());
+        }
+        let name = self.projection.name();
+        match self.store.load_checkpoint(name).await? {
+            Some(cp) if cp.position == self.saved_position => Ok(cp.state),
+            other => Err(ProjectionError::NotDeterministic(format!(
+                "the checkpoint of projection '{name}' changed under its runner (saved at position {}, now {}); only one runner may write a projection's checkpoint",
+                self.saved_position,
+                other.map_or_else(|| "none".to_string(), |cp| cp.position.to_string()),
+            ))),
+        }
     }
 
     /// Processes one page of events past the checkpoint and saves the checkpoint.
@@ -357,7 +376,7 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
         if let Some((position, error)) = failure {
             // The failing event may have half-changed the state: restore the saved state
             // and re-apply the events that succeeded since.
-            self.state = serde_json::from_value(self.saved_state.clone()).map_err(|e| {
+            self.state = serde_json::from_value(self.saved_state().await?).map_err(|e| {
                 ProjectionError::Encode(format!(
                     "the saved state of projection '{}' does not decode: {e}",
                     self.projection.name()
@@ -544,11 +563,11 @@ impl<S: EventStore, P: Projection> ProjectionRunner<S, P> {
             .save_checkpoint(Checkpoint {
                 name: self.projection.name().to_string(),
                 position: self.position,
-                state: state.clone(),
+                state,
                 updated_at: self.clock.now_ms(),
             })
             .await?;
-        self.saved_state = state;
+        self.saved_state = None;
         self.saved_position = self.position;
         self.unsaved.clear();
         Ok(())

@@ -65,6 +65,41 @@ fn handling_commands_appends_events_and_returns_them_with_the_new_state() {
 }
 
 #[test]
+fn handle_state_records_what_handle_records_and_returns_the_state() {
+    let (store, _clock) = store_pair();
+    let (other, _other_clock) = store_pair();
+    // Snapshots every 2 events: the second command saves one (its time is the event's).
+    let quiet =
+        CommandHandler::<_, Account>::new(&store).with_snapshot_policy(SnapshotPolicy::Every(2));
+    let full =
+        CommandHandler::<_, Account>::new(&other).with_snapshot_policy(SnapshotPolicy::Every(2));
+    let commands = [
+        Open {
+            owner: "ada".into(),
+        },
+        Deposit(50),
+        Deposit(7),
+    ];
+    for (i, command) in commands.iter().enumerate() {
+        let context = ctx(&format!("c{i}"));
+        let (state, version) = block_on(quiet.handle_state("1", command, &context)).unwrap();
+        let outcome = block_on(full.handle("1", command, &context)).unwrap();
+        assert_eq!((&state, version), (&outcome.state, outcome.version));
+    }
+    let all = |s: &MemoryStore| block_on(s.read_all(ReadAllOptions::default())).unwrap();
+    assert_eq!(all(&store), all(&other));
+    let snapshots = |s: &MemoryStore| block_on(s.list_snapshots("account-1")).unwrap();
+    assert_eq!(snapshots(&store), snapshots(&other));
+    assert_eq!(snapshots(&store).len(), 1);
+    // A rejection is returned as by `handle`, and writes nothing.
+    assert!(matches!(
+        block_on(quiet.handle_state("1", &Deposit(0), &ctx("c9"))),
+        Err(HandlerError::Rejected(_))
+    ));
+    assert_eq!(all(&store).len(), 3);
+}
+
+#[test]
 fn rejected_commands_write_nothing() {
     let (store, _clock) = store();
     let h = CommandHandler::<_, Account>::new(&store);

@@ -9,7 +9,8 @@ use std::rc::Rc;
 
 use chronik_core::{
     Checkpoint, EventStore, ExpectedVersion, JsonProjection, ManualClock, MemoryStore, NewEvent,
-    Projection, ProjectionRunner, ProjectionStatus, RebuildProgress, RecordedEvent,
+    Projection, ProjectionError, ProjectionRunner, ProjectionStatus, RebuildProgress,
+    RecordedEvent,
 };
 use futures::executor::block_on;
 use serde::{Deserialize, Serialize};
@@ -458,6 +459,48 @@ fn a_failure_after_unsaved_pages_rolls_back_to_the_event_before_it() {
     assert_eq!(block_on(r.catch_up()).unwrap(), 2);
     assert_eq!(r.state().balances["account-1"], 522);
     assert_eq!(r.state().applied, 7);
+}
+
+#[test]
+fn a_failure_after_a_save_rolls_back_to_the_saved_checkpoint() {
+    let (store, clock) = store();
+    let limit = Rc::new(Cell::new(100));
+    deposit(&store, "account-1", 1);
+    deposit(&store, "account-1", 2);
+    let mut r = runner(&store, &clock, &limit).with_page_size(2);
+    assert_eq!(block_on(r.catch_up()).unwrap(), 2);
+    for amount in [3, 4, 500] {
+        deposit(&store, "account-1", amount);
+    }
+    // The rollback starts from the checkpoint saved at 2 and re-applies 3 and 4.
+    assert_eq!(block_on(r.catch_up()).unwrap(), 2);
+    assert_eq!(
+        r.status(),
+        &ProjectionStatus::Failed {
+            position: 5,
+            error: "amount 500 over the limit".into()
+        }
+    );
+    assert_eq!((r.position(), r.state().applied), (4, 4));
+    assert_eq!(r.state().balances["account-1"], 10);
+    let saved = block_on(store.load_checkpoint("balances"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (saved.position, saved.state["applied"].clone()),
+        (4, json!(4))
+    );
+    // Another writer replaces the checkpoint: a rollback cannot start from it.
+    block_on(store.save_checkpoint(Checkpoint {
+        position: 1,
+        ..saved
+    }))
+    .unwrap();
+    r.resume();
+    assert!(matches!(
+        block_on(r.catch_up()),
+        Err(ProjectionError::NotDeterministic(message)) if message.contains("changed under its runner")
+    ));
 }
 
 #[test]

@@ -168,6 +168,13 @@ impl DomainEvent for SagaEvent {
     fn from_data(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
         codec::from_data(event_type, data)
     }
+
+    fn from_data_ref(
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        codec::from_data_ref(event_type, data)
+    }
 }
 
 /// Where a saga stands.

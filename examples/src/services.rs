@@ -492,6 +492,13 @@ impl DomainEvent for InventoryEvent {
     fn from_data(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
         codec::from_data(event_type, data)
     }
+
+    fn from_data_ref(
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        codec::from_data_ref(event_type, data)
+    }
 }
 
 /// What the inventory can be asked to do.
@@ -710,6 +717,13 @@ impl DomainEvent for PaymentEvent {
     fn from_data(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
         codec::from_data(event_type, data)
     }
+
+    fn from_data_ref(
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        codec::from_data_ref(event_type, data)
+    }
 }
 
 /// What a payment can be asked to do.
@@ -831,6 +845,13 @@ impl DomainEvent for ShipmentEvent {
     }
     fn from_data(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
         codec::from_data(event_type, data)
+    }
+
+    fn from_data_ref(
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        codec::from_data_ref(event_type, data)
     }
 }
 

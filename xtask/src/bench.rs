@@ -8,9 +8,14 @@ use std::path::{Path, PathBuf};
 use crate::util::{cmd, exec, root};
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--no-native] [--no-server] [--no-browser] [--no-sync] [--sync-only] [--app-dist DIR]
+usage: cargo xtask bench [--no-native] [--seed003] [--no-server] [--no-browser] [--no-sync] [--sync-only] [--app-dist DIR]
 
   --no-native       skip `cargo bench -p chronik-core -p chronik-examples` (reuse criterion's last results)
+  --seed003         right after the native benches, build and run seed 003's own criterion
+                    benches (maumercado/event-sourcing-rust at the pinned commit, cloned into
+                    <target>/seed003, with the same criterion settings); the report then puts
+                    its figures of this run next to chronik's (needs git and the network the
+                    first time; its first build takes minutes)
   --no-server       skip the server load on PostgreSQL (reuse bench/server.json); it uses
                     DATABASE_URL's server, or starts a throwaway PostgreSQL
   --no-browser      skip the browser workloads (reuse bench/results.json)
@@ -34,14 +39,68 @@ const CRITERION_ARGS: [&str; 5] = [
     "--noplot",
 ];
 
+/// The seed 003 order system the native rows are compared with, at the commit its
+/// published figures and its benches come from.
+const SEED003_REPO: &str = "https://github.com/maumercado/event-sourcing-rust";
+const SEED003_COMMIT: &str = "4b9c75f146876efb2856158b29e0e92fbc6cc572";
+
+/// Seed 003's bench targets (package, bench) and the ids each runs: all but
+/// `domain/add_item`, whose time grows with criterion's iteration count (it appends to
+/// one order without snapshots), so it is no steady-state figure.
+const SEED003_BENCHES: [(&str, &str, &str); 3] = [
+    ("event-store", "event_store_bench", "."),
+    (
+        "domain",
+        "domain_bench",
+        "^domain/(create_order|full_create_add_submit|reconstruct_50_events|reconstruct_100_events)$",
+    ),
+    ("projections", "projections_bench", "."),
+];
+
+/// Clones seed 003 into `<target>/seed003` (once), checks out the pinned commit, and
+/// runs its benches with [`CRITERION_ARGS`]; its estimates land in its own
+/// `target/criterion`, which is returned.
+fn seed003(target: &Path) -> Result<PathBuf, String> {
+    let dir = target.join("seed003");
+    let dir_str = dir.to_string_lossy().into_owned();
+    if !dir.join(".git").exists() {
+        exec(&mut cmd(
+            "git",
+            &["clone", "--quiet", SEED003_REPO, &dir_str],
+        ))?;
+    }
+    exec(&mut cmd(
+        "git",
+        &[
+            "-C",
+            &dir_str,
+            "checkout",
+            "--quiet",
+            "--detach",
+            SEED003_COMMIT,
+        ],
+    ))?;
+    for (package, bench, filter) in SEED003_BENCHES {
+        // `--bench` names the criterion target: its library's libtest bench target
+        // would refuse criterion's options.
+        let mut args = vec!["bench", "-p", package, "--bench", bench, "--", filter];
+        args.extend(CRITERION_ARGS);
+        let mut c = cmd("cargo", &args);
+        c.current_dir(&dir).env_remove("CARGO_TARGET_DIR");
+        exec(&mut c)?;
+    }
+    Ok(dir.join("target").join("criterion"))
+}
+
 /// `bench [options]`.
 pub fn run(args: &[String]) -> Result<(), String> {
     let (mut native, mut server, mut browser, mut app_dist) = (true, true, true, None);
-    let mut sync = true;
+    let (mut sync, mut seed) = (true, false);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--no-native" => native = false,
+            "--seed003" => seed = true,
             "--no-server" => server = false,
             "--no-browser" => browser = false,
             "--no-sync" => sync = false,
@@ -73,6 +132,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         args.extend(CRITERION_ARGS);
         exec(&mut cmd("cargo", &args))?;
     }
+    let seed_criterion = if seed { Some(seed003(&target)?) } else { None };
     if server {
         // The server's load on a real PostgreSQL: appends over HTTP, through PgStore and
         // raw SQL side by side, catch-up and a rebuild (server/benches/load.rs).
@@ -136,6 +196,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let mut report = cmd("node", &["bench/report.mjs"]);
     report.env("CRITERION_DIR", target.join("criterion"));
+    if let Some(dir) = seed_criterion {
+        report.env("SEED003_CRITERION_DIR", dir);
+    }
     if !(native || server || browser) {
         report.env("BENCH_REPORT_SYNC_ONLY", "1");
     }

@@ -19,7 +19,7 @@ use chronik_core::stats::utc_date;
 
 fn decode(event: &RecordedEvent) -> Result<(String, BankEvent), String> {
     let account = codec::id_in(&event.stream_id, BankAccount::CATEGORY);
-    BankEvent::from_data(&event.event_type, event.data.clone())
+    BankEvent::from_data_ref(&event.event_type, &event.data)
         .map(|e| (account, e))
         .map_err(|e| {
             format!(
@@ -393,7 +393,7 @@ impl Projection for PendingTransfers {
     fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), String> {
         let id = codec::id_in(&event.stream_id, Transfer::CATEGORY);
         let decoded =
-            TransferEvent::from_data(&event.event_type, event.data.clone()).map_err(|e| {
+            TransferEvent::from_data_ref(&event.event_type, &event.data).map_err(|e| {
                 format!(
                     "cannot decode {} at position {}: {e}",
                     event.event_type, event.position

@@ -106,6 +106,13 @@ impl DomainEvent for TransferEvent {
     fn from_data(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
         codec::from_data(event_type, data)
     }
+
+    fn from_data_ref(
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        codec::from_data_ref(event_type, data)
+    }
 }
 
 /// What the process manager tells a transfer stream (internal to [`Bank::transfer`],

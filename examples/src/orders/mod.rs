@@ -46,7 +46,10 @@ impl<S: EventStore + Clone> Orders<S> {
         command: &OrderCommand,
         context: &CommandContext,
     ) -> Result<Order, HandlerError<OrderError>> {
-        let mut order = self.handler.handle(order_id, command, context).await?.state;
+        let (mut order, _) = self
+            .handler
+            .handle_state(order_id, command, context)
+            .await?;
         order.id = order_id.to_string();
         Ok(order)
     }

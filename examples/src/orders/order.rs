@@ -219,8 +219,58 @@ impl DomainEvent for OrderEvent {
     }
 
     fn from_data(event_type: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
-        codec::from_data(event_type, data)
+        Self::from_data_ref(event_type, &data)
     }
+
+    fn from_data_ref(
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        codec::from_tagged(event_type, data, OrderEventFields::deserialize)
+    }
+}
+
+/// [`OrderEvent`]'s payloads read as the variant named by the envelope's type, without
+/// the derived internally tagged decoder's copy of every field into a buffer (see
+/// [`codec::from_tagged`]): the same variants, fields and field attributes, which the
+/// compiler checks against `OrderEvent` (a test checks every type decodes alike).
+#[derive(Deserialize)]
+#[serde(remote = "OrderEvent", rename_all_fields = "camelCase")]
+enum OrderEventFields {
+    OrderCreated {
+        customer_id: String,
+    },
+    ItemAdded {
+        product_id: String,
+        #[serde(default)]
+        product_name: Option<String>,
+        quantity: u32,
+        unit_price: Money,
+    },
+    ItemRemoved {
+        product_id: String,
+    },
+    ItemQuantityUpdated {
+        product_id: String,
+        quantity: u32,
+    },
+    OrderSubmitted {
+        customer_id: String,
+        items: Vec<OrderItem>,
+        total: Money,
+    },
+    OrderReserved {
+        reservation_id: String,
+    },
+    OrderProcessing {
+        payment_id: String,
+    },
+    OrderCompleted {
+        tracking_number: String,
+    },
+    OrderCancelled {
+        reason: String,
+    },
 }
 
 /// Where an order stands.

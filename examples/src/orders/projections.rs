@@ -15,7 +15,7 @@ use chronik_core::projection::Projection;
 
 fn decode(event: &RecordedEvent) -> Result<(String, OrderEvent), String> {
     let order = codec::id_in(&event.stream_id, Order::CATEGORY);
-    OrderEvent::from_data(&event.event_type, event.data.clone())
+    OrderEvent::from_data_ref(&event.event_type, &event.data)
         .map(|e| (order, e))
         .map_err(|e| {
             format!(
