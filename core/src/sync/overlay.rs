@@ -80,24 +80,21 @@ impl<S: EventStore> Overlay<S> {
         pending: &[PendingBatch],
     ) -> Result<Self, StoreError> {
         let base_head = base.head_position().await?;
-        let mut base_versions = BTreeMap::new();
+        let mut overlay = Self {
+            base,
+            base_head,
+            base_versions: BTreeMap::new(),
+            tail: Vec::new(),
+            decisions: RefCell::new(Vec::new()),
+        };
         for stream in confirmed
             .iter()
             .map(|e| e.stream_id.as_str())
             .chain(pending.iter().map(|b| b.stream_id.as_str()))
         {
-            if !base_versions.contains_key(stream) {
-                let version = base.stream_version(stream).await?;
-                base_versions.insert(stream.to_string(), version);
-            }
+            overlay.capture_version(stream).await?;
         }
-        let mut overlay = Self {
-            base,
-            base_head,
-            base_versions,
-            tail: confirmed,
-            decisions: RefCell::new(Vec::new()),
-        };
+        overlay.tail = confirmed;
         for batch in pending {
             overlay.stack(batch);
         }
@@ -108,11 +105,17 @@ impl<S: EventStore> Overlay<S> {
     /// [`new`](Self::new) does with each pending batch): a rebase builds one overlay and
     /// stacks each batch as it keeps or decides it, instead of a new overlay per batch.
     pub async fn push_batch(&mut self, batch: &PendingBatch) -> Result<(), StoreError> {
-        if !self.base_versions.contains_key(&batch.stream_id) {
-            let version = self.base_version(&batch.stream_id).await?;
-            self.base_versions.insert(batch.stream_id.clone(), version);
-        }
+        self.capture_version(&batch.stream_id).await?;
         self.stack(batch);
+        Ok(())
+    }
+
+    /// Reads the stream's base version once (at the base head) into `base_versions`.
+    async fn capture_version(&mut self, stream_id: &str) -> Result<(), StoreError> {
+        if !self.base_versions.contains_key(stream_id) {
+            let version = self.base_version(stream_id).await?;
+            self.base_versions.insert(stream_id.to_string(), version);
+        }
         Ok(())
     }
 
@@ -173,24 +176,22 @@ impl<S: EventStore> Overlay<S> {
         events
     }
 
-    /// The stream's version in the base as of the overlay's base head: captured at
-    /// creation for the streams of the tail, else read (and, if sync confirmed events of
-    /// the stream since, found among its events at or below the head).
+    /// The stream's version in the base as of the overlay's base head: captured for the
+    /// streams of the tail, else its newest event at or below the head (one read of the
+    /// newest event; more only when sync confirmed events of the stream since).
     async fn base_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
         if let Some(v) = self.base_versions.get(stream_id) {
             return Ok(*v);
         }
-        let Some(mut version) = self.base.stream_version(stream_id).await? else {
-            return Ok(None);
-        };
+        let (mut from, mut limit) = (None, 1);
         loop {
             let older = self
                 .base
                 .read_stream(
                     stream_id,
                     ReadStreamOptions {
-                        from_version: Some(version),
-                        limit: Some(16),
+                        from_version: from,
+                        limit: Some(limit),
                         direction: Direction::Backward,
                     },
                 )
@@ -199,7 +200,7 @@ impl<S: EventStore> Overlay<S> {
                 return Ok(Some(e.version));
             }
             match older.last() {
-                Some(e) if e.version > 1 => version = e.version - 1,
+                Some(e) if e.version > 1 => (from, limit) = (Some(e.version - 1), 16),
                 _ => return Ok(None),
             }
         }
