@@ -13,6 +13,7 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::time::Duration;
 
+use chronik_core::testing::uuid_like;
 use chronik_core::{
     Aggregate, CommandContext, CommandHandler, EventStore, ExpectedVersion, ManualClock,
     MemoryStore, NewEvent, Projection, ProjectionRunner, ReadAllOptions, ReadStreamOptions,
@@ -49,22 +50,6 @@ fn account_store(n: usize) -> MemoryStore {
     events.extend((1..n).map(|i| deposited(i as i64)));
     block_on(store.append("account-1", ExpectedVersion::NoStream, events)).unwrap();
     store
-}
-
-/// A UUID-shaped id (36 characters, as seed 003's `AggregateId::to_string()`) made from
-/// a counter: the same string work without a random number per id.
-fn uuid_like(n: u64) -> String {
-    // As `Uuid::to_string` does it: hex digits written into a buffer, no `format!`.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = *b"00000000-0000-4000-8000-000000000000";
-    let (high, low) = (n >> 48, n & 0xffff_ffff_ffff);
-    for (i, at) in (0..8).rev().zip(0..8) {
-        id[at] = HEX[((high >> (4 * i)) & 0xf) as usize];
-    }
-    for (i, at) in (0..12).rev().zip(24..36) {
-        id[at] = HEX[((low >> (4 * i)) & 0xf) as usize];
-    }
-    String::from_utf8(id.to_vec()).expect("hex digits")
 }
 
 /// Seed 003's store benchmark event: an `OrderCreated` of order `order_id` (its

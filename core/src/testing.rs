@@ -138,3 +138,20 @@ where
         }
     }
 }
+
+/// A UUID-shaped id (36 characters, as seed 003's `AggregateId::to_string()`) made from
+/// the counter `n`: the same string work as a UUID's, without a random number per id
+/// (for benchmarks that compare with systems keyed by UUIDs). Written as
+/// `Uuid::to_string` writes one: hex digits into a buffer, no `format!`.
+pub fn uuid_like(n: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = *b"00000000-0000-4000-8000-000000000000";
+    let (high, low) = (n >> 48, n & 0xffff_ffff_ffff);
+    for (i, at) in (0..8).rev().zip(0..8) {
+        id[at] = HEX[((high >> (4 * i)) & 0xf) as usize];
+    }
+    for (i, at) in (0..12).rev().zip(24..36) {
+        id[at] = HEX[((low >> (4 * i)) & 0xf) as usize];
+    }
+    String::from_utf8(id.to_vec()).expect("hex digits")
+}

@@ -14,6 +14,7 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::time::Duration;
 
+use chronik_core::testing::uuid_like;
 use chronik_core::{
     CommandContext, CommandHandler, DomainEvent, EventStore, ExpectedVersion, ManualClock,
     MemoryStore, NewEvent, Projection, ReadAllOptions, RecordedEvent, SequentialIds,
@@ -29,21 +30,6 @@ fn new_store() -> MemoryStore {
         ManualClock::new(1_700_000_000_000),
         SequentialIds::new("evt"),
     )
-}
-
-/// A UUID-shaped id (36 characters, as seed 003's ids) made from a counter.
-fn uuid_like(n: u64) -> String {
-    // As `Uuid::to_string` does it: hex digits written into a buffer, no `format!`.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = *b"00000000-0000-4000-8000-000000000000";
-    let (high, low) = (n >> 48, n & 0xffff_ffff_ffff);
-    for (i, at) in (0..8).rev().zip(0..8) {
-        id[at] = HEX[((high >> (4 * i)) & 0xf) as usize];
-    }
-    for (i, at) in (0..12).rev().zip(24..36) {
-        id[at] = HEX[((low >> (4 * i)) & 0xf) as usize];
-    }
-    String::from_utf8(id.to_vec()).expect("hex digits")
 }
 
 /// Seed 003's `full_create_add_submit`: create, add 2 × "SKU-001" "Widget" at 10.00,
