@@ -19,6 +19,8 @@
 //! makes a commit visible before it releases the transaction's locks, so the next writer
 //! of the store cannot take position `p + 1` before `p` is visible; a rollback undoes the
 //! increment. Readers that resume "after position p" therefore never miss an event.
+//! The write statement and its `COMMIT` are sent together (pipelined), so the head row
+//! is held only while PostgreSQL runs them, never across a round trip to this process.
 //! An import keeps its positions: its one write statement moves the head row only from
 //! the head it planned at, and plans again when another writer got there first.
 //!
@@ -244,15 +246,14 @@ async fn stored_ids(
     if wanted.is_empty() {
         return Ok(vec![None; ids.len()]);
     }
-    let rows = client
-        .query(
-            "SELECT event_id, stream_id, version, position FROM chronik_events
-             WHERE store = $1 AND event_id = ANY($2::text[])",
-            &[&store, &wanted],
-        )
-        .await?;
+    let rows = client.query(STORED_IDS, &[&store, &wanted]).await?;
+    stored_at(&rows, ids)
+}
+
+/// Each of `ids` looked up in the rows of [`STORED_IDS`].
+fn stored_at(rows: &[Row], ids: &[Option<&str>]) -> Result<Vec<Option<StoredId>>, PgError> {
     let mut found: HashMap<String, StoredId> = HashMap::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         found.insert(
             row.try_get(0)?,
             StoredId {
@@ -267,6 +268,34 @@ async fn stored_ids(
         .map(|id| id.and_then(|id| found.get(id).cloned()))
         .collect())
 }
+
+/// An append's statements (see `PgStore::try_append`).
+const STREAM_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+const STREAM_VERSION: &str =
+    "SELECT version FROM chronik_streams WHERE store = $1 AND stream_id = $2";
+const STORED_IDS: &str = "SELECT event_id, stream_id, version, position FROM chronik_events
+     WHERE store = $1 AND event_id = ANY($2::text[])";
+/// Last, in one statement: take n positions from the head row (locked from here to
+/// commit), write the rows at them and move the stream's head.
+const APPEND_WRITE: &str = "WITH head AS (
+        UPDATE chronik_heads SET position = position + $2
+        WHERE store = $1
+        RETURNING position - $2 AS base
+     ), written AS (
+        INSERT INTO chronik_events (store, position, stream_id, version, event_id,
+            event_type, schema_version, data, metadata, recorded_at)
+        SELECT $1, head.base + e.ord, $3, $4 + e.ord, e.id, e.ty, e.sv, e.data,
+            e.meta, $6
+        FROM head, unnest($7::text[], $8::text[], $9::bigint[], $10::text[],
+            $11::text[]) WITH ORDINALITY AS e(id, ty, sv, data, meta, ord)
+     ), stream AS (
+        INSERT INTO chronik_streams (store, stream_id, version, last_position,
+            updated_at)
+        SELECT $1, $3, $5, head.base + $2, $6 FROM head
+        ON CONFLICT (store, stream_id) DO UPDATE SET version = EXCLUDED.version,
+            last_position = EXCLUDED.last_position, updated_at = EXCLUDED.updated_at
+     )
+     SELECT base FROM head";
 
 impl PgStore {
     /// Connects the store named `store` in the database behind `pool`: applies the
@@ -336,6 +365,15 @@ impl PgStore {
     }
 
     /// One attempt at an append; a unique violation is returned for a retry.
+    ///
+    /// Three round trips: `BEGIN`; the stream's advisory lock, its version and the batch's
+    /// stored ids, pipelined (sent together, run in that order); then the write statement
+    /// and `COMMIT`, pipelined too. The statements are prepared once per connection
+    /// (deadpool's statement cache), which pipelining needs: a statement sent as text
+    /// would first wait for its parse. Because `COMMIT` follows the write without waiting
+    /// for its reply, the head row the write locks is held only while PostgreSQL runs the
+    /// write and the commit, never across a round trip to this process: that span is what
+    /// serializes the appends of one store.
     async fn try_append(
         &self,
         client: &mut Object,
@@ -343,26 +381,37 @@ impl PgStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, Attempt> {
-        let tx = client
+        let lock = client.prepare_cached(STREAM_LOCK).await?;
+        let version = client.prepare_cached(STREAM_VERSION).await?;
+        let ids_stmt = client.prepare_cached(STORED_IDS).await?;
+        let write = client.prepare_cached(APPEND_WRITE).await?;
+        let pg: &mut tokio_postgres::Client = client;
+        let tx = pg
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()
             .await?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1)",
-            &[&stream_lock_key(&self.store, stream_id)],
+        let key = stream_lock_key(&self.store, stream_id);
+        let ids: Vec<Option<&str>> = events.iter().map(|e| e.event_id.as_deref()).collect();
+        let wanted: Vec<&str> = ids.iter().flatten().copied().collect();
+        // `join3` polls in order, and each future sends its request on its first poll,
+        // so PostgreSQL takes the lock before it reads the version and the ids.
+        let (locked, current, stored) = futures::future::join3(
+            tx.execute(&lock, &[&key]),
+            tx.query_opt(&version, &[&self.store, &stream_id]),
+            async {
+                match wanted.is_empty() {
+                    true => Ok(Vec::new()),
+                    false => tx.query(&ids_stmt, &[&self.store, &wanted]).await,
+                }
+            },
         )
-        .await?;
-        let current = tx
-            .query_opt(
-                "SELECT version FROM chronik_streams WHERE store = $1 AND stream_id = $2",
-                &[&self.store, &stream_id],
-            )
-            .await?
+        .await;
+        locked?;
+        let current = current?
             .map(|row| unsigned(row.get(0), "stream version"))
             .transpose()?;
-        let ids: Vec<Option<&str>> = events.iter().map(|e| e.event_id.as_deref()).collect();
-        let stored = stored_ids(&tx, &self.store, &ids).await?;
+        let stored = stored_at(&stored?, &ids)?;
         // Positions are planned from 0 and shifted by the head the final statement takes.
         let plan = plan_append(
             stream_id,
@@ -403,50 +452,30 @@ impl PgStore {
             data.push(to_json(&e.data, "event data")?);
             metadata.push(to_json(&e.metadata, "event metadata")?);
         }
-        // Last, in one statement: take n positions from the head row (locked from here to
-        // commit), write the rows at them and move the stream's head.
-        let row = tx
-            .query_one(
-                "WITH head AS (
-                    UPDATE chronik_heads SET position = position + $2
-                    WHERE store = $1
-                    RETURNING position - $2 AS base
-                 ), written AS (
-                    INSERT INTO chronik_events (store, position, stream_id, version, event_id,
-                        event_type, schema_version, data, metadata, recorded_at)
-                    SELECT $1, head.base + e.ord, $3, $4 + e.ord, e.id, e.ty, e.sv, e.data,
-                        e.meta, $6
-                    FROM head, unnest($7::text[], $8::text[], $9::bigint[], $10::text[],
-                        $11::text[]) WITH ORDINALITY AS e(id, ty, sv, data, meta, ord)
-                 ), stream AS (
-                    INSERT INTO chronik_streams (store, stream_id, version, last_position,
-                        updated_at)
-                    SELECT $1, $3, $5, head.base + $2, $6 FROM head
-                    ON CONFLICT (store, stream_id) DO UPDATE SET version = EXCLUDED.version,
-                        last_position = EXCLUDED.last_position, updated_at = EXCLUDED.updated_at
-                 )
-                 SELECT base FROM head",
-                &[
-                    &self.store,
-                    &n,
-                    &stream_id,
-                    &base_version,
-                    &last_version,
-                    &now,
-                    &event_ids,
-                    &types,
-                    &schemas,
-                    &data,
-                    &metadata,
-                ],
-            )
-            .await
-            .map_err(|e| with_ids(e.into(), &event_ids))?;
+        let params: [&(dyn ToSql + Sync); 11] = [
+            &self.store,
+            &n,
+            &stream_id,
+            &base_version,
+            &last_version,
+            &now,
+            &event_ids,
+            &types,
+            &schemas,
+            &data,
+            &metadata,
+        ];
+        // When the write fails, PostgreSQL answers the COMMIT behind it with a rollback.
+        let (row, committed) =
+            futures::future::join(tx.query_one(&write, &params), tx.batch_execute("COMMIT")).await;
+        // The transaction has ended either way (committed, rolled back, or the
+        // connection is gone, which `settle` then drops): forgetting the handle skips
+        // the ROLLBACK its drop would send. It owns nothing but a borrow of the client.
+        std::mem::forget(tx);
+        let row = row.map_err(|e| with_ids(e.into(), &event_ids))?;
+        committed.map_err(|e| with_ids(e.into(), &event_ids))?;
         let base: i64 = row.try_get(0).map_err(PgError::from)?;
         let base = unsigned(base, "head position")?;
-        tx.commit()
-            .await
-            .map_err(|e| with_ids(e.into(), &event_ids))?;
         Ok(AppendResult {
             first_version,
             last_version: last.version,
