@@ -19,8 +19,10 @@
 //! makes a commit visible before it releases the transaction's locks, so the next writer
 //! of the store cannot take position `p + 1` before `p` is visible; a rollback undoes the
 //! increment. Readers that resume "after position p" therefore never miss an event.
-//! The write statement and its `COMMIT` are sent together (pipelined), so the head row
-//! is held only while PostgreSQL runs them, never across a round trip to this process.
+//! The head row is held from the write statement to the `COMMIT` that follows its reply:
+//! one round trip to this process, the span that serializes the appends of one store.
+//! The `COMMIT` is not pipelined behind the write, so a caller that gives up while the
+//! write waits (a request timeout) rolls it back instead of committing it unseen.
 //! An import keeps its positions: its one write statement moves the head row only from
 //! the head it planned at, and plans again when another writer got there first.
 //!
@@ -366,14 +368,13 @@ impl PgStore {
 
     /// One attempt at an append; a unique violation is returned for a retry.
     ///
-    /// Three round trips: `BEGIN`; the stream's advisory lock, its version and the batch's
-    /// stored ids, pipelined (sent together, run in that order); then the write statement
-    /// and `COMMIT`, pipelined too. The statements are prepared once per connection
-    /// (deadpool's statement cache), which pipelining needs: a statement sent as text
-    /// would first wait for its parse. Because `COMMIT` follows the write without waiting
-    /// for its reply, the head row the write locks is held only while PostgreSQL runs the
-    /// write and the commit, never across a round trip to this process: that span is what
-    /// serializes the appends of one store.
+    /// Four round trips: `BEGIN`; the stream's advisory lock, its version and the batch's
+    /// stored ids, pipelined (sent together, run in that order); the write statement; and
+    /// `COMMIT`. The statements are prepared once per connection (deadpool's statement
+    /// cache), which pipelining needs: a statement sent as text would first wait for its
+    /// parse. `COMMIT` waits for the write's reply so that dropping this future while the
+    /// write waits on a lock rolls the transaction back (the write and `COMMIT` sent
+    /// together committed an append its caller had already been told timed out).
     async fn try_append(
         &self,
         client: &mut Object,
@@ -465,15 +466,16 @@ impl PgStore {
             &data,
             &metadata,
         ];
-        // When the write fails, PostgreSQL answers the COMMIT behind it with a rollback.
-        let (row, committed) =
-            futures::future::join(tx.query_one(&write, &params), tx.batch_execute("COMMIT")).await;
-        // The transaction has ended either way (committed, rolled back, or the
-        // connection is gone, which `settle` then drops): forgetting the handle skips
-        // the ROLLBACK its drop would send. It owns nothing but a borrow of the client.
-        std::mem::forget(tx);
-        let row = row.map_err(|e| with_ids(e.into(), &event_ids))?;
-        committed.map_err(|e| with_ids(e.into(), &event_ids))?;
+        // The write is awaited before `COMMIT` is sent: a caller that gives up while the
+        // write waits (a request timeout) drops `tx`, whose ROLLBACK then follows the
+        // write, so nothing it was told failed is ever committed.
+        let row = tx
+            .query_one(&write, &params)
+            .await
+            .map_err(|e| with_ids(e.into(), &event_ids))?;
+        tx.commit()
+            .await
+            .map_err(|e| with_ids(e.into(), &event_ids))?;
         let base: i64 = row.try_get(0).map_err(PgError::from)?;
         let base = unsigned(base, "head position")?;
         Ok(AppendResult {

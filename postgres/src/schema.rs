@@ -7,7 +7,7 @@
 //! Shipped migrations are never edited; a change is a new step.
 //!
 //! 1. `migrations/0001_initial.sql`: the tables.
-//! 2. The one event shape (Rust, [`flatten_metadata`]): `metadata` held core's previous
+//! 2. The one event shape (Rust, `flatten_metadata`): `metadata` held core's previous
 //!    JSON shape, `{"correlationId"?, "causationId"?, "extra": {…}}`; every event's is
 //!    rewritten to the flat one, the free keys beside the named ones, by
 //!    [`chronik_core::previous::migrate_metadata_json`], the conversion the IndexedDB
