@@ -335,8 +335,8 @@ export async function rebuildPlain() {
     const tx = db.transaction("events", "readonly");
     const page = await request(tx.objectStore("events").getAll(IDBKeyRange.lowerBound(from), 1000));
     for (const e of page) {
-      if (wanted.has(e.eventType)) {
-        applyBalance(state, e.streamId, e.version, e.recordedAt, e.eventType, e.data);
+      if (wanted.has(e.type)) {
+        applyBalance(state, e.streamId, e.version, e.recordedAt, e.type, e.data);
         applied += 1;
       }
     }
@@ -365,14 +365,14 @@ export async function loadEmmett() {
     const first = run[0];
     await store.appendToStream(
       first.streamId,
-      run.map((e) => ({ type: e.eventType, data: e.data, metadata: { recordedAt: e.recordedAt } })),
+      run.map((e) => ({ type: e.type, data: e.data, metadata: { recordedAt: e.recordedAt } })),
       { expectedStreamVersion: first.version === 1 ? emmett.STREAM_DOES_NOT_EXIST : BigInt(first.version - 1) },
     );
     run = [];
   };
   let loaded = 0;
   for (const e of all) {
-    if (!BANK_TYPES.includes(e.eventType)) continue;
+    if (!BANK_TYPES.includes(e.type)) continue;
     if (run.length > 0 && run[0].streamId !== e.streamId) await flush();
     run.push(e);
     streams.add(e.streamId);
@@ -430,8 +430,8 @@ export async function rebuildMemoryPlain() {
   const state = { accounts: {}, total: 0 };
   let applied = 0;
   for (const e of demo.memory.events) {
-    if (wanted.has(e.eventType)) {
-      applyBalance(state, e.streamId, e.version, e.recordedAt, e.eventType, e.data);
+    if (wanted.has(e.type)) {
+      applyBalance(state, e.streamId, e.version, e.recordedAt, e.type, e.data);
       applied += 1;
     }
   }
