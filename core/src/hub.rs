@@ -187,8 +187,32 @@ impl<S: EventStore> ProjectionHub<S> {
     /// (status failed) and the others go on. Returns the events applied, summed over
     /// the projections.
     pub async fn catch_up(&mut self) -> Result<usize, ProjectionError> {
+        self.catch_up_where(|_| true).await
+    }
+
+    /// Catches up only the projections named in `names`, in one pass as
+    /// [`catch_up`](Self::catch_up) does, reading only the event types they handle; the
+    /// others stay where they are (and their checkpoints are not even loaded). A page
+    /// that shows one read model pays for that one. Refuses an unknown name before
+    /// reading anything.
+    pub async fn catch_up_only(&mut self, names: &[&str]) -> Result<usize, HubError> {
+        if let Some(unknown) = names.iter().find(|n| !self.contains(n)) {
+            return Err(HubError::Unknown(unknown.to_string()));
+        }
+        Ok(self.catch_up_where(|name| names.contains(&name)).await?)
+    }
+
+    async fn catch_up_where(
+        &mut self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<usize, ProjectionError> {
+        let mut runners: Vec<&mut Box<dyn Erased>> = self
+            .runners
+            .iter_mut()
+            .filter(|r| wanted(&r.name()))
+            .collect();
         let mut start = None;
-        for runner in self.runners.iter_mut() {
+        for runner in runners.iter_mut() {
             if let Some(p) = runner.loaded_position().await? {
                 start = Some(start.map_or(p, |s: u64| s.min(p)));
             }
@@ -198,7 +222,7 @@ impl<S: EventStore> ProjectionHub<S> {
         };
         // Read only the types some projection handles, unless one handles all.
         let mut types: Option<Vec<String>> = Some(Vec::new());
-        for runner in &self.runners {
+        for runner in &runners {
             match (runner.event_types(), types.as_mut()) {
                 (Some(t), Some(all)) => all.extend(t),
                 _ => types = None,
@@ -208,12 +232,7 @@ impl<S: EventStore> ProjectionHub<S> {
             all.sort();
             all.dedup();
         }
-        let page_size = self
-            .runners
-            .iter()
-            .map(|r| r.page_size())
-            .max()
-            .unwrap_or(4_000);
+        let page_size = runners.iter().map(|r| r.page_size()).max().unwrap_or(4_000);
         let mut applied = 0;
         loop {
             let head = self.store.head_position().await?;
@@ -230,7 +249,7 @@ impl<S: EventStore> ProjectionHub<S> {
                 })
                 .await?;
             let full = page.len() == page_size;
-            for runner in self.runners.iter_mut() {
+            for runner in runners.iter_mut() {
                 applied += runner.feed(&page, full, head).await?;
             }
             from = if full {
@@ -239,7 +258,7 @@ impl<S: EventStore> ProjectionHub<S> {
                 head
             };
         }
-        for runner in self.runners.iter_mut() {
+        for runner in runners.iter_mut() {
             runner.save_if_moved().await?;
         }
         Ok(applied)
@@ -262,10 +281,10 @@ impl<S: EventStore> ProjectionHub<S> {
         Ok(runner.state()?)
     }
 
-    /// The state of projection `name` after catching every projection up.
+    /// The state of projection `name` after catching it up to the head of the log (the
+    /// other projections are left where they are: see [`catch_up_only`](Self::catch_up_only)).
     pub async fn state(&mut self, name: &str) -> Result<Value, HubError> {
-        self.runner(name)?;
-        self.catch_up().await?;
+        self.catch_up_only(&[name]).await?;
         Ok(self.runner(name)?.state()?)
     }
 

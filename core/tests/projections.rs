@@ -864,3 +864,53 @@ fn one_hub_pass_catches_up_every_read_model_with_one_read_of_each_page() {
         Err(chronik_core::HubError::Unknown(_))
     ));
 }
+
+#[test]
+fn catching_up_some_read_models_reads_only_their_types_and_leaves_the_others_behind() {
+    let (inner, clock) = store();
+    let store = Rc::new(CountingReads {
+        inner,
+        log_reads: Cell::new(0),
+    });
+    for i in 0..1_000 {
+        if i % 4 == 0 {
+            other(&store.inner, &format!("acc-{}", i % 9));
+        } else {
+            deposit(&store.inner, &format!("acc-{}", i % 9), 3);
+        }
+    }
+    let page = 100;
+    let mut hub = chronik_core::ProjectionHub::new(Rc::clone(&store));
+    hub.add(
+        ProjectionRunner::new(Rc::clone(&store), every_event(), Rc::clone(&clock))
+            .with_page_size(page),
+    )
+    .unwrap();
+    hub.add(
+        ProjectionRunner::new(Rc::clone(&store), renames(), Rc::clone(&clock)).with_page_size(page),
+    )
+    .unwrap();
+
+    // The 250 renames, in pages of 100: three reads of renames only, not ten of the log.
+    assert_eq!(block_on(hub.catch_up_only(&["renames"])).unwrap(), 250);
+    assert_eq!(store.log_reads.get(), 3);
+    assert_eq!(block_on(hub.current_state("renames")).unwrap(), json!(250));
+    let counter = block_on(hub.info("counter")).unwrap();
+    assert_eq!((counter.position, counter.lag), (0, 1_000), "left behind");
+
+    // `state` catches up the one it is asked for.
+    store.log_reads.set(0);
+    assert_eq!(block_on(hub.state("counter")).unwrap(), json!(1_000));
+    assert_eq!(store.log_reads.get(), 10);
+    assert_eq!(block_on(hub.info("renames")).unwrap().lag, 0);
+
+    // An unknown name is refused before anything is read.
+    other(&store.inner, "acc-1");
+    store.log_reads.set(0);
+    assert_eq!(
+        block_on(hub.catch_up_only(&["renames", "nope"])),
+        Err(chronik_core::HubError::Unknown("nope".into()))
+    );
+    assert_eq!(store.log_reads.get(), 0);
+    assert_eq!(block_on(hub.info("renames")).unwrap().lag, 1);
+}

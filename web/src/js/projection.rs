@@ -22,7 +22,8 @@ use crate::error::{hub_error, js_error, projection_error, set_field};
 /// `Number.MAX_SAFE_INTEGER`: the largest position a JS number holds exactly.
 const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 
-/// Every projection of one database, one runner per name, caught up in one pass.
+/// Every projection of one database, one runner per name; those asked for are caught up
+/// together in one pass.
 pub type Hub = ProjectionHub<Rc<Backend>>;
 
 /// Adds a runner to the hub: asked for synchronously (`defineProjection`,
@@ -285,14 +286,15 @@ impl Projection {
         })
     }
 
-    /// Processes the events appended since the last run.
+    /// Processes the events appended since this projection's last run (the database's
+    /// other projections catch up when they are asked).
     #[wasm_bindgen(js_name = catchUp, unchecked_return_type = "Promise<void>")]
     pub fn catch_up(&self) -> js_sys::Promise {
-        let shared = Rc::clone(&self.shared);
+        let (shared, name) = (Rc::clone(&self.shared), self.name.clone());
         call(&self.shared, || {
             Ok(async move {
                 let mut hub = shared.projections.lock(&shared.store).await?;
-                hub.catch_up().await.map_err(projection_error)?;
+                hub.catch_up_only(&[&name]).await.map_err(hub_error)?;
                 Ok(JsValue::UNDEFINED)
             })
         })

@@ -3,9 +3,10 @@
 //! transfers).
 //!
 //! The read models are the app's one [`ProjectionHub`](chronik_core::ProjectionHub)'s
-//! runners (see [`super::projections`]): every read first catches every read model up on
-//! the events appended since (here or in another tab) in one pass and saves their
-//! checkpoints, so opening the app with a large log never replays it from the start.
+//! runners (see [`super::projections`]): every read first catches the read model it reads
+//! up on the events appended since (here or in another tab) and saves its checkpoint,
+//! so opening the app with a large log never replays it from the start, and the
+//! balances never wait for the other read models.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -4,8 +4,10 @@
 //!
 //! The hub holds one runner per read model of [`READ_MODELS`] (so no two runners ever
 //! save under one checkpoint name) and lives for the page's lifetime behind an async
-//! lock, so a catch-up and a rebuild never interleave. Catching up is one pass over the
-//! log feeding every read model. It is recreated when the store is reopened (after the
+//! lock, so a catch-up and a rebuild never interleave. A page's read catches up only
+//! the read model it shows (on a cold start the Bank page's balances do not wait for the
+//! orders' read models); the Projections page's catch-up is one pass over the log
+//! feeding every read model. It is recreated when the store is reopened (after the
 //! database is cleared).
 
 use std::cell::{Cell, RefCell};
@@ -124,8 +126,8 @@ pub(crate) fn forget_runners() {
     HUB.with(|h| h.borrow_mut().take());
 }
 
-/// Catches every read model up (one pass over the log) and reads read model `name`'s
-/// state as `T`. A read model stopped on an event it cannot apply is an error naming
+/// Catches read model `name` up (the others stay where they are, so a page pays only
+/// for what it shows) and reads its state as `T`. A read model stopped on an event it cannot apply is an error naming
 /// that event.
 pub(crate) async fn state<T: DeserializeOwned>(name: &str) -> Result<T, AppError> {
     let hub = hub().await?;
@@ -141,7 +143,7 @@ pub(crate) async fn state<T: DeserializeOwned>(name: &str) -> Result<T, AppError
 }
 
 /// The state of read model `name` just after global position `position`, as its live
-/// runner had it then (see [`chronik_core::ProjectionRunner::state_at`]). Catches up
+/// runner had it then (see [`chronik_core::ProjectionRunner::state_at`]). Catches it up
 /// first, so the runner's own state is the starting point for the head.
 pub(crate) async fn state_at<T: DeserializeOwned>(
     name: &str,
@@ -149,7 +151,10 @@ pub(crate) async fn state_at<T: DeserializeOwned>(
 ) -> Result<Result<T, StateAtError>, AppError> {
     let hub = hub().await?;
     let mut projections = hub.hub.lock().await;
-    projections.catch_up().await.map_err(AppError::from)?;
+    projections
+        .catch_up_only(&[name])
+        .await
+        .map_err(AppError::from)?;
     match projections.state_at(name, position).await {
         Ok(value) => Ok(Ok(decode(name, value)?)),
         Err(StateAtError::Projection(e)) => Err(e.into()),
